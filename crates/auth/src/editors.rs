@@ -1,0 +1,115 @@
+//! Editor rows: the only place that reads `password_hash`.
+
+use deadpool_postgres::GenericClient;
+use domain::Role;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+
+use crate::error::AuthError;
+
+/// An editor as every answer shows it (SPEC §4): never the hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct EditorView {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login_at: Option<OffsetDateTime>,
+}
+
+pub const COLUMNS: &str = "id, email, name, role, disabled_at IS NOT NULL AS disabled, created_at, last_login_at";
+
+impl EditorView {
+    pub fn from_row(row: &Row) -> Result<Self, AuthError> {
+        let role: String = row.try_get("role")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            role: Role::parse(&role).map_err(|_| AuthError::Internal(format!("bad role {role}")))?,
+            disabled: row.try_get("disabled")?,
+            created_at: row.try_get("created_at")?,
+            last_login_at: row.try_get("last_login_at")?,
+        })
+    }
+}
+
+/// An editor with the password hash, for login and password change only.
+#[derive(Debug)]
+pub struct Credentials {
+    pub editor: EditorView,
+    pub password_hash: String,
+}
+
+pub async fn by_email(
+    client: &impl GenericClient,
+    email: &str,
+) -> Result<Option<Credentials>, AuthError> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, password_hash FROM editors WHERE lower(email) = lower($1)"
+        ))
+        .await?;
+    client
+        .query_opt(&stmt, &[&email])
+        .await?
+        .map(|row| {
+            Ok(Credentials {
+                editor: EditorView::from_row(&row)?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+}
+
+pub async fn credentials_by_id(
+    client: &impl GenericClient,
+    id: i64,
+) -> Result<Option<Credentials>, AuthError> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, password_hash FROM editors WHERE id = $1"
+        ))
+        .await?;
+    client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .map(|row| {
+            Ok(Credentials {
+                editor: EditorView::from_row(&row)?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+}
+
+pub async fn by_id(client: &impl GenericClient, id: i64) -> Result<Option<EditorView>, AuthError> {
+    let stmt = client
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM editors WHERE id = $1"))
+        .await?;
+    client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .map(|row| EditorView::from_row(&row))
+        .transpose()
+}
+
+/// Revokes every live refresh token of an editor (password change,
+/// disabling). Returns how many.
+pub async fn revoke_all_refresh_tokens(
+    client: &impl GenericClient,
+    editor_id: i64,
+) -> Result<u64, AuthError> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE refresh_tokens SET revoked_at = now()
+              WHERE editor_id = $1 AND revoked_at IS NULL",
+        )
+        .await?;
+    Ok(client.execute(&stmt, &[&editor_id]).await?)
+}

@@ -1,0 +1,152 @@
+//! Building and running the auth service; `main` and the tests both go
+//! through [`Application::build`].
+
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use deadpool_postgres::Pool;
+use futures_util::FutureExt as _;
+use platform::health::Readiness;
+use platform::http::BodyLimits;
+use platform::jwt::JwtVerifier;
+use platform::metrics::Metrics;
+use platform::redis::RedisHandle;
+use platform::settings::SettingsError;
+use prometheus::{IntCounter, IntCounterVec, Opts};
+
+use crate::keys::Keyring;
+use crate::password::Hasher;
+use crate::settings::Settings;
+use crate::throttle::Throttle;
+
+/// Auth's own metrics.
+#[derive(Debug, Clone)]
+pub struct AuthMetrics {
+    /// Logins by outcome: succeeded, failed, throttled, disabled.
+    pub logins: IntCounterVec,
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct State {
+    pub settings: Settings,
+    pub pool: Pool,
+    pub keys: Keyring,
+    pub hasher: Hasher,
+    pub throttle: Throttle,
+    pub metrics: AuthMetrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("cannot bind {0}")]
+    Bind(#[from] std::io::Error),
+    #[error(transparent)]
+    Hash(#[from] crate::password::HashError),
+}
+
+/// A bound, not yet running, service.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds and prepares the server. Connects to nothing yet: PostgreSQL and
+    /// Redis may come up after the service does.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let pool = platform::db::pool(&settings.database, "auth", platform::db::Role::Primary)?;
+        let redis = RedisHandle::new(&settings.redis)?;
+        let keys = Keyring::load(
+            &settings.tokens.active_key_file,
+            settings.tokens.previous_key_file.as_deref(),
+        )?;
+        let hasher = Hasher::new(&settings.passwords)?;
+        let metrics = Metrics::new("auth", &settings.region.0);
+        let logins = IntCounterVec::new(
+            Opts::new("logins_total", "Login attempts by outcome"),
+            &["outcome"],
+        )
+        .map_err(|e| SettingsError::new(e.to_string()))?;
+        metrics.register(Box::new(logins.clone()));
+        let skipped = IntCounter::new(
+            "login_throttle_unavailable_total",
+            "Logins let through because Redis did not answer",
+        )
+        .map_err(|e| SettingsError::new(e.to_string()))?;
+        metrics.register(Box::new(skipped.clone()));
+        let verifier = JwtVerifier::with_keys(
+            &settings.tokens.issuer,
+            &settings.tokens.audience,
+            settings.tokens.leeway_s,
+            &keys.jwks,
+        );
+        let readiness = Readiness::default()
+            .with("database", {
+                let pool = pool.clone();
+                Arc::new(move || {
+                    let pool = pool.clone();
+                    async move {
+                        let client = pool.get().await.map_err(|e| e.to_string())?;
+                        client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+                        Ok(())
+                    }
+                    .boxed()
+                })
+            });
+        let limits = BodyLimits {
+            max_bytes: settings.http.body_limit_bytes,
+            read_timeout: std::time::Duration::from_millis(settings.http.body_timeout_ms),
+        };
+        let listener = platform::server::bind(&settings.http)?;
+        let port = listener.local_addr()?.port();
+        let http = settings.http.clone();
+        let state = web::Data::new(State {
+            throttle: Throttle::new(redis, settings.throttle.clone(), skipped),
+            settings,
+            pool,
+            keys,
+            hasher,
+            metrics: AuthMetrics { logins },
+        });
+        let verifier = web::Data::new(verifier);
+        let metrics = web::Data::new(metrics);
+        let readiness = web::Data::new(readiness);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(platform::http::conventions))
+                .app_data(state.clone())
+                .app_data(verifier.clone())
+                .app_data(metrics.clone())
+                .app_data(readiness.clone())
+                .configure(|cfg| platform::http::configure_extractors(cfg, limits))
+                .configure(platform::health::routes)
+                .configure(crate::routes::configure)
+                .route("/openapi.json", web::get().to(crate::openapi::handler))
+                .default_service(web::to(platform::http::not_found))
+        });
+        let server = platform::configure_server!(server, &http)
+            .listen(listener)?
+            .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

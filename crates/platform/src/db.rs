@@ -1,0 +1,153 @@
+//! PostgreSQL: pools with explicit timeouts, the classification of database
+//! failures, and the schema migrations.
+//!
+//! deadpool waits forever for a connection and tokio-postgres connects
+//! forever unless told otherwise; every bound is set here from
+//! [`DatabaseSettings`], plus a server-side `statement_timeout`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::config::TargetSessionAttrs;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use crate::settings::{DatabaseSettings, SettingsError, secret_from};
+
+mod embedded {
+    refinery::embed_migrations!("../../migrations");
+}
+
+/// Errors from applying migrations.
+#[derive(Debug, thiserror::Error)]
+#[error("migrations failed: {0}")]
+pub struct MigrationError(#[from] refinery::Error);
+
+/// Applies every migration in `migrations/` that the database has not seen
+/// yet. Safe to run again: applied versions are recorded and skipped.
+pub async fn migrate(client: &mut Client) -> Result<usize, MigrationError> {
+    let report = embedded::migrations::runner().run_async(client).await?;
+    Ok(report.applied_migrations().len())
+}
+
+/// Which node a pool may talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Writes: refuse a node that is (or was demoted to) a standby.
+    Primary,
+    /// Reads from anything.
+    Any,
+}
+
+/// Builds a pool; nothing connects until the first use, so a service starts
+/// while its database is still coming up.
+pub fn pool(
+    settings: &DatabaseSettings,
+    application_name: &str,
+    role: Role,
+) -> Result<Pool, SettingsError> {
+    let url = secret_from(&settings.url, settings.url_file.as_deref(), "database.url")?;
+    let mut config = tokio_postgres::Config::from_str(url.expose())
+        .map_err(|e| SettingsError::new(format!("database.url is not a valid URL: {e}")))?;
+    config
+        .application_name(application_name)
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .options(format!(
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            settings.statement_timeout_ms,
+            settings.statement_timeout_ms.saturating_mul(2)
+        ));
+    if role == Role::Primary {
+        config.target_session_attrs(TargetSessionAttrs::ReadWrite);
+    }
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size.max(1))
+        .wait_timeout(Some(Duration::from_millis(settings.wait_timeout_ms)))
+        .create_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
+        .recycle_timeout(Some(Duration::from_millis(settings.recycle_timeout_ms)))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| SettingsError::new(format!("database pool: {e}")))
+}
+
+/// A database failure, split by what the client should be told.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached or is shutting down: 503, retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a constraint we did not map (500).
+    #[error("database error: {0}")]
+    Other(#[from] tokio_postgres::Error),
+}
+
+impl DbError {
+    /// The constraint a statement violated, if that is what failed.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            Self::Other(e) => e.as_db_error().and_then(|d| d.constraint()),
+            Self::Unavailable(_) => None,
+        }
+    }
+
+    pub fn code(&self) -> Option<&SqlState> {
+        match self {
+            Self::Other(e) => e.code(),
+            Self::Unavailable(_) => None,
+        }
+    }
+}
+
+impl From<PoolError> for DbError {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Backend(e) => Self::from_pg(e),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl DbError {
+    /// Classifies a driver error: lost connections and server shutdowns are
+    /// "unavailable", everything else is kept as is.
+    pub fn from_pg(err: tokio_postgres::Error) -> Self {
+        let unavailable = err.is_closed()
+            || match err.code() {
+                None => err.as_db_error().is_none(),
+                Some(code) => {
+                    code.code().starts_with("08")
+                        || *code == SqlState::ADMIN_SHUTDOWN
+                        || *code == SqlState::CRASH_SHUTDOWN
+                        || *code == SqlState::CANNOT_CONNECT_NOW
+                        || *code == SqlState::QUERY_CANCELED
+                        || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+                }
+            };
+        if unavailable {
+            Self::Unavailable(err.to_string())
+        } else {
+            Self::Other(err)
+        }
+    }
+}
+
+/// Lets `?` classify driver errors.
+pub trait PgResultExt<T> {
+    fn db(self) -> Result<T, DbError>;
+}
+
+impl<T> PgResultExt<T> for Result<T, tokio_postgres::Error> {
+    fn db(self) -> Result<T, DbError> {
+        self.map_err(DbError::from_pg)
+    }
+}

@@ -1,0 +1,68 @@
+//! `/healthz` (the process is alive) and `/readyz` (it can serve: its
+//! dependencies answer). Both live on the service's own port only.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use domain::ErrorCode;
+use futures_util::future::BoxFuture;
+
+use crate::problem::Problem;
+
+/// One named readiness check: `Err` carries a reason for the log.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// The checks `/readyz` runs, registered by each service at start-up.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(&'static str, Check)>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.checks.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("Readiness").field("checks", &names).finish()
+    }
+}
+
+impl Readiness {
+    pub fn with(mut self, name: &'static str, check: Check) -> Self {
+        self.checks.push((name, check));
+        self
+    }
+
+    /// Runs every check; the names of the failing ones.
+    pub async fn failing(&self) -> Vec<&'static str> {
+        let mut failing = Vec::new();
+        for (name, check) in &self.checks {
+            if let Err(reason) = check().await {
+                tracing::warn!(check = name, reason = %reason, "not ready");
+                failing.push(*name);
+            }
+        }
+        failing
+    }
+}
+
+/// `GET /healthz`.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 when every check passes, else 503 (the reasons are in
+/// the log, never in the answer).
+pub async fn readyz(readiness: web::Data<Readiness>) -> Result<HttpResponse, Problem> {
+    let failing = readiness.failing().await;
+    if failing.is_empty() {
+        Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+    } else {
+        Err(Problem::new(ErrorCode::ServiceUnavailable).retry_after(1))
+    }
+}
+
+/// Mounts `/healthz`, `/readyz` and `/metrics`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(crate::metrics::handler));
+}

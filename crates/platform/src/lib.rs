@@ -1,0 +1,18 @@
+//! What every service shares: settings, telemetry, metrics, problem+json
+//! errors, request conventions, health endpoints, database and Redis
+//! handles, and JWT verification.
+
+pub mod bearer;
+pub mod db;
+pub mod health;
+pub mod http;
+pub mod jwt;
+pub mod metrics;
+pub mod problem;
+pub mod redis;
+pub mod request_id;
+pub mod server;
+pub mod settings;
+pub mod telemetry;
+
+pub use problem::Problem;

@@ -1,0 +1,276 @@
+//! Real servers for integration tests: a PostgreSQL primary, a streaming
+//! replica of it, and a Redis, in a temporary folder on free ports.
+//!
+//! Most tests share one cluster per test binary ([`cluster`]) and isolate
+//! themselves with a database of their own ([`TestCluster::fresh_database`]),
+//! copied from a template that was migrated once. Fault tests, which stop,
+//! crash or pause servers, take a [`dedicated_cluster`] so they cannot break
+//! their neighbours.
+//!
+//! Servers never outlive the test binary even though the shared cluster is a
+//! static that is never dropped: see the `spawn` module. Folders of earlier,
+//! finished runs are removed the next time a cluster starts.
+//!
+//! ```no_run
+//! # async fn example() {
+//! let db = test_support::cluster().fresh_database().await;
+//! let client = db.primary_client().await;
+//! client.batch_execute("SELECT 1").await.unwrap();
+//! # }
+//! ```
+
+mod binaries;
+mod offthread;
+mod postgres;
+mod redis;
+mod spawn;
+mod workdir;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use crate::postgres::{PgServer, StopMode};
+pub use crate::redis::RedisServer;
+
+/// The migrated database every test database is copied from.
+const TEMPLATE: &str = "rcr_template";
+
+/// How long a new database may take to show up on the replica.
+const REPLICATION_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Numbers the test databases of this process, for unique names.
+static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+
+/// The cluster shared by the tests of one binary: started on first use, lives
+/// until the process exits.
+///
+/// Safe to call from inside `#[tokio::test]` or `#[actix_web::test]`: the
+/// async part of the start-up runs on a private thread and runtime.
+pub fn cluster() -> &'static TestCluster {
+    // A failed start is remembered, so every later test fails at once with
+    // the first cause instead of waiting for its own start-up timeout.
+    static SHARED: OnceLock<Result<TestCluster, String>> = OnceLock::new();
+    let started = SHARED.get_or_init(|| {
+        std::panic::catch_unwind(TestCluster::start).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "the test cluster failed to start".to_owned())
+        })
+    });
+    match started {
+        Ok(cluster) => cluster,
+        Err(why) => panic!("the shared test cluster did not start: {why}"),
+    }
+}
+
+/// A private cluster for tests that stop, kill or pause servers. Its servers
+/// are killed and its folder removed when it is dropped.
+pub fn dedicated_cluster() -> TestCluster {
+    TestCluster::start()
+}
+
+/// A primary, its streaming replica and a Redis.
+#[derive(Debug)]
+pub struct TestCluster {
+    /// The temporary folder holding data directories, sockets and logs.
+    dir: PathBuf,
+    primary: PgServer,
+    replica: PgServer,
+    redis: RedisServer,
+    /// Serialises `CREATE DATABASE .. TEMPLATE`: PostgreSQL refuses to copy a
+    /// template while another copy of it is in progress ("source database is
+    /// being accessed by other users"). Async so waiting does not block a
+    /// runtime thread.
+    copying_template: tokio::sync::Mutex<()>,
+}
+
+impl TestCluster {
+    /// The primary, which takes writes.
+    pub fn primary(&self) -> &PgServer {
+        &self.primary
+    }
+
+    /// The hot-standby replica streaming from the primary.
+    pub fn replica(&self) -> &PgServer {
+        &self.replica
+    }
+
+    /// The Redis.
+    pub fn redis(&self) -> &RedisServer {
+        &self.redis
+    }
+
+    /// The temporary folder of this cluster (data, sockets, server logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A new, migrated database of its own for one test, present on the
+    /// primary and already visible on the replica. Dropped with the value.
+    pub async fn fresh_database(&self) -> TestDatabase {
+        let name = format!(
+            "test_{}_{}",
+            NEXT_DATABASE.fetch_add(1, Ordering::Relaxed),
+            std::process::id()
+        );
+        {
+            let _one_copy_at_a_time = self.copying_template.lock().await;
+            let admin = postgres::connect(self.primary.port(), "postgres")
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect to the primary: {e}"));
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+                .await
+                .unwrap_or_else(|e| panic!("CREATE DATABASE {name} failed: {e}"));
+        }
+        // Tests read through the replica from their first request on.
+        let deadline = Instant::now() + REPLICATION_DEADLINE;
+        while postgres::connect(self.replica.port(), &name).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "database {name} did not reach the replica within {REPLICATION_DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        TestDatabase {
+            name,
+            primary_port: self.primary.port(),
+            replica_port: self.replica.port(),
+        }
+    }
+
+    /// Starts all three servers and prepares the migrated template.
+    fn start() -> Self {
+        let bins = Arc::new(binaries::PgBinaries::locate());
+        let user = workdir::PgUser::when_root();
+        let dir = workdir::create(user);
+        // Redis needs nothing from PostgreSQL: start it alongside.
+        let (primary, replica, redis) = std::thread::scope(|scope| {
+            let redis = scope.spawn(|| RedisServer::start_in(&dir));
+            let primary = PgServer::start_primary(&dir, &bins, user);
+            let replica = PgServer::start_replica(&dir, &primary);
+            let redis = redis
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (primary, replica, redis)
+        });
+        create_template(primary.port());
+        Self {
+            dir,
+            primary,
+            replica,
+            redis,
+            copying_template: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    /// Only dedicated clusters get here; the shared one is a static.
+    fn drop(&mut self) {
+        self.redis.stop();
+        self.replica.kill();
+        self.primary.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Creates and migrates the template, then closes it to connections so that
+/// nothing can hold it open while it is being copied.
+fn create_template(primary_port: u16) {
+    offthread::block_on(|| async move {
+        let admin = postgres::connect(primary_port, "postgres")
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the primary: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {TEMPLATE}"))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {TEMPLATE} failed: {e}"));
+        let mut template = postgres::connect(primary_port, TEMPLATE)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {TEMPLATE}: {e}"));
+        platform::db::migrate(&mut template)
+            .await
+            .unwrap_or_else(|e| panic!("migrating {TEMPLATE}: {e}"));
+        drop(template);
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {TEMPLATE} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("closing {TEMPLATE} to connections failed: {e}"));
+    });
+}
+
+/// One test's database, on the primary and (replicated) on the replica.
+/// Dropping it drops the database.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    primary_port: u16,
+    replica_port: u16,
+}
+
+impl TestDatabase {
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/NAME` on the primary.
+    pub fn primary_url(&self) -> String {
+        url(self.primary_port, &self.name)
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/NAME` on the replica.
+    pub fn replica_url(&self) -> String {
+        url(self.replica_port, &self.name)
+    }
+
+    /// A connection to the primary, driven by a task on the current runtime.
+    pub async fn primary_client(&self) -> tokio_postgres::Client {
+        postgres::connect(self.primary_port, &self.name)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {} on the primary: {e}", self.name))
+    }
+
+    /// Like [`Self::primary_client`], for fault tests that expect failure.
+    pub async fn try_primary_client(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        postgres::connect(self.primary_port, &self.name).await
+    }
+
+    /// Like [`Self::replica_client`], for fault tests that expect failure.
+    pub async fn try_replica_client(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        postgres::connect(self.replica_port, &self.name).await
+    }
+
+    /// A connection to the replica, driven by a task on the current runtime.
+    pub async fn replica_client(&self) -> tokio_postgres::Client {
+        postgres::connect(self.replica_port, &self.name)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {} on the replica: {e}", self.name))
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Best effort: the primary may be down in a fault test, and leftovers
+    /// vanish with the cluster folder anyway.
+    fn drop(&mut self) {
+        let (port, name) = (self.primary_port, self.name.as_str());
+        offthread::block_on(|| async move {
+            if let Ok(admin) = postgres::connect(port, "postgres").await {
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        });
+    }
+}
+
+fn url(port: u16, database: &str) -> String {
+    format!("postgres://{}@127.0.0.1:{port}/{database}", postgres::SUPERUSER)
+}
