@@ -238,12 +238,10 @@ fn validate_image_url(value: &str) -> Result<String, Invalid> {
     }
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
         match bracketed.split_once(']') {
-            Some((host, after)) => (
-                host,
-                after
-                    .strip_prefix(':')
-                    .or(if after.is_empty() { None } else { Some(after) }),
-            ),
+            // Anything after `]` other than `:port` is checked as a port
+            // so that it is refused.
+            Some((host, "")) => (host, None),
+            Some((host, after)) => (host, Some(after.strip_prefix(':').unwrap_or(after))),
             None => ("", None),
         }
     } else {

@@ -152,7 +152,7 @@ impl Problem {
     pub fn to_response(&self) -> HttpResponse {
         let server_error = self.status.is_server_error();
         let body = Body {
-            kind: format!("https://docs.randomcamerareviews.com/problems/{}", self.code.as_str()),
+            kind: format!("/docs/problems#{}", self.code.as_str()),
             title: self.code.title(),
             status: self.status.as_u16(),
             detail: if server_error {

@@ -172,9 +172,12 @@ impl TestCluster {
 impl Drop for TestCluster {
     /// Only dedicated clusters get here; the shared one is a static.
     fn drop(&mut self) {
-        self.redis.stop();
-        self.replica.kill();
-        self.primary.kill();
+        // Each kill waits for its server to exit: overlap the waits.
+        std::thread::scope(|scope| {
+            scope.spawn(|| self.redis.stop());
+            scope.spawn(|| self.replica.kill());
+            self.primary.kill();
+        });
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -239,12 +242,16 @@ impl TestDatabase {
     }
 
     /// Like [`Self::primary_client`], for fault tests that expect failure.
-    pub async fn try_primary_client(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    pub async fn try_primary_client(
+        &self,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         postgres::connect(self.primary_port, &self.name).await
     }
 
     /// Like [`Self::replica_client`], for fault tests that expect failure.
-    pub async fn try_replica_client(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    pub async fn try_replica_client(
+        &self,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         postgres::connect(self.replica_port, &self.name).await
     }
 
@@ -272,5 +279,8 @@ impl Drop for TestDatabase {
 }
 
 fn url(port: u16, database: &str) -> String {
-    format!("postgres://{}@127.0.0.1:{port}/{database}", postgres::SUPERUSER)
+    format!(
+        "postgres://{}@127.0.0.1:{port}/{database}",
+        postgres::SUPERUSER
+    )
 }

@@ -199,9 +199,25 @@ impl PgServer {
         backup
             .arg("-D")
             .arg(&data_dir)
-            .args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", SUPERUSER])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                SUPERUSER,
+            ])
             // -R writes standby.signal and primary_conninfo (plus the slot).
-            .args(["-R", "-X", "stream", "--checkpoint=fast", "--no-sync", "-C", "-S", REPLICA_SLOT]);
+            .args([
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "--no-sync",
+                "-C",
+                "-S",
+                REPLICA_SLOT,
+            ]);
         check("pg_basebackup", &run(&mut backup));
         Self::launch_on_a_free_port(Role::Replica, dir, data_dir, &primary.bins, primary.user)
     }
@@ -216,7 +232,14 @@ impl PgServer {
     ) -> Self {
         let mut problems = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            let server = Self::unstarted(role, workdir::free_port(), dir, data_dir.clone(), bins, user);
+            let server = Self::unstarted(
+                role,
+                workdir::free_port(),
+                dir,
+                data_dir.clone(),
+                bins,
+                user,
+            );
             match server.launch() {
                 Ok(()) => return server,
                 Err(problem) if problem.contains("Address already in use") => {
@@ -287,7 +310,10 @@ impl PgServer {
                 let _ = c.wait();
             }
             let text = std::fs::read(&self.log).unwrap_or_default();
-            let this_run = String::from_utf8_lossy(text.get(usize::try_from(log_start).unwrap_or(0)..).unwrap_or(&[]));
+            let this_run = String::from_utf8_lossy(
+                text.get(usize::try_from(log_start).unwrap_or(0)..)
+                    .unwrap_or(&[]),
+            );
             let lines: Vec<&str> = this_run.lines().collect();
             format!(
                 "PostgreSQL {:?} on port {} {why}\n--- last lines of {} ---\n{}",
@@ -319,7 +345,9 @@ impl PgServer {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("did not accept connections within {READY_DEADLINE:?}"));
+                return Err(format!(
+                    "did not accept connections within {READY_DEADLINE:?}"
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -327,7 +355,9 @@ impl PgServer {
 
     fn lock_child(&self) -> MutexGuard<'_, Option<Child>> {
         // A test that panicked mid-stop leaves a usable Option behind.
-        self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A command for a PostgreSQL program, run as the server's user.
@@ -354,7 +384,10 @@ impl PgServer {
 }
 
 /// Opens a connection (TCP, trust auth) and drives it on the current runtime.
-pub(crate) async fn connect(port: u16, database: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+pub(crate) async fn connect(
+    port: u16,
+    database: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let mut config = tokio_postgres::Config::new();
     config
         .host("127.0.0.1")
@@ -432,10 +465,12 @@ fn append(file: &Path, text: &str) {
 }
 
 fn run(command: &mut Command) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", command.get_program().to_string_lossy()))
+    command.stdin(Stdio::null()).output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {}: {e}",
+            command.get_program().to_string_lossy()
+        )
+    })
 }
 
 fn check(what: &str, out: &Output) {

@@ -80,11 +80,16 @@ impl RedisServer {
             };
             match server.launch() {
                 Ok(()) => return server,
-                Err(problem) if problem.contains("Address already in use") => problems.push(problem),
+                Err(problem) if problem.contains("Address already in use") => {
+                    problems.push(problem)
+                }
                 Err(problem) => panic!("{problem}"),
             }
         }
-        panic!("no free port for Redis after {PORT_ATTEMPTS} attempts:\n{}", problems.join("\n"))
+        panic!(
+            "no free port for Redis after {PORT_ATTEMPTS} attempts:\n{}",
+            problems.join("\n")
+        )
     }
 
     fn launch(&self) -> Result<(), String> {
@@ -140,7 +145,9 @@ impl RedisServer {
 
     fn lock_child(&self) -> MutexGuard<'_, Option<Child>> {
         // A test that panicked mid-stop leaves a usable Option behind.
-        self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

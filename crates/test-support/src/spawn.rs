@@ -11,40 +11,38 @@
 use std::io;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command};
+use std::sync::OnceLock;
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
 
 /// A command to spawn and where to send the outcome.
 type Request = (Command, mpsc::Sender<io::Result<Child>>);
 
 /// The spawner thread's inbox. Never dropped, so the thread never exits.
-static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+static SPAWNER: OnceLock<mpsc::Sender<Request>> = OnceLock::new();
 
 /// Spawns `command` from the long-lived spawner thread, so the child is
 /// signalled with `death_signal` when the test binary exits, and not before.
-pub(crate) fn spawn_tied_to_process(mut command: Command, death_signal: libc::c_int) -> io::Result<Child> {
+pub(crate) fn spawn_tied_to_process(
+    mut command: Command,
+    death_signal: libc::c_int,
+) -> io::Result<Child> {
     die_with_parent(&mut command, death_signal);
-    let sender = SPAWNER
-        .get_or_init(|| {
-            let (sender, inbox) = mpsc::channel::<Request>();
-            std::thread::Builder::new()
-                .name("test-support-spawner".into())
-                .spawn(move || {
-                    for (mut command, reply) in inbox {
-                        // The requester may have panicked meanwhile; the
-                        // child then dies with this process anyway.
-                        let _ = reply.send(command.spawn());
-                    }
-                })
-                .expect("the spawner thread starts");
-            Mutex::new(sender)
-        })
-        .lock()
-        // A panic while holding this lock cannot leave the sender broken.
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (sender, inbox) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("test-support-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in inbox {
+                    // The requester may have panicked meanwhile; the
+                    // child then dies with this process anyway.
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("the spawner thread starts");
+        sender
+    });
     let (reply, outcome) = mpsc::channel();
-    sender
+    spawner
         .send((command, reply))
         .expect("the spawner thread never exits");
     outcome.recv().expect("the spawner thread always replies")
@@ -56,7 +54,10 @@ pub(crate) fn spawn_tied_to_process(mut command: Command, death_signal: libc::c_
 /// credential change clears the death signal, so it must come after), right
 /// before `exec`. If the parent already died between `fork` and `prctl`, the
 /// signal would never come, hence the `getppid` check.
-#[expect(unsafe_code, reason = "prctl(PR_SET_PDEATHSIG) has no safe wrapper and must run between fork and exec")]
+#[expect(
+    unsafe_code,
+    reason = "prctl(PR_SET_PDEATHSIG) has no safe wrapper and must run between fork and exec"
+)]
 fn die_with_parent(command: &mut Command, signal: libc::c_int) {
     let parent = libc::pid_t::try_from(std::process::id()).expect("pids fit in pid_t");
     // SAFETY: the closure only makes two async-signal-safe syscalls (prctl,

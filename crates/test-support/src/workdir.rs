@@ -32,7 +32,10 @@ impl PgUser {
             .expect("getent runs");
         let line = String::from_utf8_lossy(&out.stdout);
         let fields: Vec<&str> = line.trim().split(':').collect();
-        match (fields.get(2).map(|f| f.parse()), fields.get(3).map(|f| f.parse())) {
+        match (
+            fields.get(2).map(|f| f.parse()),
+            fields.get(3).map(|f| f.parse()),
+        ) {
             (Some(Ok(uid)), Some(Ok(gid))) => Some(Self { uid, gid }),
             _ => panic!(
                 "running as root but there is no `postgres` user for PostgreSQL to run as: \
@@ -61,7 +64,8 @@ pub(crate) fn create(user: Option<PgUser>) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("{PREFIX}{}-{n}", std::process::id()));
     // A leftover from a dead process that reused our pid.
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     if let Some(user) = user {
         chown(&dir, Some(user.uid), Some(user.gid))
             .unwrap_or_else(|e| panic!("cannot hand {} to the postgres user: {e}", dir.display()));
@@ -102,7 +106,8 @@ pub(crate) fn free_port() -> u16 {
 
 /// The last lines of a server log, for panic messages.
 pub(crate) fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_else(|e| format!("(cannot read {}: {e})", log.display()));
+    let text = std::fs::read_to_string(log)
+        .unwrap_or_else(|e| format!("(cannot read {}: {e})", log.display()));
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(30)..].join("\n");
     format!("--- last lines of {} ---\n{tail}", log.display())

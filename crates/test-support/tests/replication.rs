@@ -31,7 +31,10 @@ async fn a_row_committed_on_the_primary_appears_on_the_replica() {
         {
             break row.get::<_, String>(0);
         }
-        assert!(Instant::now() < deadline, "the row never reached the replica");
+        assert!(
+            Instant::now() < deadline,
+            "the row never reached the replica"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(note, "written on the primary");
@@ -47,7 +50,10 @@ async fn the_replica_refuses_writes() {
         .await
         .expect_err("a hot standby is read-only");
 
-    assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION));
+    assert_eq!(
+        error.code(),
+        Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
+    );
 }
 
 #[tokio::test]
@@ -69,7 +75,10 @@ async fn an_insert_on_the_replica_fails_with_read_only_sql_transaction() {
         if error.code() != Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
             break error;
         }
-        assert!(Instant::now() < deadline, "the table never reached the replica");
+        assert!(
+            Instant::now() < deadline,
+            "the table never reached the replica"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
 
@@ -170,7 +179,10 @@ async fn an_acknowledged_commit_survives_a_crash_of_the_primary_and_reaches_the_
         .flatten()
         .is_none()
     {
-        assert!(Instant::now() < deadline, "the replica never caught up after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "the replica never caught up after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -187,7 +199,10 @@ async fn a_paused_replica_does_not_see_new_rows_until_resumed() {
     let replica = db.replica_client().await;
     let deadline = Instant::now() + DEADLINE;
     while replica.query("SELECT 1 FROM seen", &[]).await.is_err() {
-        assert!(Instant::now() < deadline, "the table never reached the replica");
+        assert!(
+            Instant::now() < deadline,
+            "the table never reached the replica"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -204,8 +219,16 @@ async fn a_paused_replica_does_not_see_new_rows_until_resumed() {
     assert!(while_paused.is_empty(), "replay was paused");
 
     cluster.replica().resume_replay().await;
-    while replica.query("SELECT 1 FROM seen", &[]).await.expect("reads work").is_empty() {
-        assert!(Instant::now() < deadline, "the row never arrived after resuming");
+    while replica
+        .query("SELECT 1 FROM seen", &[])
+        .await
+        .expect("reads work")
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the row never arrived after resuming"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,0 +1,10 @@
+//! HTTP tests of the auth service, started the way `main` starts it, against
+//! a real PostgreSQL and Redis.
+
+mod helpers;
+
+mod accounts;
+mod admin;
+mod conventions;
+mod login;
+mod refresh;
