@@ -9,10 +9,16 @@ use crate::settings::Settings;
 
 /// `auth migrate`: applies pending migrations on the primary.
 pub async fn migrate(settings: &Settings) -> Result<(), String> {
-    let pool = platform::db::pool(&settings.database, "auth-migrate", platform::db::Role::Primary)
-        .map_err(|e| e.to_string())?;
+    let pool = platform::db::pool(
+        &settings.database,
+        "auth-migrate",
+        platform::db::Role::Primary,
+    )
+    .map_err(|e| e.to_string())?;
     let mut client = pool.get().await.map_err(|e| format!("database: {e}"))?;
-    let applied = platform::db::migrate(&mut client).await.map_err(|e| e.to_string())?;
+    let applied = platform::db::migrate(&mut client)
+        .await
+        .map_err(|e| e.to_string())?;
     println!("migrations applied: {applied} new");
     Ok(())
 }
@@ -44,8 +50,12 @@ pub async fn create_admin(
     .map_err(|e| e.to_string())?;
     let hasher = Hasher::new(&settings.passwords).map_err(|e| e.to_string())?;
     let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
-    let pool = platform::db::pool(&settings.database, "auth-admin", platform::db::Role::Primary)
-        .map_err(|e| e.to_string())?;
+    let pool = platform::db::pool(
+        &settings.database,
+        "auth-admin",
+        platform::db::Role::Primary,
+    )
+    .map_err(|e| e.to_string())?;
     let mut client = pool.get().await.map_err(|e| format!("database: {e}"))?;
     let tx = client.transaction().await.map_err(|e| e.to_string())?;
     match crate::routes::insert_editor(&tx, &new, &hash).await {

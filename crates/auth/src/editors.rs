@@ -22,7 +22,8 @@ pub struct EditorView {
     pub last_login_at: Option<OffsetDateTime>,
 }
 
-pub const COLUMNS: &str = "id, email, name, role, disabled_at IS NOT NULL AS disabled, created_at, last_login_at";
+pub const COLUMNS: &str =
+    "id, email, name, role, disabled_at IS NOT NULL AS disabled, created_at, last_login_at";
 
 impl EditorView {
     pub fn from_row(row: &Row) -> Result<Self, AuthError> {
@@ -31,7 +32,8 @@ impl EditorView {
             id: row.try_get("id")?,
             email: row.try_get("email")?,
             name: row.try_get("name")?,
-            role: Role::parse(&role).map_err(|_| AuthError::Internal(format!("bad role {role}")))?,
+            role: Role::parse(&role)
+                .map_err(|_| AuthError::Internal(format!("bad role {role}")))?,
             disabled: row.try_get("disabled")?,
             created_at: row.try_get("created_at")?,
             last_login_at: row.try_get("last_login_at")?,

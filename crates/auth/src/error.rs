@@ -62,8 +62,9 @@ impl AuthError {
     /// The answer. No `_` arm: a new variant must decide its status here.
     pub fn to_problem(&self) -> Problem {
         match self {
-            Self::InvalidCredentials => Problem::new(ErrorCode::InvalidCredentials)
-                .detail("invalid email or password"),
+            Self::InvalidCredentials => {
+                Problem::new(ErrorCode::InvalidCredentials).detail("invalid email or password")
+            }
             Self::AccountDisabled => {
                 Problem::new(ErrorCode::AccountDisabled).detail("this account is disabled")
             }

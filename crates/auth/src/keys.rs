@@ -62,8 +62,9 @@ impl Keyring {
 }
 
 fn read_key(path: &Path, setting: &str) -> Result<SigningKey, SettingsError> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| SettingsError::new(format!("{setting}: cannot read {}: {e}", path.display())))?;
+    let pem = std::fs::read_to_string(path).map_err(|e| {
+        SettingsError::new(format!("{setting}: cannot read {}: {e}", path.display()))
+    })?;
     SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
         SettingsError::new(format!(
             "{setting}: {} is not a PKCS#8 Ed25519 PEM key: {e}",

@@ -40,7 +40,9 @@ fn main() -> ExitCode {
     let result = actix_web::rt::System::new().block_on(async move {
         match args.command {
             Command::Serve => {
-                let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+                let app = Application::build(settings)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 tracing::info!(port = app.port(), "auth listening");
                 app.run_until_stopped().await.map_err(|e| e.to_string())
             }
@@ -49,7 +51,9 @@ fn main() -> ExitCode {
                 email,
                 name,
                 password_file,
-            } => auth::admin::create_admin(&settings, &email, &name, password_file.as_deref()).await,
+            } => {
+                auth::admin::create_admin(&settings, &email, &name, password_file.as_deref()).await
+            }
             Command::GenKey { .. } | Command::Help => Ok(()),
         }
     });

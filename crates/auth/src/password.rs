@@ -59,13 +59,19 @@ impl Hasher {
 
     /// A PHC string for `password`.
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError::Hash(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError::Hash(e.to_string()))?;
         let params = self.params.clone();
         let password = password.to_owned();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| hash_blocking(&params, password.as_bytes())))
-            .await
-            .map_err(|e| HashError::Hash(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| hash_blocking(&params, password.as_bytes()))
+        })
+        .await
+        .map_err(|e| HashError::Hash(e.to_string()))?
     }
 
     /// Whether `password` matches `stored`; with no stored hash (unknown
@@ -78,8 +84,11 @@ impl Hasher {
         let stored: String = stored.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
         let password = password.to_owned();
         let verified = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&stored)
-                .is_ok_and(|parsed| argon2_default().verify_password(password.as_bytes(), &parsed).is_ok())
+            PasswordHash::new(&stored).is_ok_and(|parsed| {
+                argon2_default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
         })
         .instrument(tracing::Span::current())
         .await

@@ -83,7 +83,12 @@ impl Ctx {
         }
     }
 
-    fn event(&self, actor_id: Option<i64>, action: &'static str, entity_id: Option<i64>) -> Event<'_> {
+    fn event(
+        &self,
+        actor_id: Option<i64>,
+        action: &'static str,
+        entity_id: Option<i64>,
+    ) -> Event<'_> {
         Event {
             actor_id,
             action,
@@ -128,8 +133,13 @@ async fn issue_pair(
     editor: EditorView,
     family: uuid::Uuid,
 ) -> Result<TokenPair, AuthError> {
-    let access = tokens::access_token(&state.keys.active, &state.settings.tokens, editor.id, editor.role)
-        .map_err(|e| AuthError::Internal(e.to_string()))?;
+    let access = tokens::access_token(
+        &state.keys.active,
+        &state.settings.tokens,
+        editor.id,
+        editor.role,
+    )
+    .map_err(|e| AuthError::Internal(e.to_string()))?;
     let (refresh, hash) = tokens::new_refresh_token();
     let ttl = i64::try_from(state.settings.tokens.refresh_ttl_s).unwrap_or(i64::MAX);
     let stmt = client
@@ -139,7 +149,10 @@ async fn issue_pair(
         )
         .await?;
     client
-        .execute(&stmt, &[&editor.id, &family, &hash.as_slice(), &(ttl as f64)])
+        .execute(
+            &stmt,
+            &[&editor.id, &family, &hash.as_slice(), &(ttl as f64)],
+        )
         .await?;
     Ok(TokenPair {
         access_token: access,
@@ -187,12 +200,18 @@ async fn login(
     let editor = credentials.editor;
     if editor.disabled {
         state.metrics.logins.with_label_values(&["disabled"]).inc();
-        audit::record(&client, ctx.event(Some(editor.id), "login_refused_disabled", Some(editor.id))).await?;
+        audit::record(
+            &client,
+            ctx.event(Some(editor.id), "login_refused_disabled", Some(editor.id)),
+        )
+        .await?;
         return Err(AuthError::AccountDisabled);
     }
     let tx = client.transaction().await?;
     let stmt = tx
-        .prepare_cached("UPDATE editors SET last_login_at = now() WHERE id = $1 RETURNING last_login_at")
+        .prepare_cached(
+            "UPDATE editors SET last_login_at = now() WHERE id = $1 RETURNING last_login_at",
+        )
         .await?;
     let row = tx.query_one(&stmt, &[&editor.id]).await?;
     let editor = EditorView {
@@ -263,16 +282,25 @@ async fn refresh(
         event.details = json!({ "family_id": family, "revoked": revoked });
         audit::record(&tx, event).await?;
         tx.commit().await?;
-        tracing::warn!(editor.id = editor_id, "refresh token reused; family revoked");
+        tracing::warn!(
+            editor.id = editor_id,
+            "refresh token reused; family revoked"
+        );
         return Err(AuthError::RefreshReused);
     }
     if row.try_get::<_, bool>("revoked")? || row.try_get::<_, bool>("expired")? {
         return Err(AuthError::RefreshInvalid);
     }
-    let editor = editors::by_id(&tx, editor_id).await?.ok_or(AuthError::RefreshInvalid)?;
+    let editor = editors::by_id(&tx, editor_id)
+        .await?
+        .ok_or(AuthError::RefreshInvalid)?;
     if editor.disabled {
         editors::revoke_all_refresh_tokens(&tx, editor_id).await?;
-        audit::record(&tx, ctx.event(Some(editor_id), "refresh_refused_disabled", Some(editor_id))).await?;
+        audit::record(
+            &tx,
+            ctx.event(Some(editor_id), "refresh_refused_disabled", Some(editor_id)),
+        )
+        .await?;
         tx.commit().await?;
         return Err(AuthError::AccountDisabled);
     }
@@ -281,7 +309,11 @@ async fn refresh(
         .await?;
     tx.execute(&stmt, &[&token_id]).await?;
     let pair = issue_pair(&state, &tx, editor, family).await?;
-    audit::record(&tx, ctx.event(Some(editor_id), "token_refreshed", Some(editor_id))).await?;
+    audit::record(
+        &tx,
+        ctx.event(Some(editor_id), "token_refreshed", Some(editor_id)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(no_store(HttpResponse::Ok().json(pair)))
 }
@@ -303,7 +335,9 @@ async fn logout(
               WHERE token_hash = $1 AND editor_id = $2 AND revoked_at IS NULL",
         )
         .await?;
-    let revoked = client.execute(&stmt, &[&hash.as_slice(), &caller.id]).await?;
+    let revoked = client
+        .execute(&stmt, &[&hash.as_slice(), &caller.id])
+        .await?;
     let mut event = ctx.event(Some(caller.id), "logout", Some(caller.id));
     event.details = json!({ "revoked": revoked });
     audit::record(&client, event).await?;
@@ -312,7 +346,10 @@ async fn logout(
 
 /// The caller's account, refusing a disabled or deleted one even when its
 /// token is still valid.
-async fn active_account(client: &impl GenericClient, caller: &Editor) -> Result<EditorView, AuthError> {
+async fn active_account(
+    client: &impl GenericClient,
+    caller: &Editor,
+) -> Result<EditorView, AuthError> {
     let editor = editors::by_id(client, caller.id)
         .await?
         .ok_or(AuthError::Forbidden("this account no longer exists"))?;
@@ -324,7 +361,10 @@ async fn active_account(client: &impl GenericClient, caller: &Editor) -> Result<
 
 /// Admin routes re-check the role in the database: a demoted or disabled
 /// admin's token must stop working for administration at once.
-async fn active_admin(client: &impl GenericClient, caller: &Admin) -> Result<EditorView, AuthError> {
+async fn active_admin(
+    client: &impl GenericClient,
+    caller: &Admin,
+) -> Result<EditorView, AuthError> {
     let editor = active_account(client, &caller.0).await?;
     if editor.role != Role::Admin {
         return Err(AuthError::Forbidden("this resource is for admins"));
@@ -384,7 +424,11 @@ async fn change_password(
             .await)
     {
         state.throttle.record_failure(&email, ctx.ip).await;
-        audit::record(&client, ctx.event(Some(caller.id), "password_change_failed", Some(caller.id))).await?;
+        audit::record(
+            &client,
+            ctx.event(Some(caller.id), "password_change_failed", Some(caller.id)),
+        )
+        .await?;
         let mut errors = domain::ValidationErrors::new();
         errors.push("current_password", "is incorrect");
         return Err(AuthError::Validation(errors));
@@ -448,9 +492,16 @@ async fn list_editors(
             .parse()
             .ok()
             .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| AuthError::InvalidParameter("limit", "must be an integer from 1 to 100".into()))?,
+            .ok_or_else(|| {
+                AuthError::InvalidParameter("limit", "must be an integer from 1 to 100".into())
+            })?,
     };
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor)
+        .transpose()?
+        .unwrap_or(0);
     let client = state.pool.get().await?;
     active_admin(&client, &caller).await?;
     let stmt = client
@@ -469,7 +520,9 @@ async fn list_editors(
     } else {
         None
     };
-    Ok(no_store(HttpResponse::Ok().json(Page { data, next_cursor })))
+    Ok(no_store(
+        HttpResponse::Ok().json(Page { data, next_cursor }),
+    ))
 }
 
 /// `POST /auth/editors`.
@@ -516,7 +569,12 @@ pub async fn insert_editor(
     match client
         .query_one(
             &stmt,
-            &[&new.email().as_str(), &new.name().as_str(), &password_hash, &new.role().as_str()],
+            &[
+                &new.email().as_str(),
+                &new.name().as_str(),
+                &password_hash,
+                &new.role().as_str(),
+            ],
         )
         .await
     {
@@ -544,7 +602,9 @@ async fn get_editor(
     let id = parse_id(&id)?;
     let client = state.pool.get().await?;
     active_admin(&client, &caller).await?;
-    let editor = editors::by_id(&client, id).await?.ok_or(AuthError::NotFound)?;
+    let editor = editors::by_id(&client, id)
+        .await?
+        .ok_or(AuthError::NotFound)?;
     Ok(no_store(HttpResponse::Ok().json(editor)))
 }
 
@@ -564,7 +624,9 @@ async fn patch_editor(
     let mut client = state.pool.get().await?;
     active_admin(&client, &caller).await?;
     if id == caller.0.id && (patch.disabled() == Some(true) || patch.role() == Some(Role::Editor)) {
-        return Err(AuthError::Conflict("admins cannot disable or demote themselves"));
+        return Err(AuthError::Conflict(
+            "admins cannot disable or demote themselves",
+        ));
     }
     let tx = client.transaction().await?;
     let stmt = tx
@@ -605,4 +667,3 @@ async fn jwks(state: web::Data<State>) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(&state.keys.jwks)
 }
-

@@ -57,7 +57,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,19 +93,21 @@ impl Application {
             settings.tokens.leeway_s,
             &keys.jwks,
         );
-        let readiness = Readiness::default()
-            .with("database", {
+        let readiness = Readiness::default().with("database", {
+            let pool = pool.clone();
+            Arc::new(move || {
                 let pool = pool.clone();
-                Arc::new(move || {
-                    let pool = pool.clone();
-                    async move {
-                        let client = pool.get().await.map_err(|e| e.to_string())?;
-                        client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
-                        Ok(())
-                    }
-                    .boxed()
-                })
-            });
+                async move {
+                    let client = pool.get().await.map_err(|e| e.to_string())?;
+                    client
+                        .simple_query("SELECT 1")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(())
+                }
+                .boxed()
+            })
+        });
         let limits = BodyLimits {
             max_bytes: settings.http.body_limit_bytes,
             read_timeout: std::time::Duration::from_millis(settings.http.body_timeout_ms),

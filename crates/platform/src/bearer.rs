@@ -51,7 +51,8 @@ pub fn invalid_token(err: &JwtError) -> Problem {
     if *err == JwtError::KeysUnavailable {
         return Problem::new(ErrorCode::ServiceUnavailable).retry_after(1);
     }
-    let challenge = format!("Bearer realm=\"rcr\", error=\"invalid_token\", error_description=\"{err}\"");
+    let challenge =
+        format!("Bearer realm=\"rcr\", error=\"invalid_token\", error_description=\"{err}\"");
     Problem::new(ErrorCode::InvalidToken)
         .detail(err.to_string())
         .header(
@@ -68,9 +69,8 @@ impl FromRequest for Editor {
         let verifier = req.app_data::<web::Data<JwtVerifier>>().cloned();
         let token = bearer_token(req).map(str::to_owned);
         Box::pin(async move {
-            let verifier = verifier.ok_or_else(|| {
-                crate::problem::internal(&"JwtVerifier missing from app data")
-            })?;
+            let verifier = verifier
+                .ok_or_else(|| crate::problem::internal(&"JwtVerifier missing from app data"))?;
             let token = token.ok_or_else(missing_token)?;
             let claims = verifier
                 .verify(&token)

@@ -181,7 +181,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let limits = req
             .app_data::<web::Data<BodyLimits>>()
             .map_or_else(BodyLimits::default, |l| *l.get_ref());
-        let is_json = matches!(req.mime_type(), Ok(Some(m)) if m.essence_str() == "application/json");
+        let is_json =
+            matches!(req.mime_type(), Ok(Some(m)) if m.essence_str() == "application/json");
         let declared_len = req
             .headers()
             .get(header::CONTENT_LENGTH)

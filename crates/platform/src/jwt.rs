@@ -132,7 +132,8 @@ impl Jwk {
         if self.use_.as_deref().is_some_and(|u| u != "sig") {
             return None;
         }
-        let decoded = |v: &Option<String>| v.as_deref().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
+        let decoded =
+            |v: &Option<String>| v.as_deref().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
         match (self.kty.as_str(), self.crv.as_deref()) {
             ("OKP", Some("Ed25519")) if matches!(self.alg.as_deref(), None | Some("EdDSA")) => {
                 let x = decoded(&self.x)?;
@@ -339,9 +340,8 @@ impl JwtVerifier {
                 .cache
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let recently = |at: Option<Instant>, within: Duration| {
-                at.is_some_and(|at| at.elapsed() < within)
-            };
+            let recently =
+                |at: Option<Instant>, within: Duration| at.is_some_and(|at| at.elapsed() < within);
             let fresh = recently(cache.fetched_at, *ttl);
             if (forced && recently(cache.attempted_at, *min_interval)) || (!forced && fresh) {
                 return;

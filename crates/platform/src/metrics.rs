@@ -2,7 +2,9 @@
 //! and its region, and the HTTP metrics every service records.
 
 use actix_web::{HttpResponse, web};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// The registry and the per-request metrics.
 #[derive(Clone, Debug)]

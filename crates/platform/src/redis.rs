@@ -52,10 +52,7 @@ impl RedisHandle {
     }
 
     /// Runs one command (or pipeline) with the timeout.
-    pub async fn query<T: redis::FromRedisValue>(
-        &self,
-        cmd: &redis::Cmd,
-    ) -> Result<T, RedisError> {
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, RedisError> {
         let mut conn = self.conn.clone();
         tokio::time::timeout(self.timeout, cmd.query_async(&mut conn))
             .await

@@ -82,7 +82,10 @@ fn b64(value: &serde_json::Value) -> String {
 #[actix_web::test]
 async fn a_good_token_verifies_and_yields_its_claims() {
     let key = TestKey::new("k1");
-    let claims: Claims = verifier(&[&key]).verify(&key.sign(|_| {})).await.expect("valid");
+    let claims: Claims = verifier(&[&key])
+        .verify(&key.sign(|_| {}))
+        .await
+        .expect("valid");
     assert_eq!(claims.sub, "42");
     assert_eq!(claims.role, "editor");
 }
@@ -151,7 +154,10 @@ async fn missing_claims_are_refused() {
         let token = key.sign(|c| {
             c.as_object_mut().expect("object").remove(claim);
         });
-        assert!(v.verify(&token).await.is_err(), "token without {claim} accepted");
+        assert!(
+            v.verify(&token).await.is_err(),
+            "token without {claim} accepted"
+        );
     }
 }
 
@@ -170,13 +176,19 @@ async fn unknown_missing_or_injected_kids_are_refused() {
     let key = TestKey::new("k1");
     let stranger = TestKey::new("k2");
     let v = verifier(&[&key]);
-    assert_eq!(v.verify(&stranger.sign(|_| {})).await, Err(JwtError::UnknownKey));
+    assert_eq!(
+        v.verify(&stranger.sign(|_| {})).await,
+        Err(JwtError::UnknownKey)
+    );
     // A token claiming our kid but signed by another key.
     let impostor = TestKey {
         kid: "k1".into(),
         signing: SigningKey::generate(&mut rand::rngs::OsRng),
     };
-    assert_eq!(v.verify(&impostor.sign(|_| {})).await, Err(JwtError::BadSignature));
+    assert_eq!(
+        v.verify(&impostor.sign(|_| {})).await,
+        Err(JwtError::BadSignature)
+    );
     let injected = TestKey::new("../../etc/passwd' OR '1'='1");
     assert!(v.verify(&injected.sign(|_| {})).await.is_err());
     let no_kid = format!(
@@ -197,12 +209,17 @@ async fn a_tampered_or_stripped_signature_is_refused() {
     // Payload swapped for an admin one, signature kept.
     let forged = format!(
         "{header}.{}.{}",
-        b64(&json!({ "iss": ISS, "aud": AUD, "sub": "1", "role": "admin", "iat": now(), "nbf": now(), "exp": now() + 900, "jti": "x" })),
+        b64(
+            &json!({ "iss": ISS, "aud": AUD, "sub": "1", "role": "admin", "iat": now(), "nbf": now(), "exp": now() + 900, "jti": "x" })
+        ),
         token.rsplit('.').next().expect("sig")
     );
     assert_eq!(v.verify(&forged).await, Err(JwtError::BadSignature));
     assert!(v.verify(&format!("{signed}.")).await.is_err());
-    assert_eq!(v.verify(&"a".repeat(100_000)).await, Err(JwtError::Malformed));
+    assert_eq!(
+        v.verify(&"a".repeat(100_000)).await,
+        Err(JwtError::Malformed)
+    );
     assert_eq!(v.verify("").await, Err(JwtError::Malformed));
 }
 
@@ -226,7 +243,9 @@ async fn jwks_server(jwks: Arc<Mutex<JwkSet>>) -> String {
             "/jwks.json",
             web::get().to(|d: web::Data<Mutex<JwkSet>>| async move {
                 let body = serde_json::to_vec(&*d.lock().expect("lock")).expect("json");
-                HttpResponse::Ok().content_type("application/json").body(body)
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body)
             }),
         )
     })
@@ -256,8 +275,14 @@ async fn a_newly_rotated_key_is_fetched_on_its_first_token() {
 
     let second = TestKey::new("second");
     jwks.lock().expect("lock").keys.insert(0, second.jwk());
-    assert!(v.verify(&second.sign(|_| {})).await.is_ok(), "rotated key picked up");
-    assert!(v.verify(&first.sign(|_| {})).await.is_ok(), "previous key still published");
+    assert!(
+        v.verify(&second.sign(|_| {})).await.is_ok(),
+        "rotated key picked up"
+    );
+    assert!(
+        v.verify(&first.sign(|_| {})).await.is_ok(),
+        "previous key still published"
+    );
 }
 
 #[actix_web::test]

@@ -145,12 +145,15 @@ impl TestCluster {
 
     /// Starts all three servers and prepares the migrated template.
     fn start() -> Self {
+        // Find every program before starting anything, so a missing one
+        // costs no time and leaves nothing half-started.
         let bins = Arc::new(binaries::PgBinaries::locate());
+        let redis_server = binaries::redis_server();
         let user = workdir::PgUser::when_root();
         let dir = workdir::create(user);
         // Redis needs nothing from PostgreSQL: start it alongside.
         let (primary, replica, redis) = std::thread::scope(|scope| {
-            let redis = scope.spawn(|| RedisServer::start_in(&dir));
+            let redis = scope.spawn(|| RedisServer::start_in(&dir, &redis_server));
             let primary = PgServer::start_primary(&dir, &bins, user);
             let replica = PgServer::start_replica(&dir, &primary);
             let redis = redis

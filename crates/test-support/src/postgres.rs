@@ -99,9 +99,16 @@ impl PgServer {
             .arg(&self.data_dir)
             .args(["-m", mode_arg, "-w", "-t", "60", "stop"]);
         let out = run(&mut pg_ctl);
-        let running = child.as_mut();
-        let reaped = running.map(|c| c.wait());
-        if !out.status.success() && !matches!(reaped, Some(Ok(_))) {
+        // pg_ctl fails when the server already died (say, killed by a
+        // test); that still counts as stopped. Only a server that pg_ctl
+        // gave up on while it still runs is a failure, and must not be
+        // waited for.
+        let exited = match child.as_mut() {
+            Some(c) if out.status.success() => c.wait().is_ok(),
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => false,
+        };
+        if !out.status.success() && !exited {
             panic!(
                 "pg_ctl stop -m {mode_arg} failed for {}: {}\n{}",
                 self.data_dir.display(),

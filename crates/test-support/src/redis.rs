@@ -63,9 +63,8 @@ impl RedisServer {
         }
     }
 
-    /// Starts Redis in `dir/redis` on a free port.
-    pub(crate) fn start_in(dir: &Path) -> Self {
-        let binary = crate::binaries::redis_server();
+    /// Starts `binary` with its working directory in `dir/redis`, on a free port.
+    pub(crate) fn start_in(dir: &Path, binary: &Path) -> Self {
         let redis_dir = dir.join("redis");
         std::fs::create_dir_all(&redis_dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", redis_dir.display()));
@@ -73,7 +72,7 @@ impl RedisServer {
         for _ in 0..PORT_ATTEMPTS {
             let server = Self {
                 port: workdir::free_port(),
-                binary: binary.clone(),
+                binary: binary.to_path_buf(),
                 dir: redis_dir.clone(),
                 log: dir.join("redis.log"),
                 child: Mutex::new(None),

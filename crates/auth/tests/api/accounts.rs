@@ -20,14 +20,26 @@ async fn the_jwks_publishes_the_active_and_previous_keys() {
     let mut settings = app.settings.clone();
     settings.tokens.previous_key_file = Some(settings.tokens.active_key_file.clone());
     settings.tokens.active_key_file = new_key;
-    let rotated = auth::Application::build(settings).await.expect("rotated app");
+    let rotated = auth::Application::build(settings)
+        .await
+        .expect("rotated app");
     let address = format!("http://127.0.0.1:{}", rotated.port());
     actix_web::rt::spawn(rotated.run_until_stopped());
 
     let client = awc::Client::default();
-    let mut res = client.get(format!("{address}/.well-known/jwks.json")).send().await.expect("jwks");
-    let jwks: serde_json::Value = serde_json::from_slice(&res.body().await.expect("body")).expect("json");
-    let kids: Vec<&str> = jwks["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str()).collect();
+    let mut res = client
+        .get(format!("{address}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks");
+    let jwks: serde_json::Value =
+        serde_json::from_slice(&res.body().await.expect("body")).expect("json");
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
     assert_eq!(kids.len(), 2);
     assert_eq!(kids[1], old_kid);
 
@@ -47,9 +59,16 @@ async fn a_disabled_editor_with_a_valid_access_token_is_refused() {
     let (id, email, password) = app.create_editor("editor").await;
     let (token, _) = app.tokens(&email, &password).await;
     let admin = app.admin_token().await;
-    app.send_json(awc::http::Method::PATCH, &format!("/auth/editors/{id}"), Some(&admin), &json!({ "disabled": true }))
-        .await;
-    app.get("/auth/me", Some(&token)).await.assert_problem(403, "account_disabled");
+    app.send_json(
+        awc::http::Method::PATCH,
+        &format!("/auth/editors/{id}"),
+        Some(&admin),
+        &json!({ "disabled": true }),
+    )
+    .await;
+    app.get("/auth/me", Some(&token))
+        .await
+        .assert_problem(403, "account_disabled");
 }
 
 #[actix_web::test]
@@ -58,8 +77,10 @@ async fn bad_access_tokens_get_401_with_a_bearer_challenge() {
     for token in ["garbage", "a.b.c", &"x".repeat(100_000)] {
         let answer = app.get("/auth/me", Some(token)).await;
         answer.assert_problem(401, "invalid_token");
-        assert!(answer
-            .header("www-authenticate")
-            .is_some_and(|v| v.contains("error=\"invalid_token\"")));
+        assert!(
+            answer
+                .header("www-authenticate")
+                .is_some_and(|v| v.contains("error=\"invalid_token\""))
+        );
     }
 }

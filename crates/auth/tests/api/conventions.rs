@@ -7,16 +7,29 @@ use crate::helpers::spawn_app;
 #[actix_web::test]
 async fn malformed_bodies_get_4xx_problems_never_500() {
     let app = spawn_app().await;
-    app.post_raw("/auth/login", "application/json", b"{\"email\":".to_vec(), &[])
-        .await
-        .assert_problem(400, "malformed_json");
+    app.post_raw(
+        "/auth/login",
+        "application/json",
+        b"{\"email\":".to_vec(),
+        &[],
+    )
+    .await
+    .assert_problem(400, "malformed_json");
     app.post_raw("/auth/login", "text/plain", b"{}".to_vec(), &[])
         .await
         .assert_problem(415, "unsupported_media_type");
-    app.post_raw("/auth/login", "application/x-www-form-urlencoded", b"email=a".to_vec(), &[])
-        .await
-        .assert_problem(415, "unsupported_media_type");
-    let huge = format!("{{\"email\":\"{}\",\"password\":\"x\"}}", "a".repeat(2 * 1024 * 1024));
+    app.post_raw(
+        "/auth/login",
+        "application/x-www-form-urlencoded",
+        b"email=a".to_vec(),
+        &[],
+    )
+    .await
+    .assert_problem(415, "unsupported_media_type");
+    let huge = format!(
+        "{{\"email\":\"{}\",\"password\":\"x\"}}",
+        "a".repeat(2 * 1024 * 1024)
+    );
     app.post_raw("/auth/login", "application/json", huge.into_bytes(), &[])
         .await
         .assert_problem(413, "payload_too_large");
@@ -31,15 +44,21 @@ async fn malformed_bodies_get_4xx_problems_never_500() {
     app.post_raw("/auth/login", "application/json", deep.into_bytes(), &[])
         .await
         .assert_problem(422, "validation_failed");
-    app.post("/auth/login", None, &json!({ "email": "a@b.co", "password": "x", "extra": true }))
-        .await
-        .assert_problem(422, "unknown_field");
+    app.post(
+        "/auth/login",
+        None,
+        &json!({ "email": "a@b.co", "password": "x", "extra": true }),
+    )
+    .await
+    .assert_problem(422, "unknown_field");
 }
 
 #[actix_web::test]
 async fn unknown_paths_and_methods_are_problems() {
     let app = spawn_app().await;
-    app.get("/nope", None).await.assert_problem(404, "not_found");
+    app.get("/nope", None)
+        .await
+        .assert_problem(404, "not_found");
     let answer = app.get("/auth/login", None).await;
     answer.assert_problem(405, "method_not_allowed");
     assert_eq!(answer.header("allow"), Some("POST"));
@@ -60,14 +79,23 @@ async fn every_answer_carries_a_request_id_and_nosniff() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(res.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-123"));
+    assert_eq!(
+        res.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("trace-123")
+    );
     let res = client
         .get(app.url("/healthz"))
         .insert_header(("x-request-id", "bad id with spaces"))
         .send()
         .await
         .expect("sent");
-    let echoed = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let echoed = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     assert!(!echoed.is_empty() && echoed != "bad id with spaces");
 }
 
@@ -77,14 +105,22 @@ async fn health_readiness_metrics_and_openapi_are_served() {
     assert_eq!(app.get("/readyz", None).await.status, 200);
     app.login("nobody@example.com", "wrong password!").await;
     let client = awc::Client::default();
-    let mut res = client.get(app.url("/metrics")).send().await.expect("metrics");
+    let mut res = client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
     let text = String::from_utf8(res.body().await.expect("body").to_vec()).expect("utf8");
     assert!(text.contains("rcr_http_requests_total"), "{text}");
     assert!(text.contains("rcr_logins_total"), "{text}");
     assert!(text.contains("route=\"/auth/login\""), "{text}");
     let doc = app.get("/openapi.json", None).await;
     assert_eq!(doc.status, 200);
-    assert!(doc.body["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+    assert!(
+        doc.body["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
     // Every route the service mounts is described.
     for path in [
         "/auth/login",

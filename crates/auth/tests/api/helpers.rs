@@ -45,7 +45,11 @@ impl Answer {
         );
         assert_eq!(self.body["code"], code, "{:?}", self.body);
         assert_eq!(self.body["status"], status);
-        assert!(self.body["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(
+            self.body["request_id"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
+        );
     }
 }
 
@@ -61,7 +65,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let cluster = test_support::cluster();
     let db = cluster.fresh_database().await;
-    let keys_dir = std::env::temp_dir().join(format!("rcr-auth-keys-{}", uuid::Uuid::new_v4().simple()));
+    let keys_dir =
+        std::env::temp_dir().join(format!("rcr-auth-keys-{}", uuid::Uuid::new_v4().simple()));
     auth::keys::generate_file(&keys_dir.join("active.pem")).expect("key written");
 
     let mut settings = Settings::default();
@@ -88,13 +93,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     .expect("valid admin");
     let client = db.primary_client().await;
     let pool_client = client;
-    let stmt = "INSERT INTO editors (email, name, password_hash, role) VALUES ($1, $2, $3, 'admin')";
+    let stmt =
+        "INSERT INTO editors (email, name, password_hash, role) VALUES ($1, $2, $3, 'admin')";
     pool_client
         .execute(stmt, &[&new.email().as_str(), &new.name().as_str(), &hash])
         .await
         .expect("admin inserted");
 
-    let app = auth::Application::build(settings.clone()).await.expect("app builds");
+    let app = auth::Application::build(settings.clone())
+        .await
+        .expect("app builds");
     let port = app.port();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
@@ -102,20 +110,32 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         db,
         keys_dir,
         settings,
-        client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        client: awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish(),
     }
 }
 
-async fn read(mut res: awc::ClientResponse<impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin>) -> Answer {
+async fn read(
+    mut res: awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+        + Unpin,
+    >,
+) -> Answer {
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.body().limit(4 * 1024 * 1024).await.expect("body");
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 impl TestApp {
@@ -131,7 +151,13 @@ impl TestApp {
         read(req.send().await.expect("request sent")).await
     }
 
-    pub async fn send_json(&self, method: awc::http::Method, path: &str, token: Option<&str>, body: &Value) -> Answer {
+    pub async fn send_json(
+        &self,
+        method: awc::http::Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Answer {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -140,12 +166,22 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
-        self.send_json(awc::http::Method::POST, path, token, body).await
+        self.send_json(awc::http::Method::POST, path, token, body)
+            .await
     }
 
     /// Sends raw bytes with a content type (for malformed-body tests).
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
-        let mut req = self.client.post(self.url(path)).insert_header(("content-type", content_type));
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .insert_header(("content-type", content_type));
         for (k, v) in headers {
             req = req.insert_header((*k, *v));
         }
@@ -153,7 +189,12 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Answer {
-        self.post("/auth/login", None, &json!({ "email": email, "password": password })).await
+        self.post(
+            "/auth/login",
+            None,
+            &json!({ "email": email, "password": password }),
+        )
+        .await
     }
 
     pub async fn login_from(&self, email: &str, password: &str, ip: &str) -> Answer {
@@ -174,8 +215,14 @@ impl TestApp {
         let answer = self.login(email, password).await;
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
         (
-            answer.body["access_token"].as_str().expect("access token").to_owned(),
-            answer.body["refresh_token"].as_str().expect("refresh token").to_owned(),
+            answer.body["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+            answer.body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
         )
     }
 

@@ -19,7 +19,11 @@ async fn an_editor_logs_in_and_reads_their_own_account() {
     assert_eq!(me.status, 200, "{:?}", me.body);
     assert_eq!(me.body["email"], ADMIN_EMAIL);
     assert!(me.body["last_login_at"].is_string());
-    assert!(app.audit_actions().await.contains(&"login_succeeded".to_owned()));
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"login_succeeded".to_owned())
+    );
 }
 
 #[actix_web::test]
@@ -32,7 +36,9 @@ async fn login_is_case_insensitive_on_the_email() {
 #[actix_web::test]
 async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
     let app = spawn_app().await;
-    let unknown = app.login(&unique_email("nobody"), "whatever password").await;
+    let unknown = app
+        .login(&unique_email("nobody"), "whatever password")
+        .await;
     let wrong = app.login(ADMIN_EMAIL, "not the password at all").await;
     unknown.assert_problem(401, "invalid_credentials");
     wrong.assert_problem(401, "invalid_credentials");
@@ -41,7 +47,14 @@ async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
         v
     };
     assert_eq!(strip(unknown.body), strip(wrong.body));
-    assert!(app.audit_actions().await.iter().filter(|a| *a == "login_failed").count() >= 2);
+    assert!(
+        app.audit_actions()
+            .await
+            .iter()
+            .filter(|a| *a == "login_failed")
+            .count()
+            >= 2
+    );
 }
 
 #[actix_web::test]
@@ -49,12 +62,18 @@ async fn repeated_failures_for_one_email_are_throttled_with_retry_after() {
     let app = spawn_app_with(|s| s.throttle.per_email = 3).await;
     let (_, email, password) = app.create_editor("editor").await;
     for _ in 0..3 {
-        app.login(&email, "wrong password here").await.assert_problem(401, "invalid_credentials");
+        app.login(&email, "wrong password here")
+            .await
+            .assert_problem(401, "invalid_credentials");
     }
     // Even the right password is refused while throttled.
     let answer = app.login(&email, &password).await;
     answer.assert_problem(429, "too_many_requests");
-    let retry: u64 = answer.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    let retry: u64 = answer
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
     assert!((1..=900).contains(&retry), "{retry}");
 }
 
@@ -67,7 +86,9 @@ async fn repeated_failures_from_one_ip_are_throttled_across_emails() {
             .await
             .assert_problem(401, "invalid_credentials");
     }
-    let answer = app.login_from(&unique_email("spray"), "wrong password here", &ip).await;
+    let answer = app
+        .login_from(&unique_email("spray"), "wrong password here", &ip)
+        .await;
     answer.assert_problem(429, "too_many_requests");
     assert!(answer.header("retry-after").is_some());
     // Another address is not affected.
@@ -85,11 +106,18 @@ async fn a_disabled_editor_cannot_log_in() {
     let (id, email, password) = app.create_editor("editor").await;
     let admin = app.admin_token().await;
     let patched = app
-        .send_json(awc::http::Method::PATCH, &format!("/auth/editors/{id}"), Some(&admin), &json!({ "disabled": true }))
+        .send_json(
+            awc::http::Method::PATCH,
+            &format!("/auth/editors/{id}"),
+            Some(&admin),
+            &json!({ "disabled": true }),
+        )
         .await;
     assert_eq!(patched.status, 200, "{:?}", patched.body);
     assert_eq!(patched.body["disabled"], true);
-    app.login(&email, &password).await.assert_problem(403, "account_disabled");
+    app.login(&email, &password)
+        .await
+        .assert_problem(403, "account_disabled");
 }
 
 #[actix_web::test]
@@ -98,9 +126,13 @@ async fn the_login_body_is_held_to_the_json_rules() {
     app.post("/auth/login", None, &json!({ "email": ADMIN_EMAIL }))
         .await
         .assert_problem(422, "validation_failed");
-    app.post("/auth/login", None, &json!({ "email": ADMIN_EMAIL, "password": "x", "role": "admin" }))
-        .await
-        .assert_problem(422, "unknown_field");
+    app.post(
+        "/auth/login",
+        None,
+        &json!({ "email": ADMIN_EMAIL, "password": "x", "role": "admin" }),
+    )
+    .await
+    .assert_problem(422, "unknown_field");
     app.post("/auth/login", None, &json!({ "email": 5, "password": "x" }))
         .await
         .assert_problem(422, "validation_failed");

@@ -8,9 +8,14 @@ async fn a_refresh_rotates_the_pair_and_reuse_revokes_the_family() {
     let (_, email, password) = app.create_editor("editor").await;
     let (_, first) = app.tokens(&email, &password).await;
 
-    let rotated = app.post("/auth/refresh", None, &json!({ "refresh_token": first })).await;
+    let rotated = app
+        .post("/auth/refresh", None, &json!({ "refresh_token": first }))
+        .await;
     assert_eq!(rotated.status, 200, "{:?}", rotated.body);
-    let second = rotated.body["refresh_token"].as_str().expect("new refresh").to_owned();
+    let second = rotated.body["refresh_token"]
+        .as_str()
+        .expect("new refresh")
+        .to_owned();
     assert_ne!(second, first);
     let access = rotated.body["access_token"].as_str().expect("access");
     assert_eq!(app.get("/auth/me", Some(access)).await.status, 200);
@@ -23,18 +28,30 @@ async fn a_refresh_rotates_the_pair_and_reuse_revokes_the_family() {
     app.post("/auth/refresh", None, &json!({ "refresh_token": second }))
         .await
         .assert_problem(401, "refresh_token_invalid");
-    assert!(app.audit_actions().await.contains(&"refresh_token_reused".to_owned()));
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"refresh_token_reused".to_owned())
+    );
 }
 
 #[actix_web::test]
 async fn an_unknown_or_garbled_refresh_token_is_refused() {
     let app = spawn_app().await;
-    app.post("/auth/refresh", None, &json!({ "refresh_token": "nonsense" }))
-        .await
-        .assert_problem(401, "refresh_token_invalid");
-    app.post("/auth/refresh", None, &json!({ "refresh_token": "x".repeat(10_000) }))
-        .await
-        .assert_problem(401, "refresh_token_invalid");
+    app.post(
+        "/auth/refresh",
+        None,
+        &json!({ "refresh_token": "nonsense" }),
+    )
+    .await
+    .assert_problem(401, "refresh_token_invalid");
+    app.post(
+        "/auth/refresh",
+        None,
+        &json!({ "refresh_token": "x".repeat(10_000) }),
+    )
+    .await
+    .assert_problem(401, "refresh_token_invalid");
 }
 
 #[actix_web::test]
@@ -44,7 +61,12 @@ async fn a_disabled_editor_cannot_refresh() {
     let (_, refresh) = app.tokens(&email, &password).await;
     let admin = app.admin_token().await;
     let patched = app
-        .send_json(awc::http::Method::PATCH, &format!("/auth/editors/{id}"), Some(&admin), &json!({ "disabled": true }))
+        .send_json(
+            awc::http::Method::PATCH,
+            &format!("/auth/editors/{id}"),
+            Some(&admin),
+            &json!({ "disabled": true }),
+        )
         .await;
     assert_eq!(patched.status, 200);
     // Disabling revoked the token already.
@@ -58,7 +80,13 @@ async fn logout_revokes_the_refresh_token() {
     let app = spawn_app().await;
     let (_, email, password) = app.create_editor("editor").await;
     let (access, refresh) = app.tokens(&email, &password).await;
-    let out = app.post("/auth/logout", Some(&access), &json!({ "refresh_token": refresh })).await;
+    let out = app
+        .post(
+            "/auth/logout",
+            Some(&access),
+            &json!({ "refresh_token": refresh }),
+        )
+        .await;
     assert_eq!(out.status, 204, "{:?}", out.body);
     app.post("/auth/refresh", None, &json!({ "refresh_token": refresh }))
         .await
@@ -110,7 +138,13 @@ async fn a_password_change_revokes_refresh_tokens_and_replaces_the_password() {
             .await
             .assert_problem(401, "refresh_token_invalid");
     }
-    app.login(&email, &password).await.assert_problem(401, "invalid_credentials");
+    app.login(&email, &password)
+        .await
+        .assert_problem(401, "invalid_credentials");
     assert_eq!(app.login(&email, "a brand new password").await.status, 200);
-    assert!(app.audit_actions().await.contains(&"password_changed".to_owned()));
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"password_changed".to_owned())
+    );
 }

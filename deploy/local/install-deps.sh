@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what the local stack and the tests need and is missing:
+# PostgreSQL 15 server binaries (with contrib, for unaccent) and Redis.
+# Debian/Ubuntu; runs apt-get as root or through sudo. Safe to re-run.
+set -euo pipefail
+
+need=()
+pg_bin() {
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/$1" ] && return 0
+  done
+  command -v "$1" >/dev/null 2>&1
+}
+for bin in initdb pg_ctl postgres pg_basebackup; do
+  pg_bin "$bin" || { need+=(postgresql); break; }
+done
+# unaccent ships in the server's contrib package on Debian.
+if ! ls /usr/share/postgresql/*/extension/unaccent.control >/dev/null 2>&1; then
+  need+=(postgresql-contrib)
+fi
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "install-deps: need root or sudo to install: ${need[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "install-deps: installing ${need[*]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The Debian package starts a cluster and a Redis of its own; the project
+  # runs its own servers on its own ports, so stop the system ones.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now postgresql redis-server >/dev/null 2>&1 || true
+  else
+    $sudo service postgresql stop >/dev/null 2>&1 || true
+    $sudo service redis-server stop >/dev/null 2>&1 || true
+  fi
+fi
+
+# PostgreSQL refuses to run as root: the tests and the local stack run it as
+# the unprivileged `postgres` user, which the package creates; make sure it
+# exists even where only the binaries were present.
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
+fi
+echo "install-deps: PostgreSQL and Redis are present"
