@@ -1,5 +1,3 @@
-use serde_json::json;
-
 use crate::helpers::spawn_app;
 
 #[actix_web::test]
@@ -58,14 +56,7 @@ async fn a_disabled_editor_with_a_valid_access_token_is_refused() {
     let app = spawn_app().await;
     let (id, email, password) = app.create_editor("editor").await;
     let (token, _) = app.tokens(&email, &password).await;
-    let admin = app.admin_token().await;
-    app.send_json(
-        awc::http::Method::PATCH,
-        &format!("/auth/editors/{id}"),
-        Some(&admin),
-        &json!({ "disabled": true }),
-    )
-    .await;
+    app.disable_editor(id).await;
     app.get("/auth/me", Some(&token))
         .await
         .assert_problem(403, "account_disabled");
@@ -83,4 +74,39 @@ async fn bad_access_tokens_get_401_with_a_bearer_challenge() {
                 .is_some_and(|v| v.contains("error=\"invalid_token\""))
         );
     }
+}
+
+#[actix_web::test]
+async fn the_create_admin_command_makes_an_admin_who_can_log_in() {
+    let app = spawn_app().await;
+    let file = app.keys_dir.join("admin-password");
+    std::fs::write(&file, "a password from a file\n").expect("written");
+    auth::admin::create_admin(&app.settings, "Root@Example.com", "Root", Some(&file))
+        .await
+        .expect("created");
+    let answer = app
+        .login("root@example.com", "a password from a file")
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["editor"]["role"], "admin");
+    // Again: the existing account is reported and left as it is.
+    auth::admin::create_admin(&app.settings, "root@example.com", "Root", None)
+        .await
+        .expect("existing admin is not an error");
+    assert_eq!(
+        app.login("root@example.com", "a password from a file")
+            .await
+            .status,
+        200
+    );
+    app.assert_audited("admin_created_by_command").await;
+}
+
+#[actix_web::test]
+async fn migrating_an_up_to_date_database_changes_nothing() {
+    let app = spawn_app().await;
+    auth::admin::migrate(&app.settings)
+        .await
+        .expect("re-run is fine");
+    assert_eq!(app.get("/readyz", None).await.status, 200);
 }

@@ -246,6 +246,29 @@ impl TestApp {
         (answer.body["id"].as_i64().expect("id"), email, password)
     }
 
+    /// Disables an editor as an admin, asserting it worked.
+    pub async fn disable_editor(&self, id: i64) {
+        let admin = self.admin_token().await;
+        let answer = self
+            .send_json(
+                awc::http::Method::PATCH,
+                &format!("/auth/editors/{id}"),
+                Some(&admin),
+                &json!({ "disabled": true }),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        assert_eq!(answer.body["disabled"], true);
+    }
+
+    pub async fn assert_audited(&self, action: &str) {
+        let actions = self.audit_actions().await;
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} not in {actions:?}"
+        );
+    }
+
     pub async fn audit_actions(&self) -> Vec<String> {
         let client = self.db.primary_client().await;
         client

@@ -19,11 +19,7 @@ async fn an_editor_logs_in_and_reads_their_own_account() {
     assert_eq!(me.status, 200, "{:?}", me.body);
     assert_eq!(me.body["email"], ADMIN_EMAIL);
     assert!(me.body["last_login_at"].is_string());
-    assert!(
-        app.audit_actions()
-            .await
-            .contains(&"login_succeeded".to_owned())
-    );
+    app.assert_audited("login_succeeded").await;
 }
 
 #[actix_web::test]
@@ -104,17 +100,7 @@ fn rand_octet() -> u8 {
 async fn a_disabled_editor_cannot_log_in() {
     let app = spawn_app().await;
     let (id, email, password) = app.create_editor("editor").await;
-    let admin = app.admin_token().await;
-    let patched = app
-        .send_json(
-            awc::http::Method::PATCH,
-            &format!("/auth/editors/{id}"),
-            Some(&admin),
-            &json!({ "disabled": true }),
-        )
-        .await;
-    assert_eq!(patched.status, 200, "{:?}", patched.body);
-    assert_eq!(patched.body["disabled"], true);
+    app.disable_editor(id).await;
     app.login(&email, &password)
         .await
         .assert_problem(403, "account_disabled");

@@ -28,11 +28,7 @@ async fn a_refresh_rotates_the_pair_and_reuse_revokes_the_family() {
     app.post("/auth/refresh", None, &json!({ "refresh_token": second }))
         .await
         .assert_problem(401, "refresh_token_invalid");
-    assert!(
-        app.audit_actions()
-            .await
-            .contains(&"refresh_token_reused".to_owned())
-    );
+    app.assert_audited("refresh_token_reused").await;
 }
 
 #[actix_web::test]
@@ -59,16 +55,7 @@ async fn a_disabled_editor_cannot_refresh() {
     let app = spawn_app().await;
     let (id, email, password) = app.create_editor("editor").await;
     let (_, refresh) = app.tokens(&email, &password).await;
-    let admin = app.admin_token().await;
-    let patched = app
-        .send_json(
-            awc::http::Method::PATCH,
-            &format!("/auth/editors/{id}"),
-            Some(&admin),
-            &json!({ "disabled": true }),
-        )
-        .await;
-    assert_eq!(patched.status, 200);
+    app.disable_editor(id).await;
     // Disabling revoked the token already.
     app.post("/auth/refresh", None, &json!({ "refresh_token": refresh }))
         .await
@@ -142,9 +129,5 @@ async fn a_password_change_revokes_refresh_tokens_and_replaces_the_password() {
         .await
         .assert_problem(401, "invalid_credentials");
     assert_eq!(app.login(&email, "a brand new password").await.status, 200);
-    assert!(
-        app.audit_actions()
-            .await
-            .contains(&"password_changed".to_owned())
-    );
+    app.assert_audited("password_changed").await;
 }
