@@ -75,6 +75,7 @@ impl Application {
         )?;
         let hasher = Hasher::new(&settings.passwords)?;
         let metrics = Metrics::new("auth", &settings.region.0);
+        platform::db::observe_pool(&metrics, &pool, "primary");
         let logins = IntCounterVec::new(
             Opts::new("logins_total", "Login attempts by outcome"),
             &["outcome"],

@@ -80,6 +80,25 @@ pub fn pool(
         .map_err(|e| SettingsError::new(format!("database pool: {e}")))
 }
 
+/// Publishes the pool's use (`rcr_db_pool_connections{pool, state}`:
+/// size, available, waiting) sampled at each scrape.
+pub fn observe_pool(metrics: &crate::metrics::Metrics, pool: &Pool, name: &'static str) {
+    let gauge = metrics.db_pool_gauge();
+    let pool = pool.clone();
+    metrics.on_scrape(move || {
+        let status = pool.status();
+        let set = |state: &str, value: usize| {
+            gauge
+                .with_label_values(&[name, state])
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        set("size", status.size);
+        set("available", status.available);
+        set("waiting", status.waiting);
+        set("max", status.max_size);
+    });
+}
+
 /// A database failure, split by what the client should be told.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

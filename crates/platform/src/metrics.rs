@@ -1,15 +1,24 @@
 //! Prometheus metrics: one registry per service, labelled with the service
 //! and its region, and the HTTP metrics every service records.
 
+use std::sync::{Arc, Mutex, OnceLock};
+
 use actix_web::{HttpResponse, web};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
+/// Work done just before each scrape (sampling gauges such as pool use).
+type ScrapeHook = Box<dyn Fn() + Send + Sync>;
+
 /// The registry and the per-request metrics.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// Run before every scrape.
+    hooks: Arc<Mutex<Vec<ScrapeHook>>>,
+    /// Created on first use, shared by every pool of the process.
+    db_pool: Arc<OnceLock<prometheus::IntGaugeVec>>,
     /// Requests by route pattern, method and status.
     pub http_requests: IntCounterVec,
     /// Latency by route pattern, method and status.
@@ -44,6 +53,8 @@ impl Metrics {
         .expect("valid metric");
         let metrics = Self {
             registry,
+            hooks: Arc::default(),
+            db_pool: Arc::default(),
             http_requests,
             http_duration,
         };
@@ -60,15 +71,53 @@ impl Metrics {
             .expect("metric registered once");
     }
 
+    /// Runs `hook` before every scrape, to sample values that are cheaper
+    /// to read on demand than to track (pool sizes).
+    pub fn on_scrape(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Box::new(hook));
+    }
+
+    /// `rcr_db_pool_connections{pool, state}`.
+    pub fn db_pool_gauge(&self) -> prometheus::IntGaugeVec {
+        self.db_pool
+            .get_or_init(|| {
+                let gauge = prometheus::IntGaugeVec::new(
+                    Opts::new("db_pool_connections", "Database pool connections by state"),
+                    &["pool", "state"],
+                )
+                .expect("valid metric");
+                self.register(Box::new(gauge.clone()));
+                gauge
+            })
+            .clone()
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
     pub fn render(&self) -> Vec<u8> {
+        for hook in self
+            .hooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            hook();
+        }
         let mut out = Vec::with_capacity(16 * 1024);
         // Text encoding into a Vec cannot fail for well-formed metrics.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
 

@@ -113,6 +113,7 @@ async fn health_readiness_metrics_and_openapi_are_served() {
     let text = String::from_utf8(res.body().await.expect("body").to_vec()).expect("utf8");
     assert!(text.contains("rcr_http_requests_total"), "{text}");
     assert!(text.contains("rcr_logins_total"), "{text}");
+    assert!(text.contains("rcr_db_pool_connections"), "{text}");
     assert!(text.contains("route=\"/auth/login\""), "{text}");
     let doc = app.get("/openapi.json", None).await;
     assert_eq!(doc.status, 200);
