@@ -3,6 +3,8 @@
 //! handles, and JWT verification.
 
 pub mod bearer;
+pub mod consistency;
+pub mod cursor;
 pub mod db;
 pub mod health;
 pub mod http;
