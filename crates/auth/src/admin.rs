@@ -60,9 +60,9 @@ pub async fn create_admin(
     let tx = client.transaction().await.map_err(|e| e.to_string())?;
     match crate::routes::insert_editor(&tx, &new, &hash).await {
         Ok(editor) => {
-            crate::audit::record(
+            platform::audit::record(
                 &tx,
-                crate::audit::Event {
+                platform::audit::Event {
                     actor_id: None,
                     action: "admin_created_by_command",
                     entity: "editor",

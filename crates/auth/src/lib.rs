@@ -3,7 +3,6 @@
 //! JWKS that other services verify access tokens with.
 
 pub mod admin;
-pub mod audit;
 pub mod cli;
 pub mod editors;
 pub mod error;

@@ -13,11 +13,11 @@ use platform::http::{JsonBody, client_ip, request_id_of};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::audit::{self, Event};
 use crate::editors::{self, COLUMNS, EditorView};
 use crate::error::AuthError;
 use crate::startup::State;
 use crate::tokens;
+use platform::audit::{self, Event};
 
 /// Longest password accepted at login; longer ones cannot exist (SPEC §3
 /// caps them at 256) and are refused without hashing.

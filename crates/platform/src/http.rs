@@ -178,49 +178,86 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limits = req
-            .app_data::<web::Data<BodyLimits>>()
-            .map_or_else(BodyLimits::default, |l| *l.get_ref());
-        let is_json =
-            matches!(req.mime_type(), Ok(Some(m)) if m.essence_str() == "application/json");
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let body = read_json_body(req, payload);
+        Box::pin(async move { parse_json(&body.await?).map(JsonBody) })
+    }
+}
+
+/// A JSON body as [`JsonBody`] reads it, plus the SHA-256 of its canonical
+/// form (keys sorted, no insignificant whitespace), so that two requests
+/// carrying the same document compare equal however they were formatted —
+/// what an `Idempotency-Key` check needs.
+#[derive(Debug)]
+pub struct JsonWithDigest<T> {
+    pub value: T,
+    pub digest: [u8; 32],
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonWithDigest<T> {
+    type Error = Problem;
+    type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_json_body(req, payload);
         Box::pin(async move {
-            if !is_json {
-                return Err(Problem::new(ErrorCode::UnsupportedMediaType)
-                    .detail("request bodies must be application/json"));
-            }
-            if declared_len.is_some_and(|n| n > limits.max_bytes) {
-                return Err(too_large(limits.max_bytes));
-            }
-            let read = async {
-                let mut body = web::BytesMut::new();
-                while let Some(chunk) = payload.next().await {
-                    let chunk = chunk.map_err(|e| {
-                        Problem::new(ErrorCode::BadRequest)
-                            .detail(format!("could not read the request body: {e}"))
-                    })?;
-                    if body.len() + chunk.len() > limits.max_bytes {
-                        return Err(too_large(limits.max_bytes));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(body.freeze())
-            };
-            let body = tokio::time::timeout(limits.read_timeout, read)
-                .await
-                .map_err(|_| {
-                    Problem::new(ErrorCode::BadRequest)
-                        .with_status(StatusCode::REQUEST_TIMEOUT)
-                        .detail("the request body was not received in time")
-                })??;
-            parse_json(&body).map(JsonBody)
+            let body = body.await?;
+            let value = parse_json(&body)?;
+            // Parsing into `T` succeeded, so the document is valid JSON.
+            let canonical: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|_| Problem::new(ErrorCode::MalformedJson))?;
+            let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+            Ok(Self { value, digest })
         })
     }
+}
+
+/// Reads a JSON request body under [`BodyLimits`]: media type (415), size
+/// (413), read deadline (408).
+fn read_json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<web::Bytes, Problem>> {
+    let limits = req
+        .app_data::<web::Data<BodyLimits>>()
+        .map_or_else(BodyLimits::default, |l| *l.get_ref());
+    let is_json = matches!(req.mime_type(), Ok(Some(m)) if m.essence_str() == "application/json");
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    Box::pin(async move {
+        if !is_json {
+            return Err(Problem::new(ErrorCode::UnsupportedMediaType)
+                .detail("request bodies must be application/json"));
+        }
+        if declared_len.is_some_and(|n| n > limits.max_bytes) {
+            return Err(too_large(limits.max_bytes));
+        }
+        let read = async {
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    Problem::new(ErrorCode::BadRequest)
+                        .detail(format!("could not read the request body: {e}"))
+                })?;
+                if body.len() + chunk.len() > limits.max_bytes {
+                    return Err(too_large(limits.max_bytes));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body.freeze())
+        };
+        tokio::time::timeout(limits.read_timeout, read)
+            .await
+            .map_err(|_| {
+                Problem::new(ErrorCode::BadRequest)
+                    .with_status(StatusCode::REQUEST_TIMEOUT)
+                    .detail("the request body was not received in time")
+            })?
+    })
 }
 
 fn too_large(max: usize) -> Problem {

@@ -2,8 +2,10 @@
 //! errors, request conventions, health endpoints, database and Redis
 //! handles, and JWT verification.
 
+pub mod audit;
 pub mod bearer;
 pub mod consistency;
+pub mod content;
 pub mod cursor;
 pub mod db;
 pub mod health;

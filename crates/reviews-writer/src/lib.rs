@@ -1,1 +1,17 @@
-//! reviews-writer
+//! The reviews-writer service: every write to reviews (create, update,
+//! retract, publish) and an editor's own drafts, on the PostgreSQL primary.
+//! Every write is one transaction that also bumps `content_state.version`
+//! (readers' cache invalidation), appends to `audit_log` and records the
+//! `Idempotency-Key` answer; every successful write answers an
+//! `X-Consistency-Token` readers honour for read-your-writes.
+
+pub mod error;
+pub mod idempotency;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod subjects;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,5 +1,5 @@
-//! Every auth event goes to the append-only `audit_log`, in the same
-//! transaction as the change it records where there is one.
+//! Every write and every auth event goes to the append-only `audit_log`,
+//! in the same transaction as the change it records where there is one.
 
 use std::net::IpAddr;
 

@@ -1,0 +1,146 @@
+//! The published shape of a review (SPEC §4 "Resources"), shared by the
+//! writer (which answers with the review as readers will see it) and the
+//! reader, with the one query projection both map from.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+
+/// Columns of [`REVIEW_FROM`] that [`ReviewView::from_row`] reads. Numeric
+/// columns are cast to `float8`: the driver has no `numeric` type, and the
+/// values (ratings in half points, specs with one decimal) are exact in it.
+pub const REVIEW_COLUMNS: &str = "\
+    r.id, r.slug, r.title, r.summary, r.body, r.rating::float8 AS rating, r.pros, r.cons, \
+    r.image_urls, r.language, r.status, r.version, r.created_at, r.updated_at, r.published_at, \
+    s.id AS subject_id, s.kind AS subject_kind, s.brand AS subject_brand, \
+    s.model AS subject_model, s.slug AS subject_slug, s.mount, s.sensor_format, \
+    s.megapixels::float8 AS megapixels, s.focal_min_mm::float8 AS focal_min_mm, \
+    s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, \
+    s.release_year, e.id AS editor_id, e.name AS editor_name";
+
+/// The joins [`REVIEW_COLUMNS`] need.
+pub const REVIEW_FROM: &str = "\
+    reviews r JOIN subjects s ON s.id = r.subject_id JOIN editors e ON e.id = r.editor_id";
+
+/// A subject's typed specs; unknown ones are left out of the JSON.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SpecsView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensor_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub megapixels: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub focal_min_mm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub focal_max_mm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_aperture: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_year: Option<i32>,
+}
+
+/// A catalog entry as embedded in a review.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubjectView {
+    pub id: i64,
+    pub kind: String,
+    pub brand: String,
+    pub model: String,
+    pub slug: String,
+    pub specs: SpecsView,
+}
+
+/// The author as readers see them: never the email.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EditorRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A review. List items are the same without `body` (`None` skips it).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReviewView {
+    pub id: i64,
+    pub slug: String,
+    pub url: String,
+    pub subject: SubjectView,
+    pub editor: EditorRef,
+    pub title: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    pub rating: Option<f64>,
+    pub pros: Vec<String>,
+    pub cons: Vec<String>,
+    pub image_urls: Vec<String>,
+    pub language: String,
+    pub status: String,
+    pub version: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub published_at: Option<OffsetDateTime>,
+}
+
+impl ReviewView {
+    /// Maps a row selected with [`REVIEW_COLUMNS`]. `url_base` prefixes the
+    /// review's `/content/{slug}` path; `with_body` is false for list items.
+    pub fn from_row(
+        row: &Row,
+        url_base: &str,
+        with_body: bool,
+    ) -> Result<Self, tokio_postgres::Error> {
+        let slug: String = row.try_get("slug")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            url: format!("{url_base}/content/{slug}"),
+            slug,
+            subject: SubjectView {
+                id: row.try_get("subject_id")?,
+                kind: row.try_get("subject_kind")?,
+                brand: row.try_get("subject_brand")?,
+                model: row.try_get("subject_model")?,
+                slug: row.try_get("subject_slug")?,
+                specs: SpecsView {
+                    mount: row.try_get("mount")?,
+                    sensor_format: row.try_get("sensor_format")?,
+                    megapixels: row.try_get("megapixels")?,
+                    focal_min_mm: row.try_get("focal_min_mm")?,
+                    focal_max_mm: row.try_get("focal_max_mm")?,
+                    max_aperture: row.try_get("max_aperture")?,
+                    release_year: row.try_get("release_year")?,
+                },
+            },
+            editor: EditorRef {
+                id: row.try_get("editor_id")?,
+                name: row.try_get("editor_name")?,
+            },
+            title: row.try_get("title")?,
+            summary: row.try_get("summary")?,
+            body: if with_body {
+                Some(row.try_get("body")?)
+            } else {
+                None
+            },
+            rating: row.try_get("rating")?,
+            pros: row.try_get("pros")?,
+            cons: row.try_get("cons")?,
+            image_urls: row.try_get("image_urls")?,
+            language: row.try_get("language")?,
+            status: row.try_get("status")?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            published_at: row.try_get("published_at")?,
+        })
+    }
+
+    /// `Surrogate-Key` value naming what this review's change affects.
+    pub fn surrogate_keys(&self) -> String {
+        format!("review:{} subject:{} list", self.id, self.subject.slug)
+    }
+}

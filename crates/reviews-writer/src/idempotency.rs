@@ -1,0 +1,167 @@
+//! `Idempotency-Key` on `POST /reviews` (SPEC §4).
+//!
+//! Decided by the database, inside the write's own transaction:
+//! 1. `pg_try_advisory_xact_lock` on (editor, key): if another transaction
+//!    holds it, that request is still in flight → 409 at once, no waiting.
+//! 2. The stored answer, if any (and younger than the TTL): same request
+//!    digest → replay it; another digest → 422.
+//! 3. Otherwise the write proceeds and its answer is stored in the same
+//!    transaction, so it exists exactly when the review does. If the
+//!    connection dies during COMMIT the client gets 503 and its retry
+//!    resolves the unknown outcome: replay if it committed, create if not.
+
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Pool};
+use domain::IdempotencyKey;
+use sha2::{Digest, Sha256};
+
+use crate::error::WriteError;
+
+/// A stored first answer.
+#[derive(Debug, Clone)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What the key says about this request.
+#[derive(Debug)]
+pub enum Lookup {
+    /// First use: go ahead, then [`record`].
+    Fresh,
+    Replay(StoredAnswer),
+}
+
+/// The advisory-lock id of (editor, key): 64 bits of SHA-256, so distinct
+/// keys practically never share a lock.
+fn lock_id(editor_id: i64, key: &IdempotencyKey) -> i64 {
+    let mut hasher = Sha256::new();
+    hasher.update(b"rcr-idempotency");
+    hasher.update(editor_id.to_be_bytes());
+    hasher.update(key.as_str().as_bytes());
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// Claims the key for this transaction; see the module docs.
+pub async fn begin(
+    tx: &impl GenericClient,
+    editor_id: i64,
+    key: &IdempotencyKey,
+    digest: &[u8; 32],
+    ttl: Duration,
+) -> Result<Lookup, WriteError> {
+    let stmt = tx
+        .prepare_cached("SELECT pg_try_advisory_xact_lock($1)")
+        .await?;
+    let locked: bool = tx
+        .query_one(&stmt, &[&lock_id(editor_id, key)])
+        .await?
+        .get(0);
+    if !locked {
+        return Err(WriteError::IdempotencyKeyInFlight);
+    }
+    let ttl_s = ttl.as_secs_f64();
+    let stmt = tx
+        .prepare_cached(
+            "DELETE FROM idempotency_keys
+              WHERE editor_id = $1 AND key = $2 AND created_at < now() - make_interval(secs => $3)",
+        )
+        .await?;
+    tx.execute(&stmt, &[&editor_id, &key.as_str(), &ttl_s])
+        .await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT request_hash, response_status, response_headers, response_body
+               FROM idempotency_keys WHERE editor_id = $1 AND key = $2",
+        )
+        .await?;
+    let Some(row) = tx.query_opt(&stmt, &[&editor_id, &key.as_str()]).await? else {
+        return Ok(Lookup::Fresh);
+    };
+    let stored_hash: Vec<u8> = row.get(0);
+    if stored_hash.as_slice() != digest.as_slice() {
+        return Err(WriteError::IdempotencyKeyReused);
+    }
+    let status: i16 = row.get(1);
+    let headers: serde_json::Value = row.get(2);
+    let headers = headers
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Lookup::Replay(StoredAnswer {
+        status: u16::try_from(status).unwrap_or(500),
+        headers,
+        body: row.get(3),
+    }))
+}
+
+/// Stores the first answer, in the write's transaction.
+pub async fn record(
+    tx: &impl GenericClient,
+    editor_id: i64,
+    key: &IdempotencyKey,
+    digest: &[u8; 32],
+    answer: &StoredAnswer,
+) -> Result<(), WriteError> {
+    let headers: serde_json::Map<String, serde_json::Value> = answer
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO idempotency_keys
+                 (editor_id, key, request_hash, response_status, response_headers, response_body, completed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, now())",
+        )
+        .await?;
+    let status = i16::try_from(answer.status).unwrap_or(500);
+    tx.execute(
+        &stmt,
+        &[
+            &editor_id,
+            &key.as_str(),
+            &digest.as_slice(),
+            &status,
+            &serde_json::Value::Object(headers),
+            &answer.body,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes expired keys every `interval`, for as long as the process runs.
+pub fn spawn_purger(pool: Pool, ttl: Duration, interval: Duration) {
+    actix_web::rt::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let purged = async {
+                let client = pool.get().await.map_err(|e| e.to_string())?;
+                client
+                    .execute(
+                        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+                        &[&ttl.as_secs_f64()],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            match purged {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired idempotency keys deleted"),
+                Err(e) => tracing::debug!(error = %e, "idempotency purge skipped"),
+            }
+        }
+    });
+}
