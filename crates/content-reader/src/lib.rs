@@ -1,1 +1,16 @@
-//! content-reader
+//! The content-reader service: every public read (list, search, detail,
+//! catalog, compare), one deployment per region, on that region's
+//! streaming replicas behind that region's Redis. It never writes.
+
+pub mod cache;
+pub mod flight;
+pub mod openapi;
+pub mod params;
+pub mod queries;
+pub mod router;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,276 @@
+//! The regional cache (SPEC §6): cache-aside, in process memory in front of
+//! the region's Redis.
+//!
+//! Keys include the `content_state.version` of the data, so a write makes
+//! every older entry unreachable as soon as the reader sees the new version
+//! on its replica: no purge messages, no cross-region traffic. Every entry
+//! records the WAL position it was read at, so a read-your-writes request
+//! can tell whether it is new enough. Redis is an optimisation: any error
+//! or timeout is a miss, and a Redis that comes back is used again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use platform::redis::RedisHandle;
+use prometheus::{IntCounterVec, Opts};
+
+/// One cached answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// `content_state.version` of the snapshot it was read from.
+    pub version: i64,
+    /// WAL position the snapshot is at least as new as.
+    pub lsn: u64,
+    /// Strong `ETag`, quoted.
+    pub etag: String,
+    /// `Surrogate-Key` of the answer.
+    pub surrogate_keys: String,
+    /// Where the data was read (`replica:<name>` or `primary`).
+    pub source: String,
+    pub body: Bytes,
+}
+
+impl Entry {
+    /// Redis value: a small length-prefixed header, then the body.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 64);
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(&self.lsn.to_be_bytes());
+        for text in [&self.etag, &self.surrogate_keys, &self.source] {
+            let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
+        }
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
+            let slice = bytes.get(*at..*at + n)?;
+            *at += n;
+            Some(slice)
+        };
+        let mut at = 0;
+        let version = i64::from_be_bytes(take(&mut at, 8)?.try_into().ok()?);
+        let lsn = u64::from_be_bytes(take(&mut at, 8)?.try_into().ok()?);
+        let mut texts = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let len = u16::from_be_bytes(take(&mut at, 2)?.try_into().ok()?);
+            texts.push(String::from_utf8(take(&mut at, usize::from(len))?.to_vec()).ok()?);
+        }
+        let source = texts.pop()?;
+        let surrogate_keys = texts.pop()?;
+        let etag = texts.pop()?;
+        Some(Self {
+            version,
+            lsn,
+            etag,
+            surrogate_keys,
+            source,
+            body: Bytes::copy_from_slice(bytes.get(at..)?),
+        })
+    }
+}
+
+/// In-process entries of one version; emptied when the version moves on.
+#[derive(Debug, Default)]
+struct Local {
+    version: i64,
+    map: HashMap<String, Arc<Entry>>,
+    /// Insertion order, to evict the oldest when full.
+    order: VecDeque<String>,
+}
+
+/// Cache metrics.
+#[derive(Debug, Clone)]
+pub struct CacheMetrics {
+    /// Lookups by outcome: hit_local, hit_redis, miss.
+    pub lookups: IntCounterVec,
+    /// Redis failures by operation (treated as misses).
+    pub redis_errors: IntCounterVec,
+}
+
+impl CacheMetrics {
+    pub fn new(metrics: &platform::metrics::Metrics) -> Self {
+        let lookups = IntCounterVec::new(
+            Opts::new("cache_lookups_total", "Cache lookups by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let redis_errors = IntCounterVec::new(
+            Opts::new(
+                "cache_redis_errors_total",
+                "Redis errors and timeouts (served as misses)",
+            ),
+            &["op"],
+        )
+        .expect("valid metric");
+        metrics.register(Box::new(lookups.clone()));
+        metrics.register(Box::new(redis_errors.clone()));
+        Self {
+            lookups,
+            redis_errors,
+        }
+    }
+}
+
+/// The two-level cache.
+pub struct Cache {
+    enabled: bool,
+    region: String,
+    local: Mutex<Local>,
+    capacity: usize,
+    redis: RedisHandle,
+    ttl: Duration,
+    pub metrics: CacheMetrics,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("enabled", &self.enabled)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    pub fn new(
+        enabled: bool,
+        region: &str,
+        capacity: usize,
+        redis: RedisHandle,
+        ttl: Duration,
+        metrics: CacheMetrics,
+    ) -> Self {
+        Self {
+            enabled,
+            region: region.to_owned(),
+            local: Mutex::new(Local::default()),
+            capacity: capacity.max(1),
+            redis,
+            ttl,
+            metrics,
+        }
+    }
+
+    fn redis_key(&self, version: i64, key: &str) -> String {
+        format!("rcr:content:{}:v{version}:{key}", self.region)
+    }
+
+    /// The entry for `key` at `version`, from memory or Redis.
+    pub async fn get(&self, key: &str, version: i64) -> Option<Arc<Entry>> {
+        if !self.enabled {
+            return None;
+        }
+        if let Some(entry) = self.get_local(key, version) {
+            self.metrics.lookups.with_label_values(&["hit_local"]).inc();
+            return Some(entry);
+        }
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.redis_key(version, key));
+        match self.redis.query::<Option<Vec<u8>>>(&cmd).await {
+            Ok(Some(bytes)) => match Entry::decode(&bytes) {
+                Some(entry) if entry.version == version => {
+                    self.metrics.lookups.with_label_values(&["hit_redis"]).inc();
+                    let entry = Arc::new(entry);
+                    self.put_local(key, entry.clone());
+                    return Some(entry);
+                }
+                _ => self
+                    .metrics
+                    .redis_errors
+                    .with_label_values(&["decode"])
+                    .inc(),
+            },
+            Ok(None) => {}
+            Err(e) => {
+                self.metrics.redis_errors.with_label_values(&["get"]).inc();
+                tracing::debug!(error = %e, "redis get failed; treated as a miss");
+            }
+        }
+        self.metrics.lookups.with_label_values(&["miss"]).inc();
+        None
+    }
+
+    fn get_local(&self, key: &str, version: i64) -> Option<Arc<Entry>> {
+        let local = self
+            .local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (local.version == version)
+            .then(|| local.map.get(key).cloned())
+            .flatten()
+    }
+
+    fn put_local(&self, key: &str, entry: Arc<Entry>) {
+        let mut local = self
+            .local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entry.version > local.version {
+            // A new generation: everything older is unreachable anyway.
+            *local = Local {
+                version: entry.version,
+                ..Local::default()
+            };
+        }
+        if entry.version != local.version {
+            return;
+        }
+        if local.map.insert(key.to_owned(), entry).is_none() {
+            local.order.push_back(key.to_owned());
+        }
+        while local.map.len() > self.capacity {
+            let Some(oldest) = local.order.pop_front() else {
+                break;
+            };
+            local.map.remove(&oldest);
+        }
+    }
+
+    /// Stores an entry in memory and in Redis (with the safety-net TTL).
+    pub async fn put(&self, key: &str, entry: Arc<Entry>) {
+        if !self.enabled {
+            return;
+        }
+        self.put_local(key, entry.clone());
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.redis_key(entry.version, key))
+            .arg(entry.encode())
+            .arg("EX")
+            .arg(self.ttl.as_secs().max(1));
+        if let Err(e) = self.redis.query::<()>(&cmd).await {
+            self.metrics.redis_errors.with_label_values(&["set"]).inc();
+            tracing::debug!(error = %e, "redis set failed; entry kept in memory only");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_survives_its_redis_encoding() {
+        let entry = Entry {
+            version: 7,
+            lsn: 0x16_B374_D848,
+            etag: "\"abc\"".into(),
+            surrogate_keys: "review:1 subject:x list".into(),
+            source: "replica:sa-1".into(),
+            body: Bytes::from_static(b"{\"data\":[]}"),
+        };
+        assert_eq!(Entry::decode(&entry.encode()), Some(entry));
+    }
+
+    #[test]
+    fn garbage_from_redis_is_not_an_entry() {
+        assert_eq!(Entry::decode(b""), None);
+        assert_eq!(Entry::decode(&[0u8; 17]), None);
+        assert_eq!(Entry::decode(&[0xFF; 40]), None);
+    }
+}

@@ -1,0 +1,336 @@
+//! Query parameters of the public routes, validated into typed filters.
+//! Every failure names the parameter (400); unknown and repeated
+//! parameters are refused.
+
+use std::collections::BTreeMap;
+
+use domain::{Language, Slug, SubjectKind};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A parameter problem: its name and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError {
+    pub name: String,
+    pub message: String,
+}
+
+impl ParamError {
+    fn new(name: &str, message: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Raw pairs as decoded from the query string, checked against the names a
+/// route accepts. A `BTreeMap` so that the normalised form (cache keys,
+/// cursor scopes) does not depend on the order the client wrote them in.
+pub fn collect(
+    pairs: Vec<(String, String)>,
+    allowed: &[&str],
+) -> Result<BTreeMap<String, String>, ParamError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in pairs {
+        if !allowed.contains(&name.as_str()) {
+            let shown: String = name.chars().take(40).collect();
+            return Err(ParamError::new(&shown, "unknown parameter"));
+        }
+        if out.insert(name.clone(), value).is_some() {
+            return Err(ParamError::new(&name, "given more than once"));
+        }
+    }
+    Ok(out)
+}
+
+/// The normalised query string: the cache key and cursor scope of a list.
+pub fn normalised(params: &BTreeMap<String, String>, skip: &[&str]) -> String {
+    params
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={}", v.escape_default()))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn text(name: &str, value: &str, max: usize) -> Result<String, ParamError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ParamError::new(name, "must not be empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(ParamError::new(
+            name,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ParamError::new(name, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// `q`: web-search syntax, 1–200 characters.
+pub fn search(value: &str) -> Result<String, ParamError> {
+    text("q", value, 200)
+}
+
+pub fn kind(value: &str) -> Result<SubjectKind, ParamError> {
+    SubjectKind::parse(value).map_err(|_| ParamError::new("kind", "must be camera or lens"))
+}
+
+pub fn language(value: &str) -> Result<Language, ParamError> {
+    Language::parse(value).map_err(|_| ParamError::new("language", "must be es, pt or en"))
+}
+
+pub fn brand(value: &str) -> Result<String, ParamError> {
+    text("brand", value, 100)
+}
+
+pub fn slug(name: &str, value: &str) -> Result<String, ParamError> {
+    Slug::parse(value)
+        .map(|s| s.as_str().to_owned())
+        .map_err(|_| ParamError::new(name, "must be a slug such as sony-a7-iv"))
+}
+
+/// A positive id (`editor`).
+pub fn id(name: &str, value: &str) -> Result<i64, ParamError> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ParamError::new(name, "must be a positive integer"))
+}
+
+/// A rating bound: a number from 0 to 10.
+pub fn rating(name: &str, value: &str) -> Result<f64, ParamError> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && (0.0..=10.0).contains(v))
+        .ok_or_else(|| ParamError::new(name, "must be a number from 0 to 10"))
+}
+
+/// RFC 3339, or `YYYY-MM-DD` meaning UTC midnight.
+pub fn date(name: &str, value: &str) -> Result<OffsetDateTime, ParamError> {
+    let invalid = || ParamError::new(name, "must be an RFC 3339 timestamp or a YYYY-MM-DD date");
+    if value.len() > 64 {
+        return Err(invalid());
+    }
+    if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Ok(t);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, &format)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| invalid())
+}
+
+/// `limit`: 1–100.
+pub fn limit(value: Option<&String>, default: i64) -> Result<i64, ParamError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ParamError::new("limit", "must be an integer from 1 to 100")),
+    }
+}
+
+/// Sort orders of `/content`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Newest,
+    Oldest,
+    Rating,
+    Relevance,
+}
+
+impl Sort {
+    pub fn parse(value: &str) -> Result<Self, ParamError> {
+        match value {
+            "newest" => Ok(Self::Newest),
+            "oldest" => Ok(Self::Oldest),
+            "rating" => Ok(Self::Rating),
+            "relevance" => Ok(Self::Relevance),
+            _ => Err(ParamError::new(
+                "sort",
+                "must be newest, oldest, rating or relevance",
+            )),
+        }
+    }
+}
+
+/// The filters of `/content`.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilters {
+    pub q: Option<String>,
+    pub kind: Option<SubjectKind>,
+    pub brand: Option<String>,
+    pub subject: Option<String>,
+    pub editor: Option<i64>,
+    pub language: Option<Language>,
+    pub rating_min: Option<f64>,
+    pub rating_max: Option<f64>,
+    pub published_after: Option<OffsetDateTime>,
+    pub published_before: Option<OffsetDateTime>,
+}
+
+pub const LIST_PARAMS: &[&str] = &[
+    "q",
+    "kind",
+    "brand",
+    "subject",
+    "editor",
+    "language",
+    "rating_min",
+    "rating_max",
+    "published_after",
+    "published_before",
+    "sort",
+    "limit",
+    "cursor",
+];
+
+/// Parses `/content`'s parameters (all but `cursor`).
+pub fn list(params: &BTreeMap<String, String>) -> Result<(ListFilters, Sort, i64), ParamError> {
+    let get = |k: &str| params.get(k);
+    let filters = ListFilters {
+        q: get("q").map(|v| search(v)).transpose()?,
+        kind: get("kind").map(|v| kind(v)).transpose()?,
+        brand: get("brand").map(|v| brand(v)).transpose()?,
+        subject: get("subject").map(|v| slug("subject", v)).transpose()?,
+        editor: get("editor").map(|v| id("editor", v)).transpose()?,
+        language: get("language").map(|v| language(v)).transpose()?,
+        rating_min: get("rating_min")
+            .map(|v| rating("rating_min", v))
+            .transpose()?,
+        rating_max: get("rating_max")
+            .map(|v| rating("rating_max", v))
+            .transpose()?,
+        published_after: get("published_after")
+            .map(|v| date("published_after", v))
+            .transpose()?,
+        published_before: get("published_before")
+            .map(|v| date("published_before", v))
+            .transpose()?,
+    };
+    if let (Some(min), Some(max)) = (filters.rating_min, filters.rating_max)
+        && min > max
+    {
+        return Err(ParamError::new(
+            "rating_min",
+            "must not be above rating_max",
+        ));
+    }
+    if let (Some(after), Some(before)) = (filters.published_after, filters.published_before)
+        && after > before
+    {
+        return Err(ParamError::new(
+            "published_after",
+            "must not be after published_before",
+        ));
+    }
+    let sort = match get("sort") {
+        Some(v) => Sort::parse(v)?,
+        None if filters.q.is_some() => Sort::Relevance,
+        None => Sort::Newest,
+    };
+    if sort == Sort::Relevance && filters.q.is_none() {
+        return Err(ParamError::new("sort", "relevance needs a search query q"));
+    }
+    Ok((filters, sort, limit(get("limit"), 20)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        q.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    }
+
+    fn parse(q: &str) -> Result<(ListFilters, Sort, i64), ParamError> {
+        list(&collect(pairs(q), LIST_PARAMS)?)
+    }
+
+    #[test]
+    fn defaults_are_newest_first_twenty_a_page_and_relevance_with_a_query() {
+        let (_, sort, limit) = parse("").expect("valid");
+        assert_eq!((sort, limit), (Sort::Newest, 20));
+        assert_eq!(parse("q=sony").expect("valid").1, Sort::Relevance);
+    }
+
+    #[test]
+    fn every_bad_value_names_its_parameter() {
+        for (query, name) in [
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("limit=abc", "limit"),
+            ("kind=phone", "kind"),
+            ("language=fr", "language"),
+            ("rating_min=-1", "rating_min"),
+            ("rating_max=11", "rating_max"),
+            ("rating_min=NaN", "rating_min"),
+            ("rating_min=8&rating_max=7", "rating_min"),
+            ("published_after=yesterday", "published_after"),
+            (
+                "published_after=2024-02-01&published_before=2024-01-01",
+                "published_after",
+            ),
+            ("sort=best", "sort"),
+            ("sort=relevance", "sort"),
+            ("editor=0", "editor"),
+            ("editor=x", "editor"),
+            ("subject=Not A Slug", "subject"),
+            ("q=", "q"),
+            ("bogus=1", "bogus"),
+            ("kind=camera&kind=lens", "kind"),
+        ] {
+            let err = parse(query).expect_err(query);
+            assert_eq!(err.name, name, "{query}");
+        }
+        let long = format!("q={}", "a".repeat(201));
+        assert_eq!(parse(&long).expect_err("long q").name, "q");
+    }
+
+    #[test]
+    fn dates_accept_rfc3339_and_plain_days() {
+        let (f, _, _) = parse("published_after=2024-01-31&published_before=2024-02-01T10:00:00Z")
+            .expect("valid");
+        assert_eq!(
+            f.published_after.map(|d| d.unix_timestamp()),
+            Some(1_706_659_200)
+        );
+        assert!(f.published_before.is_some());
+    }
+
+    #[test]
+    fn the_normalised_form_ignores_parameter_order() {
+        let a = collect(pairs("kind=camera&brand=Sony"), LIST_PARAMS).expect("valid");
+        let b = collect(pairs("brand=Sony&kind=camera"), LIST_PARAMS).expect("valid");
+        assert_eq!(normalised(&a, &[]), normalised(&b, &[]));
+    }
+
+    proptest! {
+        #[test]
+        fn any_query_string_parses_or_names_a_parameter(
+            raw in proptest::collection::vec(("[a-z_]{1,16}", "\\PC{0,40}"), 0..6)
+        ) {
+            let pairs: Vec<(String, String)> = raw;
+            if let Err(err) = collect(pairs, LIST_PARAMS).and_then(|p| list(&p)) {
+                prop_assert!(!err.name.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The SQL of every public read. Each function runs inside the snapshot
+//! transaction the route opened on the chosen node.
+
+use deadpool_postgres::Transaction;
+use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, ReviewView, SpecsView};
+use serde::Serialize;
+use tokio_postgres::types::ToSql;
+
+use crate::params::{ListFilters, Sort};
+
+/// Parameters of a statement built from optional filters.
+#[derive(Default)]
+struct Args {
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Args {
+    /// Adds a value and returns its placeholder.
+    fn add<T: ToSql + Sync + Send + 'static>(&mut self, value: T) -> String {
+        self.values.push(Box::new(value));
+        format!("${}", self.values.len())
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// Only published, unretracted reviews are public.
+const PUBLIC: &str = "r.status = 'published' AND r.deleted_at IS NULL";
+
+/// The search condition for query placeholder `q`: each review is matched
+/// with its own language's stemming, written so the GIN index serves it.
+fn search_condition(q: &str) -> String {
+    format!(
+        "((r.language = 'es' AND r.search_document @@ websearch_to_tsquery('rcr_es', {q}))
+       OR (r.language = 'pt' AND r.search_document @@ websearch_to_tsquery('rcr_pt', {q}))
+       OR (r.language = 'en' AND r.search_document @@ websearch_to_tsquery('rcr_en', {q})))"
+    )
+}
+
+fn rank_expression(q: &str) -> String {
+    format!(
+        "ts_rank_cd(r.search_document, CASE r.language
+             WHEN 'pt' THEN websearch_to_tsquery('rcr_pt', {q})
+             WHEN 'en' THEN websearch_to_tsquery('rcr_en', {q})
+             ELSE websearch_to_tsquery('rcr_es', {q}) END)::float8"
+    )
+}
+
+/// Where a page ends: the sort key of its last item and its id. Dates are
+/// microseconds since the epoch (exact in an `f64` for this era).
+pub type Position = (f64, i64);
+
+/// A page of reviews and the position after its last item.
+#[derive(Debug)]
+pub struct ReviewPage {
+    pub items: Vec<ReviewView>,
+    pub next: Option<Position>,
+}
+
+/// `/content`.
+pub async fn list_reviews(
+    tx: &Transaction<'_>,
+    filters: &ListFilters,
+    sort: Sort,
+    limit: i64,
+    after: Option<Position>,
+    url_base: &str,
+) -> Result<ReviewPage, tokio_postgres::Error> {
+    let mut args = Args::default();
+    let mut conditions = vec![PUBLIC.to_owned()];
+    if let Some(kind) = filters.kind {
+        conditions.push(format!("s.kind = {}", args.add(kind.as_str().to_owned())));
+    }
+    if let Some(brand) = &filters.brand {
+        conditions.push(format!(
+            "lower(s.brand) = lower({})",
+            args.add(brand.clone())
+        ));
+    }
+    if let Some(subject) = &filters.subject {
+        conditions.push(format!("s.slug = {}", args.add(subject.clone())));
+    }
+    if let Some(editor) = filters.editor {
+        conditions.push(format!("r.editor_id = {}", args.add(editor)));
+    }
+    if let Some(language) = filters.language {
+        conditions.push(format!(
+            "r.language = {}",
+            args.add(language.as_str().to_owned())
+        ));
+    }
+    if let Some(min) = filters.rating_min {
+        conditions.push(format!("r.rating >= {}::float8", args.add(min)));
+    }
+    if let Some(max) = filters.rating_max {
+        conditions.push(format!("r.rating <= {}::float8", args.add(max)));
+    }
+    if let Some(after) = filters.published_after {
+        conditions.push(format!("r.published_at >= {}", args.add(after)));
+    }
+    if let Some(before) = filters.published_before {
+        conditions.push(format!("r.published_at <= {}", args.add(before)));
+    }
+    let rank = match &filters.q {
+        Some(q) => {
+            let placeholder = args.add(q.clone());
+            conditions.push(search_condition(&placeholder));
+            Some(rank_expression(&placeholder))
+        }
+        None => None,
+    };
+    let (key, direction) = match sort {
+        Sort::Newest => (
+            "(extract(epoch FROM r.published_at) * 1000000)::float8".to_owned(),
+            "DESC",
+        ),
+        Sort::Oldest => (
+            "(extract(epoch FROM r.published_at) * 1000000)::float8".to_owned(),
+            "ASC",
+        ),
+        Sort::Rating => ("coalesce(r.rating, -1)::float8".to_owned(), "DESC"),
+        Sort::Relevance => (rank.clone().unwrap_or_else(|| "0::float8".into()), "DESC"),
+    };
+    if let Some((k, id)) = after {
+        let op = if direction == "DESC" { "<" } else { ">" };
+        let (k, id) = (args.add(k), args.add(id));
+        conditions.push(format!("({key}, r.id) {op} ({k}::float8, {id}::int8)"));
+    }
+    let limit_placeholder = args.add(limit + 1);
+    let sql = format!(
+        "SELECT {REVIEW_COLUMNS}, {key} AS sort_key FROM {REVIEW_FROM}
+          WHERE {}
+          ORDER BY sort_key {direction}, r.id {direction}
+          LIMIT {limit_placeholder}",
+        conditions.join(" AND ")
+    );
+    let stmt = tx.prepare_cached(&sql).await?;
+    let rows = tx.query(&stmt, &args.refs()).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(ReviewView::from_row(row, url_base, false)?);
+        keys.push(row.try_get::<_, f64>("sort_key")?);
+    }
+    let next = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        items.pop();
+        keys.pop();
+        items.last().zip(keys.last()).map(|(item, k)| (*k, item.id))
+    } else {
+        None
+    };
+    Ok(ReviewPage { items, next })
+}
+
+/// `/content/{slug or id}`.
+pub async fn review(
+    tx: &Transaction<'_>,
+    slug_or_id: &str,
+    url_base: &str,
+) -> Result<Option<ReviewView>, tokio_postgres::Error> {
+    let row = if let Ok(id) = slug_or_id.parse::<i64>() {
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {REVIEW_COLUMNS} FROM {REVIEW_FROM} WHERE {PUBLIC} AND r.id = $1"
+            ))
+            .await?;
+        tx.query_opt(&stmt, &[&id]).await?
+    } else {
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {REVIEW_COLUMNS} FROM {REVIEW_FROM} WHERE {PUBLIC} AND r.slug = $1"
+            ))
+            .await?;
+        tx.query_opt(&stmt, &[&slug_or_id]).await?
+    };
+    row.map(|row| ReviewView::from_row(&row, url_base, true))
+        .transpose()
+}
+
+/// A catalog entry with its public review statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectSummary {
+    pub id: i64,
+    pub kind: String,
+    pub brand: String,
+    pub model: String,
+    pub slug: String,
+    pub specs: SpecsView,
+    pub review_count: i64,
+    pub average_rating: Option<f64>,
+}
+
+const SUBJECT_COLUMNS: &str = "\
+    s.id, s.kind, s.brand, s.model, s.slug, s.mount, s.sensor_format, \
+    s.megapixels::float8 AS megapixels, s.focal_min_mm::float8 AS focal_min_mm, \
+    s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, s.release_year, \
+    count(r.id) AS review_count, round(avg(r.rating), 2)::float8 AS average_rating";
+
+/// Subjects appear in the public catalog once they have a published
+/// review: a draft must not reveal what is being reviewed.
+const SUBJECT_FROM: &str = "\
+    subjects s JOIN reviews r ON r.subject_id = s.id AND r.status = 'published' AND r.deleted_at IS NULL";
+
+fn subject_from_row(row: &tokio_postgres::Row) -> Result<SubjectSummary, tokio_postgres::Error> {
+    Ok(SubjectSummary {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        brand: row.try_get("brand")?,
+        model: row.try_get("model")?,
+        slug: row.try_get("slug")?,
+        specs: SpecsView {
+            mount: row.try_get("mount")?,
+            sensor_format: row.try_get("sensor_format")?,
+            megapixels: row.try_get("megapixels")?,
+            focal_min_mm: row.try_get("focal_min_mm")?,
+            focal_max_mm: row.try_get("focal_max_mm")?,
+            max_aperture: row.try_get("max_aperture")?,
+            release_year: row.try_get("release_year")?,
+        },
+        review_count: row.try_get("review_count")?,
+        average_rating: row.try_get("average_rating")?,
+    })
+}
+
+/// Where a catalog page ends: brand, model (lowercased) and id.
+pub type SubjectPosition = (String, String, i64);
+
+/// `/content/subjects`: by brand, then model.
+pub async fn list_subjects(
+    tx: &Transaction<'_>,
+    kind: Option<&str>,
+    brand: Option<&str>,
+    q: Option<&str>,
+    limit: i64,
+    after: Option<SubjectPosition>,
+) -> Result<(Vec<SubjectSummary>, Option<SubjectPosition>), tokio_postgres::Error> {
+    let mut args = Args::default();
+    let mut conditions = vec!["true".to_owned()];
+    if let Some(kind) = kind {
+        conditions.push(format!("s.kind = {}", args.add(kind.to_owned())));
+    }
+    if let Some(brand) = brand {
+        conditions.push(format!(
+            "lower(s.brand) = lower({})",
+            args.add(brand.to_owned())
+        ));
+    }
+    if let Some(q) = q {
+        // Substring match on "brand model", accents and case folded; LIKE's
+        // own metacharacters in the query are taken literally.
+        let escaped = q
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        conditions.push(format!(
+            "unaccent(lower(s.brand || ' ' || s.model)) LIKE '%' || unaccent(lower({})) || '%' ESCAPE '\\'",
+            args.add(escaped)
+        ));
+    }
+    if let Some((b, m, id)) = after {
+        let (b, m, id) = (args.add(b), args.add(m), args.add(id));
+        conditions.push(format!(
+            "(lower(s.brand), lower(s.model), s.id) > ({b}::text, {m}::text, {id}::int8)"
+        ));
+    }
+    let limit_placeholder = args.add(limit + 1);
+    let sql = format!(
+        "SELECT {SUBJECT_COLUMNS}, lower(s.brand) AS brand_key, lower(s.model) AS model_key
+           FROM {SUBJECT_FROM}
+          WHERE {}
+          GROUP BY s.id
+          ORDER BY lower(s.brand), lower(s.model), s.id
+          LIMIT {limit_placeholder}",
+        conditions.join(" AND ")
+    );
+    let stmt = tx.prepare_cached(&sql).await?;
+    let rows = tx.query(&stmt, &args.refs()).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(subject_from_row(row)?);
+        keys.push((
+            row.try_get::<_, String>("brand_key")?,
+            row.try_get::<_, String>("model_key")?,
+        ));
+    }
+    let next = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        items.pop();
+        keys.pop();
+        items
+            .last()
+            .zip(keys.pop())
+            .map(|(item, (b, m))| (b, m, item.id))
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+/// One public subject by slug.
+pub async fn subject(
+    tx: &Transaction<'_>,
+    slug: &str,
+) -> Result<Option<SubjectSummary>, tokio_postgres::Error> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {SUBJECT_COLUMNS} FROM {SUBJECT_FROM} WHERE s.slug = $1 GROUP BY s.id"
+        ))
+        .await?;
+    tx.query_opt(&stmt, &[&slug])
+        .await?
+        .map(|row| subject_from_row(&row))
+        .transpose()
+}
+
+/// A subject's published reviews, newest first (at most `limit`).
+pub async fn subject_reviews(
+    tx: &Transaction<'_>,
+    subject_id: i64,
+    limit: i64,
+    url_base: &str,
+) -> Result<Vec<ReviewView>, tokio_postgres::Error> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM {REVIEW_FROM}
+              WHERE {PUBLIC} AND r.subject_id = $1
+              ORDER BY r.published_at DESC, r.id DESC LIMIT $2"
+        ))
+        .await?;
+    tx.query(&stmt, &[&subject_id, &limit])
+        .await?
+        .iter()
+        .map(|row| ReviewView::from_row(row, url_base, false))
+        .collect()
+}
