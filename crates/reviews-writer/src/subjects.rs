@@ -157,10 +157,14 @@ async fn fill_unknown_specs(
 /// Inserts a row whose slug must be unique, with the first free slug among
 /// `base`, `base-2`, `base-3`, …. `insert_sql` takes the slug as its
 /// parameter `$1` and `params` as `$2…`; `taken_sql` selects which of
-/// `$1::text[]` are already used. Each attempt runs in a savepoint, so a
-/// slug taken by a concurrent transaction costs a retry, not the
-/// transaction. `Ok(None)` when the insert returned no row (an
-/// `ON CONFLICT DO NOTHING` on another key).
+/// `$1::text[]` are already used. `Ok(None)` when the insert returned no
+/// row (an `ON CONFLICT DO NOTHING` on another key).
+///
+/// Writers deriving the same base slug take turns on a transaction-scoped
+/// advisory lock: without it they would all pick the same free slug, queue
+/// on its unique index behind each other's commits and hold pool
+/// connections meanwhile. Each attempt still runs in a savepoint, so a slug
+/// taken some other way costs a retry, not the transaction.
 pub async fn insert_with_free_slug(
     tx: &mut Transaction<'_>,
     base: &Slug,
@@ -169,6 +173,11 @@ pub async fn insert_with_free_slug(
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     unique_constraint: &str,
 ) -> Result<Option<tokio_postgres::Row>, WriteError> {
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await?;
+    tx.query_one(&lock, &[&slug_lock_id(unique_constraint, base)])
+        .await?;
     for round in 0..SLUG_ROUNDS {
         let candidates = slug_candidates(base, round);
         let taken_stmt = tx.prepare_cached(taken_sql).await?;
@@ -201,4 +210,18 @@ pub async fn insert_with_free_slug(
         "no free slug for {}",
         base.as_str()
     )))
+}
+
+/// The advisory-lock id of a base slug in one table (64 bits of SHA-256).
+fn slug_lock_id(unique_constraint: &str, base: &Slug) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"rcr-slug:")
+        .chain_update(unique_constraint.as_bytes())
+        .chain_update(b":")
+        .chain_update(base.as_str().as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
 }

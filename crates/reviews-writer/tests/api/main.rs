@@ -1,0 +1,13 @@
+//! HTTP tests of the reviews-writer, started the way `main` starts it, next
+//! to a real auth service, against a real PostgreSQL primary and replica.
+
+mod helpers;
+
+mod authorization;
+mod create;
+mod durability;
+mod idempotency;
+mod reads;
+mod service;
+mod updates;
+mod validation;
