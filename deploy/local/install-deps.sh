@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need and is missing:
-# PostgreSQL 15 server binaries (with contrib, for unaccent) and Redis.
+# PostgreSQL server binaries (with contrib, for unaccent) and Redis; with
+# --gateway also nginx and the PostgreSQL client (the local stack).
 # Debian/Ubuntu; runs apt-get as root or through sudo. Safe to re-run.
 set -euo pipefail
 
 need=()
+if [ "${1:-}" = "--gateway" ]; then
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+fi
 pg_bin() {
   for dir in /usr/lib/postgresql/*/bin; do
     [ -x "$dir/$1" ] && return 0
@@ -32,10 +37,11 @@ if [ ${#need[@]} -gt 0 ]; then
   # The Debian package starts a cluster and a Redis of its own; the project
   # runs its own servers on its own ports, so stop the system ones.
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    $sudo systemctl disable --now postgresql redis-server >/dev/null 2>&1 || true
+    $sudo systemctl disable --now postgresql redis-server nginx >/dev/null 2>&1 || true
   else
     $sudo service postgresql stop >/dev/null 2>&1 || true
     $sudo service redis-server stop >/dev/null 2>&1 || true
+    $sudo service nginx stop >/dev/null 2>&1 || true
   fi
 fi
 
@@ -45,4 +51,4 @@ fi
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
 fi
-echo "install-deps: PostgreSQL and Redis are present"
+echo "install-deps: everything needed is present"

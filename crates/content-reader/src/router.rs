@@ -82,6 +82,20 @@ impl Node {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = (health, Some(Instant::now()));
     }
 
+    /// A request found the node unreachable: avoid it until its next
+    /// successful check rather than send it more requests meanwhile.
+    pub fn mark_down(&self) {
+        let mut guard = self
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.0.up {
+            tracing::warn!(node = %self.label, reason = "query failed", "replica_offline");
+        }
+        guard.0.up = false;
+        guard.0.lag_ms = f64::INFINITY;
+    }
+
     /// Records what a request learnt first-hand (a replay position seen
     /// while waiting), so other requests benefit before the next check.
     pub fn observe_lsn(&self, lsn: u64) {
@@ -261,6 +275,11 @@ impl Router {
         // The primary even if its last check failed: it is the only node
         // that certainly has the write, and a failed query answers 503.
         self.primary.clone().ok_or(NoNode)
+    }
+
+    /// The primary, for retrying a read-your-writes request.
+    pub fn primary(&self) -> Option<Arc<Node>> {
+        self.primary.clone()
     }
 
     /// The current cache generation.

@@ -340,14 +340,23 @@ async fn fetch(
         None => state.router.choose().map_err(unavailable)?,
     };
     let entry = match read_on(state, &node, query).await {
-        Err(ReadFailure::Db(DbError::Other(e)))
-            if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) =>
-        {
-            tracing::warn!(node = %node.label, "query cancelled by replay; retrying on another node");
-            let other = state
-                .router
-                .choose_excluding(Some(&node.label))
-                .map_err(unavailable)?;
+        // A replica cancelled the query (conflict with replay, 40001) or
+        // could not be reached: once more, on another node. Read-your-writes
+        // requests retry on the primary, the one node sure to be new enough.
+        Err(ReadFailure::Db(err)) if is_retryable(&err) => {
+            if matches!(err, DbError::Unavailable(_)) {
+                node.mark_down();
+            }
+            tracing::warn!(node = %node.label, error = %err, "read failed; retrying on another node");
+            let other = match min_lsn {
+                Some(_) => state
+                    .router
+                    .primary()
+                    .filter(|p| p.label != node.label)
+                    .ok_or(NoNode),
+                None => state.router.choose_excluding(Some(&node.label)),
+            }
+            .map_err(|_| db_problem(err))?;
             read_on(state, &other, query).await
         }
         other => other,
@@ -359,6 +368,13 @@ async fn fetch(
     };
     state.cache.put(key, entry.clone()).await;
     Ok(entry)
+}
+
+fn is_retryable(err: &DbError) -> bool {
+    match err {
+        DbError::Unavailable(_) => true,
+        DbError::Other(e) => e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+    }
 }
 
 enum ReadFailure {
@@ -596,8 +612,12 @@ fn answer(
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == entry.etag || t.trim() == "*")
+            // Weak comparison (RFC 9110 §13.1.2): a `W/` prefix, as a
+            // compressing proxy adds, still matches.
+            v.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t.strip_prefix("W/").unwrap_or(t) == entry.etag
+            })
         });
     let mut res = if not_modified {
         HttpResponse::build(StatusCode::NOT_MODIFIED)

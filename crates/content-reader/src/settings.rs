@@ -29,6 +29,7 @@ pub struct Settings {
     pub region: String,
     pub http: HttpSettings,
     pub database: DatabaseSettings,
+    #[serde(deserialize_with = "platform::settings::list_or_indexed_map")]
     pub replicas: Vec<NodeSettings>,
     pub primary_url: Option<Secret>,
     pub redis: RedisSettings,

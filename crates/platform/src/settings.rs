@@ -84,6 +84,37 @@ pub fn load_with<T: DeserializeOwned>(
         .map_err(|e| SettingsError::new(e.to_string()))
 }
 
+/// Deserialises a list given either as a list (TOML) or as a map with
+/// numeric keys, which is how `RCR__REPLICAS__0__NAME`-style environment
+/// variables arrive. Map entries are ordered by their index.
+pub fn list_or_indexed_map<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        List(Vec<T>),
+        Map(std::collections::BTreeMap<String, T>),
+    }
+    match Either::deserialize(deserializer)? {
+        Either::List(list) => Ok(list),
+        Either::Map(map) => {
+            let mut entries = map
+                .into_iter()
+                .map(|(k, v)| {
+                    k.parse::<usize>()
+                        .map(|i| (i, v))
+                        .map_err(|_| serde::de::Error::custom(format!("`{k}` is not a list index")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            entries.sort_by_key(|(i, _)| *i);
+            Ok(entries.into_iter().map(|(_, v)| v).collect())
+        }
+    }
+}
+
 /// A value that must never reach a log line: `Debug` and `Display` print
 /// `***`.
 #[derive(Clone, Deserialize, Default, PartialEq, Eq)]
@@ -302,6 +333,32 @@ mod tests {
         let err = load_with::<Sample>(Some(Path::new("/nonexistent/rcr.toml")), env(&[]))
             .expect_err("missing file");
         assert!(err.to_string().contains("/nonexistent/rcr.toml"), "{err}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Nodes {
+        #[serde(default, deserialize_with = "list_or_indexed_map")]
+        nodes: Vec<Node>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Node {
+        name: String,
+    }
+
+    #[test]
+    fn a_list_can_come_from_indexed_environment_variables() {
+        let n: Nodes = load_with(
+            None,
+            env(&[("RCR__NODES__1__NAME", "b"), ("RCR__NODES__0__NAME", "a")]),
+        )
+        .expect("valid");
+        assert_eq!(
+            n.nodes,
+            vec![Node { name: "a".into() }, Node { name: "b".into() }]
+        );
+        let empty: Nodes = load_with(None, env(&[])).expect("valid");
+        assert!(empty.nodes.is_empty());
     }
 
     #[test]

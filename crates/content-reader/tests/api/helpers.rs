@@ -1,0 +1,571 @@
+//! Starting a reader for a test — beside a real auth service and a real
+//! writer, all on one fresh database of a real primary + streaming replica
+//! and a real Redis — and talking to them over HTTP.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use awc::http::{Method, StatusCode};
+use content_reader::settings::NodeSettings;
+use platform::settings::Secret;
+use serde_json::{Value, json};
+use test_support::{TestCluster, TestDatabase};
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const ISSUER: &str = "http://auth.test";
+/// Shared by the writer (which signs `X-Consistency-Token`) and the reader.
+pub const CONSISTENCY_SECRET: &str = "consistency-secret-for-reader-tests-0123456789";
+pub const CURSOR_SECRET: &str = "cursor-secret-for-reader-tests-abcdefghijklmnop";
+
+/// How long a test waits for something eventually consistent (replication
+/// plus a version poll). Bounds wait loops only; never asserted as a timing.
+pub const EVENTUALLY: Duration = Duration::from_secs(20);
+
+/// An answer: status, headers and the parsed body (`Null` when empty).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json answer with `status` and `code`.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{:?}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "{:?}", self.body);
+        assert_eq!(self.body["status"], status, "{:?}", self.body);
+        assert!(
+            self.body["request_id"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{:?}",
+            self.body
+        );
+    }
+
+    /// Asserts a 400 `invalid_parameter` whose first error names `field`.
+    pub fn assert_invalid_parameter(&self, field: &str) {
+        self.assert_problem(400, "invalid_parameter");
+        assert_eq!(self.body["errors"][0]["field"], field, "{:?}", self.body);
+    }
+
+    pub fn served_from(&self) -> &str {
+        self.header("x-served-from").unwrap_or("<missing>")
+    }
+
+    /// The `data` array of a list answer.
+    pub fn data(&self) -> &Vec<Value> {
+        self.body["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no data array: {:?}", self.body))
+    }
+
+    /// The ids of the items of a list answer.
+    pub fn ids(&self) -> Vec<i64> {
+        self.data()
+            .iter()
+            .map(|item| item["id"].as_i64().expect("item id"))
+            .collect()
+    }
+
+    /// The ids of a list answer, or the id of a detail answer.
+    pub fn ids_or_id(&self) -> Vec<i64> {
+        match self.body["id"].as_i64() {
+            Some(id) => vec![id],
+            None => self.ids(),
+        }
+    }
+
+    pub fn next_cursor(&self) -> Option<String> {
+        self.body["next_cursor"].as_str().map(str::to_owned)
+    }
+
+    /// The `X-Consistency-Token` of a write answer.
+    pub fn consistency_token(&self) -> String {
+        self.header("x-consistency-token")
+            .unwrap_or_else(|| panic!("no X-Consistency-Token: {:?}", self.headers))
+            .to_owned()
+    }
+}
+
+/// A running auth service.
+pub struct AuthService {
+    pub address: String,
+    pub port: u16,
+}
+
+/// A running reader.
+pub struct Reader {
+    pub address: String,
+}
+
+/// A reader, its writer and auth, on one fresh database, and a logged-in
+/// admin who publishes.
+pub struct TestApp {
+    pub reader: Reader,
+    pub writer_address: String,
+    pub db: TestDatabase,
+    pub keys_dir: PathBuf,
+    pub token: String,
+    pub admin_id: i64,
+    /// The settings the first reader was built with (for extra readers).
+    pub reader_settings: content_reader::Settings,
+    client: awc::Client,
+}
+
+/// A unique lowercase word, for queries that must be cold in every cache
+/// and titles that tests find their rows by.
+pub fn unique_word(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A valid review of `brand model` (a camera) titled `title`.
+pub fn review_body(title: &str) -> Value {
+    json!({
+        "subject": {
+            "kind": "camera",
+            "brand": "Fujifilm",
+            "model": "X-T5",
+            "specs": { "mount": "X", "sensor_format": "APS-C", "megapixels": 40.2, "release_year": 2022 }
+        },
+        "title": title,
+        "summary": "A small camera with a big sensor.",
+        "body": "## Handling\n\nDials everywhere.",
+        "rating": 8.5,
+        "pros": ["dials"],
+        "cons": ["battery"],
+        "language": "en"
+    })
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(test_support::cluster(), |_| {}).await
+}
+
+/// Starts auth, the writer and a reader on a fresh database of `cluster`;
+/// `adjust` changes the reader's settings before it is built.
+pub async fn spawn_app_on(
+    cluster: &TestCluster,
+    adjust: impl FnOnce(&mut content_reader::Settings),
+) -> TestApp {
+    let db = cluster.fresh_database().await;
+    // Every test database starts at content version 0 and every reader of
+    // the suite shares one Redis whose keys hold region + version: start
+    // each database at its own version so that tests never read each
+    // other's cache entries.
+    let base: i64 = i64::from(rand_u32()) * 1_000 + 1;
+    db.primary_client()
+        .await
+        .execute("UPDATE content_state SET version = $1", &[&base])
+        .await
+        .expect("content version set");
+    wait_for_replica_version(&db, base).await;
+
+    let keys_dir =
+        std::env::temp_dir().join(format!("rcr-reader-keys-{}", uuid::Uuid::new_v4().simple()));
+    let active = keys_dir.join("a.pem");
+    auth::keys::generate_file(&active).expect("key written");
+
+    let mut auth_settings = auth::Settings::default();
+    auth_settings.http.port = 0;
+    auth_settings.http.workers = 1;
+    auth_settings.database.url = Secret::new(db.primary_url());
+    auth_settings.redis.url = Secret::new(cluster.redis().url());
+    auth_settings.tokens.active_key_file = active;
+    auth_settings.tokens.issuer = ISSUER.into();
+    auth_settings.throttle.per_ip = 1_000_000;
+    auth_settings.throttle.per_email = 1_000_000;
+    // The reader is under test, not password hashing.
+    auth_settings.passwords.memory_kib = 1024;
+    auth_settings.passwords.iterations = 1;
+    insert_admin(&db, &auth_settings).await;
+    let auth = start_auth(auth_settings).await;
+
+    let mut writer = reviews_writer::Settings::default();
+    writer.http.port = 0;
+    writer.http.workers = 1;
+    writer.database.url = Secret::new(db.primary_url());
+    writer.jwt.issuer = ISSUER.into();
+    writer.jwt.audience = "rcr-api".into();
+    writer.jwt.jwks_url = format!("http://127.0.0.1:{}/.well-known/jwks.json", auth.port);
+    writer.jwt.refetch_min_interval_ms = 0;
+    writer.consistency.secret = Secret::new(CONSISTENCY_SECRET);
+    writer.cursor.secret = Secret::new(CURSOR_SECRET);
+    let writer = reviews_writer::Application::build(writer)
+        .await
+        .expect("the writer builds");
+    let writer_port = writer.port();
+    actix_web::rt::spawn(writer.run_until_stopped());
+
+    let mut settings = content_reader::Settings::default();
+    settings.http.port = 0;
+    settings.http.workers = 2;
+    settings.region = "eu".into();
+    settings.replicas = vec![NodeSettings {
+        name: "r1".into(),
+        url: Secret::new(db.replica_url()),
+    }];
+    settings.primary_url = Some(Secret::new(db.primary_url()));
+    settings.redis.url = Secret::new(cluster.redis().url());
+    settings.consistency.secret = Secret::new(CONSISTENCY_SECRET);
+    settings.cursor.secret = Secret::new(CURSOR_SECRET);
+    settings.routing.check_interval_ms = 100;
+    settings.routing.max_lag_ms = 1_000;
+    adjust(&mut settings);
+    let reader = start_reader(settings.clone()).await;
+
+    let client = client_with_timeout(Duration::from_secs(30));
+    let token = login(&client, &auth.address, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let admin_id = db
+        .primary_client()
+        .await
+        .query_one("SELECT id FROM editors WHERE email = $1", &[&ADMIN_EMAIL])
+        .await
+        .expect("admin id")
+        .get(0);
+    TestApp {
+        reader,
+        writer_address: format!("http://127.0.0.1:{writer_port}"),
+        db,
+        keys_dir,
+        token,
+        admin_id,
+        reader_settings: settings,
+        client,
+    }
+}
+
+/// Some randomness without another dependency.
+fn rand_u32() -> u32 {
+    let bytes = uuid::Uuid::new_v4();
+    let b = bytes.as_bytes();
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]]) >> 2
+}
+
+async fn wait_for_replica_version(db: &TestDatabase, version: i64) {
+    let replica = db.replica_client().await;
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        let seen: i64 = replica
+            .query_one("SELECT version FROM content_state", &[])
+            .await
+            .expect("replica version")
+            .get(0);
+        if seen >= version {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never reached content version {version}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Builds and runs a reader, waiting until it is ready when some node is
+/// configured.
+pub async fn start_reader(settings: content_reader::Settings) -> Reader {
+    let expect_ready = !settings.replicas.is_empty() || settings.primary_url.is_some();
+    let app = content_reader::Application::build(settings)
+        .await
+        .expect("the reader builds");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let reader = Reader {
+        address: format!("http://127.0.0.1:{port}"),
+    };
+    if expect_ready {
+        let client = client_with_timeout(Duration::from_secs(5));
+        let deadline = Instant::now() + EVENTUALLY;
+        loop {
+            let ready = client
+                .get(format!("{}/readyz", reader.address))
+                .send()
+                .await
+                .is_ok_and(|res| res.status() == StatusCode::OK);
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the reader never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    reader
+}
+
+/// The first admin, as `auth create-admin` would make it.
+async fn insert_admin(db: &TestDatabase, settings: &auth::Settings) {
+    let hasher = auth::password::Hasher::new(&settings.passwords).expect("hasher");
+    let hash = hasher.hash(ADMIN_PASSWORD).await.expect("hash");
+    db.primary_client()
+        .await
+        .execute(
+            "INSERT INTO editors (email, name, password_hash, role) VALUES ($1, 'Admin Editor', $2, 'admin')",
+            &[&ADMIN_EMAIL, &hash],
+        )
+        .await
+        .expect("admin inserted");
+}
+
+async fn start_auth(settings: auth::Settings) -> AuthService {
+    let app = auth::Application::build(settings)
+        .await
+        .expect("auth builds");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    AuthService {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+    }
+}
+
+async fn login(client: &awc::Client, auth: &str, email: &str, password: &str) -> String {
+    let answer = read(
+        client
+            .post(format!("{auth}/auth/login"))
+            .send_json(&json!({ "email": email, "password": password }))
+            .await
+            .expect("login sent"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "login: {:?}", answer.body);
+    answer.body["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+/// A client bounded by `timeout`: a hang is a failure, not a stuck suite.
+pub fn client_with_timeout(timeout: Duration) -> awc::Client {
+    awc::Client::builder().timeout(timeout).finish()
+}
+
+pub async fn read(
+    mut res: awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+        + Unpin,
+    >,
+) -> Answer {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl Reader {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl TestApp {
+    /// `GET` on the reader.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.get_with(path, &[]).await
+    }
+
+    /// `GET` on the reader with extra headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.request_on(&self.reader, Method::GET, path, headers)
+            .await
+    }
+
+    /// Any request to a reader.
+    pub async fn request_on(
+        &self,
+        reader: &Reader,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.client.request(method, reader.url(path));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    /// `GET` with the read-your-writes token of a write.
+    pub async fn get_after(&self, path: &str, token: &str) -> Answer {
+        self.get_with(path, &[("x-consistency-token", token)]).await
+    }
+
+    /// `POST /reviews` on the writer, asserting 201.
+    pub async fn publish(&self, body: &Value) -> Answer {
+        let answer = read(
+            self.client
+                .post(format!("{}/reviews", self.writer_address))
+                .bearer_auth(&self.token)
+                .send_json(body)
+                .await
+                .expect("write sent"),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer
+    }
+
+    /// Publishes a review titled `title` (a Fujifilm X-T5, in English).
+    pub async fn publish_titled(&self, title: &str) -> Answer {
+        self.publish(&review_body(title)).await
+    }
+
+    /// Any write on the writer as the admin.
+    pub async fn write(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
+        let req = self
+            .client
+            .request(method, format!("{}{path}", self.writer_address))
+            .bearer_auth(&self.token);
+        let res = match body {
+            Some(body) => req.send_json(body).await,
+            None => req.send().await,
+        };
+        read(res.expect("write sent")).await
+    }
+
+    /// Polls `path` (no token) until `done` holds for a 200, and returns
+    /// that answer. The deadline only bounds the wait.
+    pub async fn eventually(&self, path: &str, done: impl Fn(&Answer) -> bool) -> Answer {
+        let deadline = Instant::now() + EVENTUALLY;
+        loop {
+            let answer = self.get(path).await;
+            if answer.status == StatusCode::OK && done(&answer) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never satisfied the condition; last answer {} {:?} {:?}",
+                answer.status,
+                answer.headers,
+                answer.body
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until the reader's newest-first list shows the review `id`
+    /// without a token (replication plus one version poll).
+    pub async fn wait_listed(&self, id: i64) {
+        self.eventually("/content?limit=100", |a| a.ids().contains(&id))
+            .await;
+    }
+
+    /// Runs SQL on the primary.
+    pub async fn sql(&self, sql: &str) {
+        self.db
+            .primary_client()
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Bumps `content_state.version` (after direct SQL changes) and
+    /// returns the new version.
+    pub async fn bump_version(&self) -> i64 {
+        self.db
+            .primary_client()
+            .await
+            .query_one(
+                "UPDATE content_state SET version = version + 1 RETURNING version",
+                &[],
+            )
+            .await
+            .expect("version bumped")
+            .get(0)
+    }
+
+    /// Inserts `count` published reviews of one new subject straight into
+    /// the primary (bulk data), then bumps the content version. Titles are
+    /// `{prefix} {n}`; returns the new ids.
+    pub async fn insert_reviews(&self, prefix: &str, count: i32) -> Vec<i64> {
+        let client = self.db.primary_client().await;
+        let slug = format!("bulkbrand-{}", prefix.to_lowercase());
+        let subject: i64 = client
+            .query_one(
+                "INSERT INTO subjects (kind, brand, model, slug) VALUES ('camera', 'Bulkbrand', $1, $2) RETURNING id",
+                &[&prefix, &slug],
+            )
+            .await
+            .expect("subject inserted")
+            .get(0);
+        // Five reviews share each publication time: the id must break ties.
+        let rows = client
+            .query(
+                "INSERT INTO reviews (slug, subject_id, editor_id, title, body, rating, language, status, published_at)
+                 SELECT $1 || '-' || g, $2, $3, $4 || ' ' || g, 'Bulk body ' || g,
+                        (g % 21) * 0.5, 'en', 'published',
+                        now() - interval '1 day' - (g / 5) * interval '1 minute'
+                   FROM generate_series(1, $5) AS g
+                 RETURNING id",
+                &[&slug, &subject, &self.admin_id, &prefix, &count],
+            )
+            .await
+            .expect("reviews inserted");
+        self.bump_version().await;
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    /// The sum of the samples of `metric` on the reader whose labels
+    /// contain every one of `labels` (`name="value"`).
+    pub async fn metric(&self, reader: &Reader, metric: &str, labels: &[&str]) -> f64 {
+        let text = read(
+            self.client
+                .get(reader.url("/metrics"))
+                .send()
+                .await
+                .expect("metrics sent"),
+        )
+        .await;
+        assert_eq!(text.status, StatusCode::OK);
+        let text = text.body.as_str().unwrap_or_default().to_owned();
+        metric_sum(&text, metric, labels)
+    }
+
+    /// Starts one more reader on the same database, Redis and settings.
+    pub async fn another_reader(&self) -> Reader {
+        start_reader(self.reader_settings.clone()).await
+    }
+}
+
+/// Sums a metric's samples in Prometheus text whose labels include `labels`.
+pub fn metric_sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let name = series.split('{').next()?;
+            (name == metric && labels.iter().all(|l| series.contains(l)))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.keys_dir);
+    }
+}

@@ -1,0 +1,15 @@
+//! HTTP tests of the content-reader, started the way `main` starts it,
+//! beside a real auth service and a real writer, against a real PostgreSQL
+//! primary, a real streaming replica and a real Redis.
+
+mod helpers;
+
+mod cache;
+mod catalog;
+mod consistency;
+mod detail;
+mod http_caching;
+mod listing;
+mod params;
+mod replicas;
+mod search;

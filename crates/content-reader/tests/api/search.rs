@@ -1,0 +1,136 @@
+//! Full-text search (SPEC §5): stemmed per language, accent-insensitive,
+//! subject and title above body.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn review(brand: &str, model: &str, title: &str, body: &str, language: &str) -> Value {
+    json!({
+        "subject": { "kind": "camera", "brand": brand, "model": model },
+        "title": title,
+        "body": body,
+        "language": language,
+    })
+}
+
+async fn publish(app: &TestApp, body: Value) -> i64 {
+    let id = app.publish(&body).await.body["id"].as_i64().expect("id");
+    app.wait_listed(id).await;
+    id
+}
+
+async fn search(app: &TestApp, q: &str) -> Vec<i64> {
+    let answer = app
+        .get(&format!("/content?q={}", crate::params::encode(q)))
+        .await;
+    assert_eq!(answer.status.as_u16(), 200, "{q}: {:?}", answer.body);
+    answer.ids()
+}
+
+#[actix_web::test]
+async fn search_is_accent_insensitive_and_stemmed_for_spanish_and_portuguese() {
+    let app = spawn_app().await;
+    let camara = publish(
+        &app,
+        review(
+            "Canon",
+            "EOS R8",
+            "Cámara ligera para viajar",
+            "Pesa poco y enfoca rápido.",
+            "es",
+        ),
+    )
+    .await;
+    let lente = publish(
+        &app,
+        review(
+            "Sigma",
+            "fp L",
+            "Un cuerpo minúsculo",
+            "Con esta lente el conjunto sigue siendo pequeño.",
+            "es",
+        ),
+    )
+    .await;
+    let objetiva = publish(
+        &app,
+        review(
+            "Nikon",
+            "Zf",
+            "Estilo clássico",
+            "A objetiva de kit é surpreendentemente nítida.",
+            "pt",
+        ),
+    )
+    .await;
+    let english = publish(
+        &app,
+        review(
+            "Panasonic",
+            "S5 II",
+            "Video first hybrid",
+            "Phase detection at last: focusing is finally reliable.",
+            "en",
+        ),
+    )
+    .await;
+
+    assert_eq!(search(&app, "camara").await, vec![camara]);
+    assert_eq!(search(&app, "CÁMARA").await, vec![camara]);
+    assert_eq!(search(&app, "cámaras").await, vec![camara]);
+    assert_eq!(search(&app, "lentes").await, vec![lente]);
+    assert_eq!(search(&app, "objetivas").await, vec![objetiva]);
+    // English stemming on an English review.
+    assert_eq!(search(&app, "focused").await, vec![english]);
+    // Subject brand and model are searchable.
+    assert_eq!(search(&app, "sigma").await, vec![lente]);
+    // Web-search syntax: AND, OR, exclusion, phrase.
+    assert_eq!(search(&app, "camara viajar").await, vec![camara]);
+    assert_eq!(search(&app, "camara nitida").await, Vec::<i64>::new());
+    let mut either = search(&app, "camara or objetiva").await;
+    either.sort_unstable();
+    let mut expected = vec![camara, objetiva];
+    expected.sort_unstable();
+    assert_eq!(either, expected);
+    assert_eq!(search(&app, "camara -viajar").await, Vec::<i64>::new());
+    assert_eq!(search(&app, "\"lente el conjunto\"").await, vec![lente]);
+    // Filters combine with the query.
+    let pt = app.get("/content?q=objetiva&language=es").await;
+    assert_eq!(pt.ids(), Vec::<i64>::new());
+}
+
+#[actix_web::test]
+async fn a_review_of_the_subject_ranks_above_one_that_only_mentions_it_in_the_body() {
+    let app = spawn_app().await;
+    // Published first, so that newest-first order would put it second.
+    let about = publish(
+        &app,
+        review(
+            "Sony",
+            "A7 IV",
+            "Veredicto tras un año",
+            "Sigue siendo la híbrida de referencia.",
+            "es",
+        ),
+    )
+    .await;
+    let mention = publish(
+        &app,
+        review(
+            "Canon",
+            "EOS R6 II",
+            "La alternativa de Canon",
+            "Compite directamente con la Sony A7 IV en precio y en prestaciones; \
+             frente a la Sony A7 IV gana en ráfaga.",
+            "es",
+        ),
+    )
+    .await;
+    assert_eq!(search(&app, "sony a7 iv").await, vec![about, mention]);
+    let explicit = app.get("/content?q=sony%20a7%20iv&sort=relevance").await;
+    assert_eq!(explicit.ids(), vec![about, mention]);
+    // Without relevance the date decides.
+    let newest = app.get("/content?q=sony%20a7%20iv&sort=newest").await;
+    assert_eq!(newest.ids(), vec![mention, about]);
+}

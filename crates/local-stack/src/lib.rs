@@ -1,0 +1,676 @@
+//! The whole system on one machine, no containers: one PostgreSQL primary,
+//! one streaming replica and one Redis per region, auth and the writer, one
+//! or more readers per region, and an nginx gateway per region. Used by
+//! `make run` / `make stop` / `make status` / `make clean` and by the
+//! system tests, so both start the stack the same way.
+//!
+//! All state (data, logs, secrets, rendered configuration, the port layout)
+//! lives under one folder; starting again after a stop or a reboot reuses
+//! it, so nothing published is lost.
+
+mod process;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use process::{HttpAnswer, StackError, http_get, http_request};
+
+/// Every region the stack knows, in port order.
+pub const ALL_REGIONS: &[&str] = &["sa", "na", "eu", "asia"];
+
+/// How to start the stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The checkout (for `deploy/` and `crates/*/openapi.json`).
+    pub root: PathBuf,
+    /// Where all state lives.
+    pub state_dir: PathBuf,
+    /// Where `auth`, `reviews-writer` and `content-reader` are.
+    pub bin_dir: PathBuf,
+    pub regions: Vec<String>,
+    pub readers_per_region: usize,
+    /// Pick free ports instead of the documented ones (tests).
+    pub free_ports: bool,
+    /// Fetch the `/docs` page's assets with npm (skipped by tests).
+    pub docs_assets: bool,
+}
+
+/// The ports of a stack, saved beside its state so that stop, status and a
+/// restart find everything where it was.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Layout {
+    pub regions: Vec<String>,
+    pub primary: u16,
+    pub auth: u16,
+    pub writer: u16,
+    pub replicas: BTreeMap<String, u16>,
+    pub redis: BTreeMap<String, u16>,
+    pub readers: BTreeMap<String, Vec<u16>>,
+    pub gateways: BTreeMap<String, u16>,
+}
+
+impl Layout {
+    /// The documented ports (README), or free ones.
+    pub fn new(
+        regions: &[String],
+        readers_per_region: usize,
+        free_ports: bool,
+    ) -> Result<Self, StackError> {
+        let port = |fixed: u16| -> Result<u16, StackError> {
+            if free_ports {
+                process::free_port()
+            } else {
+                Ok(fixed)
+            }
+        };
+        let index = |region: &str| -> u16 {
+            ALL_REGIONS
+                .iter()
+                .position(|r| *r == region)
+                .and_then(|i| u16::try_from(i).ok())
+                .unwrap_or(0)
+        };
+        let mut layout = Self {
+            regions: regions.to_vec(),
+            primary: port(15432)?,
+            auth: port(18081)?,
+            writer: port(18082)?,
+            replicas: BTreeMap::new(),
+            redis: BTreeMap::new(),
+            readers: BTreeMap::new(),
+            gateways: BTreeMap::new(),
+        };
+        for region in regions {
+            let i = index(region);
+            layout.replicas.insert(region.clone(), port(15433 + i)?);
+            layout.redis.insert(region.clone(), port(16379 + i)?);
+            let readers = (0..readers_per_region.max(1))
+                .map(|n| port(18100 + i * 10 + u16::try_from(n).unwrap_or(0)))
+                .collect::<Result<Vec<_>, _>>()?;
+            layout.readers.insert(region.clone(), readers);
+            layout.gateways.insert(region.clone(), port(8000 + i)?);
+        }
+        Ok(layout)
+    }
+
+    pub fn gateway_url(&self, region: &str) -> Option<String> {
+        self.gateways
+            .get(region)
+            .map(|p| format!("http://127.0.0.1:{p}"))
+    }
+}
+
+/// Credentials and URLs a user needs after `make run`.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub layout: Layout,
+    pub admin_email: String,
+    pub admin_password: String,
+    /// False when the stack was already running and nothing was changed.
+    pub started_now: bool,
+}
+
+pub const ADMIN_EMAIL: &str = "admin@rcr.local";
+const DATABASE: &str = "rcr";
+
+/// A stack rooted at a state folder.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    options: Options,
+}
+
+impl Stack {
+    pub fn new(options: Options) -> Self {
+        Self { options }
+    }
+
+    fn dir(&self, rel: &str) -> PathBuf {
+        self.options.state_dir.join(rel)
+    }
+
+    fn layout_file(&self) -> PathBuf {
+        self.dir("layout.json")
+    }
+
+    /// The saved layout, if the stack was ever started here.
+    pub fn saved_layout(&self) -> Option<Layout> {
+        let text = std::fs::read_to_string(self.layout_file()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Whether any process of the stack is alive.
+    pub fn is_running(&self) -> bool {
+        self.pid_files().iter().any(|f| process::pid_alive(f))
+    }
+
+    fn pid_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.dir("run"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "pid"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .chain(self.pg_dirs().into_iter().map(|d| d.join("postmaster.pid")))
+            .collect()
+    }
+
+    fn pg_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.dir("pg/primary")];
+        if let Some(layout) = self.saved_layout() {
+            dirs.extend(
+                layout
+                    .regions
+                    .iter()
+                    .map(|r| self.dir(&format!("pg/replica-{r}"))),
+            );
+        }
+        dirs
+    }
+
+    /// Starts everything that is not running; see the module docs.
+    pub fn start(&self) -> Result<Started, StackError> {
+        let admin_password_file = self.dir("secrets/admin-password");
+        if self.is_running() {
+            let layout = self
+                .saved_layout()
+                .ok_or_else(|| StackError::new("stack is running but its layout is missing"))?;
+            return Ok(Started {
+                layout,
+                admin_email: ADMIN_EMAIL.into(),
+                admin_password: std::fs::read_to_string(&admin_password_file).unwrap_or_default(),
+                started_now: false,
+            });
+        }
+        for sub in ["run", "logs", "secrets", "pg", "redis", "gateway", "docs"] {
+            std::fs::create_dir_all(self.dir(sub))
+                .map_err(|e| StackError::io(&self.dir(sub), e))?;
+        }
+        let layout = match self.saved_layout() {
+            Some(saved)
+                if saved.regions == self.options.regions
+                    && saved
+                        .readers
+                        .values()
+                        .all(|r| r.len() == self.options.readers_per_region.max(1)) =>
+            {
+                saved
+            }
+            Some(saved) => {
+                // Keep the ports of what exists; add what is new.
+                let mut fresh = Layout::new(
+                    &self.options.regions,
+                    self.options.readers_per_region,
+                    self.options.free_ports,
+                )?;
+                fresh.primary = saved.primary;
+                fresh.auth = saved.auth;
+                fresh.writer = saved.writer;
+                for (region, port) in &saved.replicas {
+                    if fresh.replicas.contains_key(region) {
+                        fresh.replicas.insert(region.clone(), *port);
+                    }
+                }
+                fresh
+            }
+            None => Layout::new(
+                &self.options.regions,
+                self.options.readers_per_region,
+                self.options.free_ports,
+            )?,
+        };
+        std::fs::write(
+            self.layout_file(),
+            serde_json::to_vec_pretty(&layout).unwrap_or_default(),
+        )
+        .map_err(|e| StackError::io(&self.layout_file(), e))?;
+
+        let secrets = self.secrets()?;
+        let pg = process::Postgres::locate(&self.options.state_dir)?;
+        self.start_primary(&pg, &layout)?;
+        let db_url = format!(
+            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
+            layout.primary
+        );
+        self.run_auth_command(&["migrate"], &db_url, &layout)?;
+        self.run_auth_command(
+            &[
+                "create-admin",
+                "--email",
+                ADMIN_EMAIL,
+                "--name",
+                "Admin",
+                "--password-file",
+                &path_str(&admin_password_file),
+            ],
+            &db_url,
+            &layout,
+        )?;
+        for region in &layout.regions {
+            self.start_replica(&pg, &layout, region)?;
+            self.start_redis(&layout, region)?;
+        }
+        self.start_services(&layout, &db_url, &secrets)?;
+        self.start_gateways(&layout)?;
+        Ok(Started {
+            layout,
+            admin_email: ADMIN_EMAIL.into(),
+            admin_password: std::fs::read_to_string(&admin_password_file).unwrap_or_default(),
+            started_now: true,
+        })
+    }
+
+    /// Secrets shared by services, made once.
+    fn secrets(&self) -> Result<BTreeMap<&'static str, PathBuf>, StackError> {
+        let mut out = BTreeMap::new();
+        for (name, len) in [
+            ("consistency-secret", 48usize),
+            ("cursor-secret", 48),
+            ("admin-password", 18),
+        ] {
+            let path = self.dir(&format!("secrets/{name}"));
+            if !path.exists() {
+                let value = process::random_text(len);
+                process::write_private(&path, &value)?;
+            }
+            out.insert(name, path);
+        }
+        let key = self.dir("secrets/signing-key.pem");
+        if !key.exists() {
+            process::run(
+                std::process::Command::new(self.options.bin_dir.join("auth")).args([
+                    "gen-key",
+                    "--out",
+                    &path_str(&key),
+                ]),
+                "auth gen-key",
+            )?;
+        }
+        out.insert("signing-key", key);
+        Ok(out)
+    }
+
+    fn start_primary(&self, pg: &process::Postgres, layout: &Layout) -> Result<(), StackError> {
+        let data = self.dir("pg/primary");
+        if !data.join("PG_VERSION").exists() {
+            pg.initdb(&data)?;
+            let conf = "\n# local stack\nlisten_addresses = '127.0.0.1'\nwal_level = replica\nmax_wal_senders = 10\n\
+                        max_replication_slots = 10\nhot_standby = on\nwal_keep_size = '256MB'\nshared_buffers = '64MB'\n";
+            process::append(&data.join("postgresql.conf"), conf)?;
+            // Local development only: trust on loopback, replication included.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n",
+            )
+            .map_err(|e| StackError::io(&data, e))?;
+            pg.chown(&data)?;
+        }
+        pg.start(
+            &data,
+            layout.primary,
+            &self.dir("logs/postgres-primary.log"),
+        )?;
+        pg.ensure_database(layout.primary, DATABASE)?;
+        Ok(())
+    }
+
+    fn start_replica(
+        &self,
+        pg: &process::Postgres,
+        layout: &Layout,
+        region: &str,
+    ) -> Result<(), StackError> {
+        let port = layout.replicas[region];
+        let data = self.dir(&format!("pg/replica-{region}"));
+        if !data.join("PG_VERSION").exists() {
+            pg.base_backup(layout.primary, &data, &format!("replica_{region}"))?;
+        }
+        pg.start(
+            &data,
+            port,
+            &self.dir(&format!("logs/postgres-replica-{region}.log")),
+        )
+    }
+
+    fn start_redis(&self, layout: &Layout, region: &str) -> Result<(), StackError> {
+        let port = layout.redis[region];
+        let dir = self.dir(&format!("redis/{region}"));
+        std::fs::create_dir_all(&dir).map_err(|e| StackError::io(&dir, e))?;
+        process::run(
+            std::process::Command::new(process::find_binary("redis-server")?).args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                &path_str(&self.dir(&format!("run/redis-{region}.pid"))),
+                "--logfile",
+                &path_str(&self.dir(&format!("logs/redis-{region}.log"))),
+                "--dir",
+                &path_str(&dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]),
+            "redis-server",
+        )?;
+        process::wait_tcp(port, Duration::from_secs(10))
+    }
+
+    fn run_auth_command(
+        &self,
+        args: &[&str],
+        db_url: &str,
+        layout: &Layout,
+    ) -> Result<(), StackError> {
+        let mut cmd = std::process::Command::new(self.options.bin_dir.join("auth"));
+        cmd.args(args)
+            .env("RCR__DATABASE__URL", db_url)
+            .env("RCR__LOG__LEVEL", "warn")
+            .env(
+                "RCR__TOKENS__ACTIVE_KEY_FILE",
+                self.dir("secrets/signing-key.pem"),
+            )
+            .env(
+                "RCR__TOKENS__ISSUER",
+                format!("http://127.0.0.1:{}", layout.auth),
+            );
+        process::run(&mut cmd, &format!("auth {}", args[0])).map(|_| ())
+    }
+
+    fn start_services(
+        &self,
+        layout: &Layout,
+        db_url: &str,
+        secrets: &BTreeMap<&'static str, PathBuf>,
+    ) -> Result<(), StackError> {
+        let issuer = format!("http://127.0.0.1:{}", layout.auth);
+        let common = |cmd: &mut std::process::Command, port: u16| {
+            cmd.env("RCR__HTTP__PORT", port.to_string())
+                .env("RCR__HTTP__WORKERS", "2")
+                .env("RCR__HTTP__SHUTDOWN_TIMEOUT_S", "5")
+                .env("RCR__LOG__FORMAT", "json");
+        };
+        let mut auth = std::process::Command::new(self.options.bin_dir.join("auth"));
+        common(&mut auth, layout.auth);
+        auth.arg("serve")
+            .env("RCR__DATABASE__URL", db_url)
+            .env(
+                "RCR__REDIS__URL",
+                format!("redis://127.0.0.1:{}", layout.redis[&layout.regions[0]]),
+            )
+            .env("RCR__TOKENS__ACTIVE_KEY_FILE", &secrets["signing-key"])
+            .env("RCR__TOKENS__ISSUER", &issuer);
+        self.spawn_service("auth", &mut auth, layout.auth)?;
+
+        let mut writer = std::process::Command::new(self.options.bin_dir.join("reviews-writer"));
+        common(&mut writer, layout.writer);
+        writer
+            .env("RCR__DATABASE__URL", db_url)
+            .env("RCR__JWT__ISSUER", &issuer)
+            .env(
+                "RCR__JWT__JWKS_URL",
+                format!("{issuer}/.well-known/jwks.json"),
+            )
+            .env(
+                "RCR__CONSISTENCY__SECRET_FILE",
+                &secrets["consistency-secret"],
+            )
+            .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
+        self.spawn_service("writer", &mut writer, layout.writer)?;
+
+        for region in &layout.regions {
+            for (i, port) in layout.readers[region].iter().enumerate() {
+                let mut reader =
+                    std::process::Command::new(self.options.bin_dir.join("content-reader"));
+                common(&mut reader, *port);
+                reader
+                    .env("RCR__REGION", region)
+                    .env("RCR__REPLICAS__0__NAME", format!("{region}-1"))
+                    .env(
+                        "RCR__REPLICAS__0__URL",
+                        format!(
+                            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
+                            layout.replicas[region]
+                        ),
+                    )
+                    .env("RCR__PRIMARY_URL", db_url)
+                    .env(
+                        "RCR__REDIS__URL",
+                        format!("redis://127.0.0.1:{}", layout.redis[region]),
+                    )
+                    .env(
+                        "RCR__CONSISTENCY__SECRET_FILE",
+                        &secrets["consistency-secret"],
+                    )
+                    .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
+                self.spawn_service(&format!("reader-{region}-{}", i + 1), &mut reader, *port)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_service(
+        &self,
+        name: &str,
+        cmd: &mut std::process::Command,
+        port: u16,
+    ) -> Result<(), StackError> {
+        process::spawn_detached(
+            cmd,
+            &self.dir(&format!("run/{name}.pid")),
+            &self.dir(&format!("logs/{name}.log")),
+        )?;
+        process::wait_http(port, "/healthz", Duration::from_secs(20)).map_err(|e| {
+            StackError::new(format!(
+                "{name} did not come up ({e}); see {}",
+                path_str(&self.dir(&format!("logs/{name}.log")))
+            ))
+        })
+    }
+
+    fn start_gateways(&self, layout: &Layout) -> Result<(), StackError> {
+        let template_path = self.options.root.join("deploy/nginx/gateway.conf.template");
+        let template = std::fs::read_to_string(&template_path)
+            .map_err(|e| StackError::io(&template_path, e))?;
+        let docs = self.prepare_docs()?;
+        let nginx = process::find_binary("nginx")?;
+        for region in &layout.regions {
+            let prefix = self.dir(&format!("gateway/{region}"));
+            let temp = prefix.join("temp");
+            std::fs::create_dir_all(&temp).map_err(|e| StackError::io(&temp, e))?;
+            process::open_permissions(&temp)?;
+            let mut servers = String::new();
+            for port in &layout.readers[region] {
+                let _ = writeln!(
+                    servers,
+                    "        server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;"
+                );
+            }
+            let conf = template
+                .replace("{{REGION}}", region)
+                .replace("{{LISTEN_PORT}}", &layout.gateways[region].to_string())
+                .replace("{{AUTH_ADDR}}", &format!("127.0.0.1:{}", layout.auth))
+                .replace("{{WRITER_ADDR}}", &format!("127.0.0.1:{}", layout.writer))
+                .replace("{{READER_SERVERS}}", servers.trim_start())
+                .replace("{{DOCS_DIR}}", &path_str(&docs))
+                .replace(
+                    "{{PID_FILE}}",
+                    &path_str(&self.dir(&format!("run/gateway-{region}.pid"))),
+                )
+                .replace("{{LOG_DIR}}", &path_str(&self.dir("logs")))
+                .replace("{{TEMP_DIR}}", &path_str(&temp));
+            let conf_file = prefix.join("nginx.conf");
+            std::fs::write(&conf_file, conf).map_err(|e| StackError::io(&conf_file, e))?;
+            process::run(
+                std::process::Command::new(&nginx).args([
+                    "-c",
+                    &path_str(&conf_file),
+                    "-p",
+                    &path_str(&prefix),
+                ]),
+                &format!("nginx (gateway {region})"),
+            )?;
+            process::wait_tcp(layout.gateways[region], Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+
+    /// The `/docs` folder: the page, its assets from npm, and the three
+    /// OpenAPI documents.
+    fn prepare_docs(&self) -> Result<PathBuf, StackError> {
+        let docs = self.dir("docs");
+        let source = self.options.root.join("deploy/nginx/docs");
+        process::copy_dir(&source, &docs)?;
+        for (crate_name, file) in [
+            ("auth", "auth.json"),
+            ("reviews-writer", "reviews.json"),
+            ("content-reader", "content.json"),
+        ] {
+            let from = self
+                .options
+                .root
+                .join(format!("crates/{crate_name}/openapi.json"));
+            std::fs::copy(&from, docs.join(file)).map_err(|e| StackError::io(&from, e))?;
+        }
+        if self.options.docs_assets
+            && docs.join("package.json").exists()
+            && !docs.join("node_modules").exists()
+        {
+            process::npm_install(&docs);
+        }
+        process::open_permissions(&docs)?;
+        Ok(docs)
+    }
+
+    /// Stops everything (services first, then gateways, Redis, PostgreSQL).
+    pub fn stop(&self) -> Result<(), StackError> {
+        let run = self.dir("run");
+        let mut pid_files: Vec<PathBuf> = std::fs::read_dir(&run)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "pid"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Clients before servers: an idle keep-alive connection (a gateway's
+        // upstream pool, the writer's JWKS client) would otherwise hold a
+        // service's graceful shutdown for its whole grace period.
+        pid_files.sort_by_key(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rank = ["gateway", "reader", "writer", "auth", "redis"]
+                .iter()
+                .position(|p| name.starts_with(p))
+                .unwrap_or(5);
+            (rank, name)
+        });
+        for file in pid_files {
+            process::terminate(&file, Duration::from_secs(15));
+        }
+        if let Ok(pg) = process::Postgres::locate(&self.options.state_dir) {
+            let mut dirs = self.pg_dirs();
+            dirs.reverse();
+            for dir in dirs {
+                if dir.join("postmaster.pid").exists() {
+                    pg.stop(&dir);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One line per process: name, port, state, detail.
+    pub fn status(&self) -> Vec<String> {
+        let Some(layout) = self.saved_layout() else {
+            return vec!["no stack here (run `make run`)".into()];
+        };
+        let mut lines = Vec::new();
+        let pg_line = |name: &str, port: u16, replica: bool| {
+            let state = process::pg_query(port, "SELECT 1").map_or("down", |_| "up");
+            let detail = if replica && state == "up" {
+                process::pg_query(
+                    port,
+                    "SELECT CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 'lag 0.0 s' \
+                     ELSE 'lag ' || round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 1) || ' s' END",
+                )
+                .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            format!("{name:<22} {port:>6}  {state:<5} {detail}")
+        };
+        lines.push(pg_line("postgres primary", layout.primary, false));
+        for region in &layout.regions {
+            lines.push(pg_line(
+                &format!("postgres replica {region}"),
+                layout.replicas[region],
+                true,
+            ));
+            let redis = if process::redis_ping(layout.redis[region]) {
+                "up"
+            } else {
+                "down"
+            };
+            lines.push(format!(
+                "{:<22} {:>6}  {redis}",
+                format!("redis {region}"),
+                layout.redis[region]
+            ));
+        }
+        let http_line = |name: String, port: u16, path: &str| {
+            let state = match http_get(port, path) {
+                Ok((200, _)) => "up",
+                Ok(_) => "unready",
+                Err(_) => "down",
+            };
+            format!("{name:<22} {port:>6}  {state}")
+        };
+        lines.push(http_line("auth".into(), layout.auth, "/readyz"));
+        lines.push(http_line("reviews-writer".into(), layout.writer, "/readyz"));
+        for region in &layout.regions {
+            for (i, port) in layout.readers[region].iter().enumerate() {
+                lines.push(http_line(
+                    format!("reader {region}-{}", i + 1),
+                    *port,
+                    "/readyz",
+                ));
+            }
+            lines.push(http_line(
+                format!("gateway {region}"),
+                layout.gateways[region],
+                "/content?limit=1",
+            ));
+        }
+        lines
+    }
+
+    /// Stops the stack and deletes all its state.
+    pub fn clean(&self) -> Result<(), StackError> {
+        self.stop()?;
+        if self.options.state_dir.exists() {
+            std::fs::remove_dir_all(&self.options.state_dir)
+                .map_err(|e| StackError::io(&self.options.state_dir, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A path as text for command lines and configuration files.
+pub fn path_str(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}

@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# Checks everything under deploy/ without a cluster or Docker:
+#   gateway   the nginx template rendered with sample values: `nginx -t`, then
+#             a short smoke run on a free loopback port (routes, problem+json)
+#   prometheus `promtool check config`, `check rules`, `test rules`
+#   k8s       each overlay rendered (kubectl kustomize, kustomize, or the
+#             bundled tools/kustomize_lite.py) and validated offline
+#             (kubernetes-validate schemas, CloudNativePG subset, references)
+#   compose   deploy/compose.yaml parsed and cross-checked (`docker compose
+#             config` too when the compose plugin exists)
+#   grafana   the dashboard parses, panels have queries
+#   docs      /docs package files parse, the page's assets exist after `npm ci`
+#   scripts   `sh -n` / `bash -n` on the shell scripts
+# Installs what is missing (Debian/Ubuntu, as root or via sudo): nginx,
+# prometheus (for promtool); kubernetes-validate into a venv under
+# ${XDG_CACHE_HOME:-~/.cache}/rcr-deploy-check. One line per check; exits
+# non-zero if any check fails. Run from anywhere.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DEPLOY="$ROOT/deploy"
+CACHE="${RCR_DEPLOY_CHECK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rcr-deploy-check}"
+KV_VERSION=1.37.0          # kubernetes-validate (ships its schemas)
+K8S_VERSION=1.31.0         # Kubernetes version the manifests are checked against
+WORK=$(mktemp -d)
+NGINX_PID_FILE="$WORK/gw/nginx.pid"
+cleanup() {
+  if [ -s "$NGINX_PID_FILE" ]; then kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+failures=0
+ok()   { printf 'ok   %s\n' "$*"; }
+bad()  { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
+skip() { printf 'skip %s\n' "$*"; }
+# run NAME CMD...: one line for the command; its output only on failure.
+run() {
+  local name=$1; shift
+  if "$@" >"$WORK/out" 2>&1; then ok "$name"; else bad "$name"; sed 's/^/     /' "$WORK/out" | tail -40; fi
+}
+
+# ---------------------------------------------------------------- installs
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else echo "check.sh: need root or sudo for: $*" >&2; return 1; fi
+}
+apt_updated=0
+apt_install() {
+  if [ $apt_updated -eq 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
+
+NGINX=$(find_nginx)
+if [ -z "$NGINX" ]; then
+  echo "check.sh: installing nginx"
+  apt_install nginx || apt_install nginx-light
+  # The package may start a system nginx on :80; this project runs its own.
+  as_root service nginx stop >/dev/null 2>&1 || true
+  NGINX=$(find_nginx)
+fi
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "check.sh: installing prometheus (for promtool)"
+  apt_install prometheus
+  as_root service prometheus stop >/dev/null 2>&1 || true
+fi
+VENV="$CACHE/venv"
+if ! "$VENV/bin/python" -c "import kubernetes_validate, yaml, jsonschema; assert kubernetes_validate.__version__ == '$KV_VERSION'" >/dev/null 2>&1; then
+  echo "check.sh: installing kubernetes-validate $KV_VERSION into $VENV"
+  rm -rf "$VENV"
+  mkdir -p "$CACHE"
+  if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    apt_install python3-venv
+    python3 -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "kubernetes-validate==$KV_VERSION" PyYAML
+fi
+PY="$VENV/bin/python"   # has PyYAML and jsonschema
+
+# ---------------------------------------------------------------- gateway
+check_gateway() {
+  local gw="$WORK/gw" port
+  mkdir -p "$gw/logs" "$gw/temp" "$gw/docs"
+  cp "$DEPLOY/nginx/docs/index.html" "$DEPLOY/nginx/docs/problems.html" "$gw/docs/"
+  echo '{"openapi":"3.1.0","info":{"title":"sample","version":"0"},"paths":{}}' > "$gw/docs/auth.json"
+  cp "$gw/docs/auth.json" "$gw/docs/reviews.json"; cp "$gw/docs/auth.json" "$gw/docs/content.json"
+  port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # Unused loopback ports: the upstreams refuse connections (502 tests).
+  GW_REGION=eu GW_LISTEN_PORT="127.0.0.1:$port" GW_AUTH_ADDR=127.0.0.1:9 GW_WRITER_ADDR=127.0.0.1:9 \
+    GW_READER_SERVERS="server 127.0.0.1:9 max_fails=2 fail_timeout=5s;
+        server 127.0.0.1:7 max_fails=2 fail_timeout=5s;" \
+    GW_DOCS_DIR="$gw/docs" GW_PID_FILE="$NGINX_PID_FILE" GW_LOG_DIR="$gw/logs" GW_TEMP_DIR="$gw/temp" \
+    sh "$DEPLOY/nginx/render.sh" "$DEPLOY/nginx/gateway.conf.template" > "$gw/nginx.conf"
+  # nginx workers run as nobody when started by root: let them read/write.
+  chmod -R a+rwX "$gw"; chmod a+rx "$WORK"
+  run "gateway: template renders and passes nginx -t" "$NGINX" -t -q -c "$gw/nginx.conf" -p "$gw"
+  if ! command -v curl >/dev/null 2>&1; then skip "gateway: smoke run (no curl)"; return; fi
+  if ! "$NGINX" -c "$gw/nginx.conf" -p "$gw" >"$WORK/out" 2>&1; then
+    bad "gateway: nginx starts"; cat "$WORK/out"; return
+  fi
+  local base="http://127.0.0.1:$port" i
+  for i in $(seq 50); do curl -s -o /dev/null "$base/docs" && break; sleep 0.1; done
+  "$PY" - "$base" > "$WORK/out" 2>&1 <<'PYEOF' && ok "gateway: routes, request ids and problem+json errors (smoke run)" || { bad "gateway: smoke run"; sed 's/^/     /' "$WORK/out"; }
+import json, sys, urllib.request, urllib.error
+base = sys.argv[1]
+def get(path, method="GET", data=None, headers=None):
+    req = urllib.request.Request(base + path, method=method, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+def problem(path, status, code, **kw):
+    s, h, body = get(path, **kw)
+    assert s == status, f"{path}: status {s}, expected {status}"
+    assert h.get("Content-Type", "").startswith("application/problem+json"), f"{path}: {h.get('Content-Type')}"
+    doc = json.loads(body)
+    assert doc["status"] == status and doc["code"] == code and doc["type"] == f"/docs/problems#{code}", doc
+    assert doc["request_id"] and doc["request_id"] == h.get("X-Request-Id"), (doc, h)
+    return doc
+problem("/nope", 404, "not_found")
+for p in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/nope.json", "/contents"):
+    problem(p, 404, "not_found")
+assert problem("/nope", 404, "not_found", headers={"X-Request-Id": "abc-123"})["request_id"] == "abc-123"
+assert problem("/nope", 404, "not_found", headers={"X-Request-Id": 'bad"id'})["request_id"] != 'bad"id'
+for p in ("/content", "/content/x?q=1", "/auth/login", "/.well-known/jwks.json", "/reviews", "/reviews/1"):
+    problem(p, 502, "bad_gateway")
+problem("/reviews", 413, "payload_too_large", method="POST", data=b"x" * (1024 * 1024 + 1),
+        headers={"Content-Type": "application/json"})
+for p in ("/docs", "/docs/", "/docs/problems"):
+    s, h, body = get(p)
+    assert s == 200 and h["Content-Type"].startswith("text/html"), (p, s, h)
+for p in ("/docs/auth.json", "/docs/reviews.json", "/docs/content.json"):
+    s, h, body = get(p)
+    assert s == 200 and h["Content-Type"].startswith("application/json") and json.loads(body)["openapi"], (p, s)
+problem("/docs/assets/swagger-ui-bundle.js", 404, "not_found")  # no npm assets in this sample
+PYEOF
+  kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true
+  # Every placeholder of the template is documented and rendered.
+  "$PY" - "$DEPLOY/nginx" > "$WORK/out" 2>&1 <<'PYEOF' && ok "gateway: placeholders documented in deploy/nginx/README.md" || { bad "gateway: placeholders"; cat "$WORK/out"; }
+import re, sys
+d = sys.argv[1]
+used = set(re.findall(r"\{\{([A-Z_]+)\}\}", open(f"{d}/gateway.conf.template").read()))
+documented = set(re.findall(r"`\{\{([A-Z_]+)\}\}`", open(f"{d}/README.md").read()))
+expected = {"REGION", "LISTEN_PORT", "AUTH_ADDR", "WRITER_ADDR", "READER_SERVERS", "DOCS_DIR", "PID_FILE", "LOG_DIR", "TEMP_DIR"}
+assert used == expected, f"template uses {sorted(used)}"
+assert documented >= used, f"undocumented: {sorted(used - documented)}"
+PYEOF
+}
+
+# ---------------------------------------------------------------- prometheus
+check_prometheus() {
+  run "prometheus: promtool check config prometheus.yml" promtool check config "$DEPLOY/prometheus/prometheus.yml"
+  run "prometheus: promtool check rules alerts.yml" promtool check rules "$DEPLOY/prometheus/alerts.yml"
+  run "prometheus: promtool test rules alerts.test.yml" promtool test rules "$DEPLOY/prometheus/alerts.test.yml"
+}
+
+# ---------------------------------------------------------------- kubernetes
+render_overlay() {   # DIR OUT: prints the renderer used
+  local dir=$1 out=$2
+  if kubectl kustomize --help >/dev/null 2>&1 && kubectl kustomize "$dir" > "$out" 2>"$WORK/kerr"; then
+    echo "kubectl kustomize"
+  elif command -v kustomize >/dev/null 2>&1 && kustomize build "$dir" > "$out" 2>"$WORK/kerr"; then
+    echo "kustomize build"
+  else
+    "$PY" "$DEPLOY/k8s/tools/kustomize_lite.py" "$dir" > "$out"
+    echo "kustomize_lite.py"
+  fi
+}
+check_k8s() {
+  local region out renderer files=()
+  for region in sa na eu asia; do
+    out="$WORK/k8s-$region.yaml"
+    if renderer=$(render_overlay "$DEPLOY/k8s/overlays/$region" "$out" 2>"$WORK/out"); then
+      ok "k8s: overlay $region renders ($renderer)"
+      files+=("$out")
+      if [ "$renderer" != "kustomize_lite.py" ]; then
+        # The fallback renderer must agree with the real one.
+        "$PY" "$DEPLOY/k8s/tools/kustomize_lite.py" "$DEPLOY/k8s/overlays/$region" > "$out.lite" 2>"$WORK/out" \
+          && "$PY" - "$out" "$out.lite" >>"$WORK/out" 2>&1 <<'PYEOF' \
+          && ok "k8s: overlay $region: kustomize_lite.py renders the same objects" \
+          || { bad "k8s: overlay $region: kustomize_lite.py differs from $renderer"; sed 's/^/     /' "$WORK/out" | tail -20; }
+import sys, yaml
+def canon(o):
+    if isinstance(o, dict):
+        return {k: canon(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return sorted((canon(x) for x in o), key=lambda x: yaml.safe_dump(x))
+    return o
+def load(p):
+    return {(d["kind"], d["metadata"]["name"]): canon(d) for d in yaml.safe_load_all(open(p)) if d}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+diff = [k for k in set(a) | set(b) if a.get(k) != b.get(k)]
+assert not diff, f"differs: {sorted(diff)}"
+PYEOF
+      fi
+    else
+      bad "k8s: overlay $region renders"; sed 's/^/     /' "$WORK/out" "$WORK/kerr" 2>/dev/null | tail -20
+    fi
+  done
+  [ ${#files[@]} -gt 0 ] || return 0
+  if "$PY" "$DEPLOY/k8s/tools/validate.py" --k8s-version "$K8S_VERSION" "${files[@]}" > "$WORK/out" 2>&1; then
+    sed "s|^ok   $WORK/k8s-\(.*\)\.yaml|ok   k8s: overlay \1 schema-valid|" "$WORK/out"
+  else
+    sed "s|$WORK/k8s-\(.*\)\.yaml|k8s: overlay \1|" "$WORK/out"; failures=$((failures + 1))
+  fi
+  # What each region must contain.
+  "$PY" - "$WORK" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: regions have their readers (HPA, PDB, probes), Redis, gateway and PostgreSQL" || { bad "k8s: region contents"; cat "$WORK/out"; }
+import sys, yaml
+for region in ("sa", "na", "eu", "asia"):
+    docs = [d for d in yaml.safe_load_all(open(f"{sys.argv[1]}/k8s-{region}.yaml")) if d]
+    have = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    need = {("Deployment", "content-reader"), ("Service", "content-reader"), ("HorizontalPodAutoscaler", "content-reader"),
+            ("PodDisruptionBudget", "content-reader"), ("Deployment", "redis"), ("Service", "redis"),
+            ("Deployment", "gateway"), ("ConfigMap", "gateway-config"), ("Cluster", "rcr-db")}
+    editorial = {("Deployment", "auth"), ("Deployment", "reviews-writer"), ("Job", "rcr-migrate")}
+    need |= editorial if region == "sa" else set()
+    assert need <= have, f"{region}: missing {sorted(need - have)}"
+    if region != "sa":
+        assert not (editorial & have), f"{region}: must not run {sorted(editorial & have)}"
+    cluster = next(d for d in docs if d["kind"] == "Cluster")
+    assert cluster["spec"].get("replica", {}).get("enabled", False) == (region != "sa"), f"{region}: replica flag"
+    cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "rcr-config")
+    assert cm["data"]["RCR__REGION"] == region, f"{region}: RCR__REGION={cm['data']['RCR__REGION']}"
+    for d in docs:
+        assert d["kind"] == "Namespace" or d["metadata"].get("namespace") == f"rcr-{region}", f"{region}: {d['kind']}/{d['metadata']['name']} namespace"
+        if d["kind"] == "Deployment" and d["metadata"]["name"] in ("auth", "reviews-writer", "content-reader"):
+            c = d["spec"]["template"]["spec"]["containers"][0]
+            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", d["metadata"]["name"]
+            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", d["metadata"]["name"]
+            assert c["resources"]["requests"] and c["resources"]["limits"], d["metadata"]["name"]
+PYEOF
+}
+
+# ---------------------------------------------------------------- compose
+check_compose() {
+  "$PY" - "$DEPLOY" > "$WORK/out" 2>&1 <<'PYEOF' && ok "compose: compose.yaml parses; services, images, ports, files and dependencies are consistent" || { bad "compose: compose.yaml"; sed 's/^/     /' "$WORK/out"; }
+import os, sys, yaml
+deploy = sys.argv[1]
+doc = yaml.safe_load(open(f"{deploy}/compose.yaml"))
+services = doc["services"]
+regions = ("sa", "na", "eu", "asia")
+need = {"db-primary", "auth", "reviews-writer", "migrate"}
+for r in regions:
+    need |= {f"db-replica-{r}", f"redis-{r}", f"content-reader-{r}", f"gateway-{r}"}
+assert need <= set(services), f"missing services {sorted(need - set(services))}"
+images = {}
+for name, s in services.items():
+    assert s.get("image") or s.get("build"), f"{name}: no image or build"
+    if s.get("build"):
+        b = s["build"]
+        assert os.path.isfile(os.path.join(deploy, b["context"], b["dockerfile"])), f"{name}: {b}"
+        images[s.get("image")] = b["target"]
+    for dep in s.get("depends_on", {}):
+        assert dep in services, f"{name}: depends on unknown {dep}"
+    for v in s.get("volumes", []):
+        src = v.split(":")[0]
+        if src.startswith("."):
+            assert os.path.exists(os.path.join(deploy, src)), f"{name}: missing {src}"
+        else:
+            assert src in (doc.get("volumes") or {}), f"{name}: undeclared volume {src}"
+    nets = s.get("networks", [])
+    for n in (nets if isinstance(nets, list) else list(nets)):
+        assert n in doc["networks"], f"{name}: unknown network {n}"
+for name, s in services.items():
+    if s.get("image", "").startswith("rcr/"):
+        assert s["image"] in images, f"{name}: {s['image']} is built by no service"
+ports = {}
+for i, r in enumerate(regions):
+    g = services[f"gateway-{r}"]
+    assert g["ports"] == [f"{8000 + i}:8080"], f"gateway-{r}: ports {g['ports']}"
+    assert g["environment"]["GW_REGION"] == r
+    assert services[f"content-reader-{r}"]["environment"]["RCR__REGION"] == r
+    assert f"redis-{r}:" in services[f"content-reader-{r}"]["environment"]["RCR__REDIS__URL"]
+    assert f"db-replica-{r}:" in services[f"content-reader-{r}"]["environment"]["RCR__REPLICAS__0__URL"]
+for name, s in services.items():
+    for p in s.get("ports", []):
+        host = str(p).split(":")[0]
+        assert host not in ports, f"port {host} used by {ports.get(host)} and {name}"
+        ports[host] = name
+# Each service refuses settings it does not know: keep them apart.
+env = lambda n: set(services[n]["environment"])
+assert not {k for k in env("auth") if k.startswith(("RCR__JWT", "RCR__CONSISTENCY", "RCR__CURSOR", "RCR__REPLICAS"))}
+assert not {k for k in env("reviews-writer") if k.startswith(("RCR__TOKENS", "RCR__REDIS", "RCR__REPLICAS"))}
+PYEOF
+  if docker compose version >/dev/null 2>&1; then
+    run "compose: docker compose config" docker compose -f "$DEPLOY/compose.yaml" config -q
+  else
+    skip "compose: docker compose config (no compose plugin)"
+  fi
+  "$PY" - "$ROOT" > "$WORK/out" 2>&1 <<'PYEOF' && ok "docker: Dockerfile has the targets compose uses and its COPY sources exist" || { bad "docker: Dockerfile"; cat "$WORK/out"; }
+import os, re, sys
+root = sys.argv[1]
+text = open(f"{root}/deploy/docker/Dockerfile").read()
+stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.M | re.I))
+assert {"builder", "auth", "reviews-writer", "content-reader", "gateway"} <= stages, stages
+for line in re.findall(r"^COPY\s+(?!--from)(.+)$", text, re.M):
+    for src in line.split()[:-1]:
+        assert os.path.exists(os.path.join(root, src)), f"COPY source missing: {src}"
+assert re.search(r"cargo build --release --locked", text)
+assert re.search(r"^USER\s+(?!0\b|root\b)", text, re.M), "runs as root"
+PYEOF
+}
+
+# ---------------------------------------------------------------- grafana
+check_grafana() {
+  "$PY" - "$DEPLOY/grafana/dashboard.json" > "$WORK/out" 2>&1 <<'PYEOF' && ok "grafana: dashboard.json parses; every panel has a query" || { bad "grafana: dashboard.json"; cat "$WORK/out"; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["title"] and d["uid"] and d["panels"]
+ids = [p["id"] for p in d["panels"]]
+assert len(ids) == len(set(ids)), "duplicate panel ids"
+exprs = [t["expr"] for p in d["panels"] if p["type"] != "row" for t in p["targets"]]
+assert all(p["targets"] for p in d["panels"] if p["type"] != "row")
+text = " ".join(exprs)
+for metric in ("rcr_http_requests_total", "rcr_http_request_duration_seconds_bucket", "rcr_replica_lag_seconds",
+               "rcr_cache_lookups_total", "rcr_read_fallbacks_total", "rcr_db_pool_connections",
+               "rcr_logins_total", "rcr_reviews_written_total"):
+    assert metric in text, f"no panel shows {metric}"
+PYEOF
+}
+
+# ---------------------------------------------------------------- docs
+check_docs() {
+  "$PY" - "$DEPLOY/nginx/docs" > "$WORK/out" 2>&1 <<'PYEOF' && ok "docs: package.json and package-lock.json agree; index.html loads the three documents" || { bad "docs: package files"; cat "$WORK/out"; }
+import json, re, sys
+d = sys.argv[1]
+pkg = json.load(open(f"{d}/package.json")); lock = json.load(open(f"{d}/package-lock.json"))
+for name, version in pkg["dependencies"].items():
+    assert lock["packages"][f"node_modules/{name}"]["version"] == version, name
+html = open(f"{d}/index.html").read()
+for doc in ("auth", "reviews", "content"):
+    assert f"/docs/{doc}.json" in html, doc
+assert re.findall(r'/docs/assets/[\w.-]+', html)
+PYEOF
+  if [ "${RCR_CHECK_NPM:-1}" = 1 ] && command -v npm >/dev/null 2>&1; then
+    mkdir -p "$WORK/docs"
+    cp "$DEPLOY/nginx/docs/package.json" "$DEPLOY/nginx/docs/package-lock.json" "$DEPLOY/nginx/docs/.npmrc" \
+       "$DEPLOY/nginx/docs/index.html" "$WORK/docs/"
+    if (cd "$WORK/docs" && timeout 120 npm ci --silent >"$WORK/out" 2>&1); then
+      local missing=""
+      for asset in $(grep -o '/docs/assets/[A-Za-z0-9._-][A-Za-z0-9._-]*' "$WORK/docs/index.html" | sort -u); do
+        [ -f "$WORK/docs/node_modules/swagger-ui-dist/${asset#/docs/assets/}" ] || missing="$missing $asset"
+      done
+      if [ -z "$missing" ]; then ok "docs: npm ci provides every asset index.html loads"
+      else bad "docs: assets missing after npm ci:$missing"; fi
+    else
+      bad "docs: npm ci"; sed 's/^/     /' "$WORK/out" | tail -10
+    fi
+  else
+    skip "docs: npm ci (no npm, or RCR_CHECK_NPM=0)"
+  fi
+}
+
+# ---------------------------------------------------------------- scripts
+check_scripts() {
+  local f all_ok=1
+  for f in "$DEPLOY/nginx/render.sh" "$DEPLOY/docker/gateway-entrypoint.sh" "$DEPLOY/compose/init-secrets.sh"; do
+    sh -n "$f" || all_ok=0
+  done
+  for f in "$DEPLOY/check.sh" "$DEPLOY/local/install-deps.sh" "$DEPLOY/compose/postgres/"*.sh; do
+    bash -n "$f" || all_ok=0
+  done
+  if [ $all_ok = 1 ]; then ok "scripts: shell syntax"; else bad "scripts: shell syntax"; fi
+}
+
+check_gateway
+check_prometheus
+check_k8s
+check_compose
+check_grafana
+check_docs
+check_scripts
+
+if [ "$failures" -gt 0 ]; then
+  echo "deploy checks: $failures failed"
+  exit 1
+fi
+echo "deploy checks: all passed"
