@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need and is missing:
 # PostgreSQL server binaries (with contrib, for unaccent) and Redis; with
-# --gateway also nginx and the PostgreSQL client (the local stack).
+# --gateway also nginx, the PostgreSQL client, curl and jq (the local stack).
 # Debian/Ubuntu; runs apt-get as root or through sudo. Safe to re-run.
 set -euo pipefail
 
@@ -9,6 +9,9 @@ need=()
 if [ "${1:-}" = "--gateway" ]; then
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+  # The README's walk-through uses curl and jq.
+  command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v jq >/dev/null 2>&1 || need+=(jq)
 fi
 pg_bin() {
   for dir in /usr/lib/postgresql/*/bin; do
