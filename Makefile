@@ -9,11 +9,12 @@ REGIONS ?= sa,na,eu,asia
 READERS ?= 1
 RELEASE_BINS := -p auth -p reviews-writer -p content-reader -p local-stack
 
-.PHONY: help deps test lint fmt migrate build run stop status clean
+.PHONY: help deps test lint fmt migrate build run stop status clean bench
 
 help:
 	@echo "make run      start the whole stack locally (REGIONS=sa,eu READERS=2 to choose)"
 	@echo "make stop     stop it; make status shows it; make clean deletes its state"
+	@echo "make bench    load the running stack (or start it) with wrk; BENCH_SECONDS=10 per scenario"
 	@echo "make test     install what is missing, then run every test (real PostgreSQL + replica + Redis)"
 	@echo "make lint     rustfmt and clippy (warnings are errors), then the deploy/ checks"
 	@echo "make migrate  apply migrations to RCR__DATABASE__URL"
@@ -56,3 +57,10 @@ status:
 
 clean:
 	@if [ -x "$(CARGO_TARGET_DIR)/release/rcr-local" ]; then "$(CARGO_TARGET_DIR)/release/rcr-local" clean; else rm -rf .local; fi
+
+# Drives the running local stack (starting it if needed) with wrk against
+# nginx ceilings serving the same bytes; see docs/BENCHMARKS.md.
+bench:
+	@bash deploy/local/install-deps.sh --gateway --bench
+	$(CARGO) build --release --locked $(RELEASE_BINS)
+	@$(CARGO_TARGET_DIR)/release/rcr-local bench --regions "$(REGIONS)" --readers "$(READERS)" --bin "$(CARGO_TARGET_DIR)/release"

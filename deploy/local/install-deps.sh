@@ -6,6 +6,12 @@
 set -euo pipefail
 
 need=()
+for flag in "$@"; do
+  case "$flag" in
+    --bench) command -v wrk >/dev/null 2>&1 || need+=(wrk)
+             command -v taskset >/dev/null 2>&1 || need+=(util-linux) ;;
+  esac
+done
 if [ "${1:-}" = "--gateway" ]; then
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   command -v psql >/dev/null 2>&1 || need+=(postgresql-client)

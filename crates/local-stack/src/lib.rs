@@ -8,6 +8,7 @@
 //! lives under one folder; starting again after a stop or a reboot reuses
 //! it, so nothing published is lost.
 
+pub mod bench;
 mod process;
 
 use std::collections::BTreeMap;
@@ -120,7 +121,7 @@ const DATABASE: &str = "rcr";
 /// A stack rooted at a state folder.
 #[derive(Debug, Clone)]
 pub struct Stack {
-    options: Options,
+    pub(crate) options: Options,
 }
 
 impl Stack {
@@ -128,7 +129,7 @@ impl Stack {
         Self { options }
     }
 
-    fn dir(&self, rel: &str) -> PathBuf {
+    pub(crate) fn dir(&self, rel: &str) -> PathBuf {
         self.options.state_dir.join(rel)
     }
 
@@ -162,7 +163,7 @@ impl Stack {
             .collect()
     }
 
-    fn pg_dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn pg_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.dir("pg/primary")];
         if let Some(layout) = self.saved_layout() {
             dirs.extend(

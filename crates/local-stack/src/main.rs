@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use local_stack::{Options, Stack};
 
-const USAGE: &str = "usage: rcr-local [run|stop|status|clean] [--regions sa,na,eu,asia] [--readers N] [--state DIR] [--bin DIR]";
+const USAGE: &str = "usage: rcr-local [run|stop|status|clean|bench] [--regions sa,na,eu,asia] [--readers N] [--state DIR] [--bin DIR]";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -83,6 +83,17 @@ fn main() -> ExitCode {
             Ok(())
         }
         "clean" => stack.clean().map(|()| println!("stopped and deleted")),
+        "bench" => {
+            let seconds = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+            let options = local_stack::bench::BenchOptions {
+                seconds,
+                warmup_seconds: (seconds / 3).max(1),
+                connections: 32,
+            };
+            local_stack::bench::run(&stack, options).map(|report| {
+                println!("\n{report}");
+            })
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

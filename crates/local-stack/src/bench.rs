@@ -1,0 +1,501 @@
+//! `make bench`: the running stack under a real load generator (wrk),
+//! against two ceilings measured in the same run — nginx serving the very
+//! bytes of the cached `GET /content` answer, directly and through the same
+//! gateway configuration — with the system under test pinned to core 0 and
+//! the load generator to core 1.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::{self, StackError};
+use crate::{Layout, Stack, path_str};
+
+/// How long each scenario is measured (after its warm-up).
+#[derive(Debug, Clone, Copy)]
+pub struct BenchOptions {
+    pub seconds: u64,
+    pub warmup_seconds: u64,
+    pub connections: u32,
+}
+
+/// One measured scenario.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub errors: u64,
+}
+
+fn scripts_dir(root: &Path) -> PathBuf {
+    root.join("crates/local-stack/bench")
+}
+
+/// A scenario: name, URL, wrk script, connections, script environment.
+type Scenario<'a> = (&'a str, String, &'a str, u32, Vec<(&'a str, String)>);
+
+/// Runs wrk pinned to core 1; the figures its `done` hook printed.
+fn wrk(
+    root: &Path,
+    url: &str,
+    script: &str,
+    seconds: u64,
+    connections: u32,
+    env: &[(&str, String)],
+) -> Result<Row, StackError> {
+    let dir = scripts_dir(root);
+    // wrk takes one script: the scenario's, with the shared report appended.
+    let combined = std::env::temp_dir().join(format!("rcr-bench-{script}"));
+    let text = format!(
+        "{}\n{}",
+        std::fs::read_to_string(dir.join(script)).map_err(|e| StackError::io(&dir, e))?,
+        std::fs::read_to_string(dir.join("report.lua")).map_err(|e| StackError::io(&dir, e))?
+    );
+    std::fs::write(&combined, text).map_err(|e| StackError::io(&combined, e))?;
+    let mut cmd = Command::new("taskset");
+    cmd.args([
+        "-c",
+        "1",
+        "wrk",
+        "-t",
+        "1",
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{seconds}s"),
+        "--timeout",
+        "5s",
+        "-s",
+        &path_str(&combined),
+        url,
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = process::run(&mut cmd, "wrk")?;
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RCR_RESULT "))
+        .ok_or_else(|| StackError::new(format!("wrk printed no result: {out}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| StackError::new(e.to_string()))?;
+    let num = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    let secs = num("duration_us") / 1e6;
+    Ok(Row {
+        name: String::new(),
+        rps: if secs > 0.0 {
+            num("requests") / secs
+        } else {
+            0.0
+        },
+        p50_ms: num("p50_us") / 1000.0,
+        p99_ms: num("p99_us") / 1000.0,
+        p999_ms: num("p999_us") / 1000.0,
+        errors: v["errors"].as_u64().unwrap_or(0),
+    })
+}
+
+/// Pins a process, its threads and its descendants to `cpu`.
+fn pin_tree(pid: u32, cpu: &str) {
+    let _ = Command::new("taskset")
+        .args(["-apc", cpu, &pid.to_string()])
+        .output();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.filter_map(Result::ok) {
+            if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
+                for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                    pin_tree(child, cpu);
+                }
+            }
+        }
+    }
+}
+
+fn pids(stack: &Stack) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(stack.dir("run"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+    {
+        let path = entry.path();
+        let pid = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        if let (true, Some(pid)) = (path.extension().is_some_and(|e| e == "pid"), pid) {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push((name, pid));
+        }
+    }
+    for dir in stack.pg_dirs() {
+        if let Some(pid) = std::fs::read_to_string(dir.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+        {
+            out.push((
+                format!(
+                    "postgres {}",
+                    dir.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ),
+                pid,
+            ));
+        }
+    }
+    out
+}
+
+/// Peak resident memory (VmHWM) of a process, in MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The static ceiling: nginx serving `body` at `/content` on `static_port`,
+/// and the gateway template proxying `/content` to it on `gateway_port`.
+fn start_ceilings(
+    stack: &Stack,
+    layout: &Layout,
+    body: &str,
+    static_port: u16,
+    gateway_port: u16,
+) -> Result<Vec<PathBuf>, StackError> {
+    let dir = stack.dir("bench");
+    let temp = dir.join("temp");
+    std::fs::create_dir_all(&temp).map_err(|e| StackError::io(&temp, e))?;
+    let file = dir.join("content.json");
+    std::fs::write(&file, body).map_err(|e| StackError::io(&file, e))?;
+    process::open_permissions(&dir)?;
+    let static_conf = format!(
+        "worker_processes 1;\npid {pid};\nerror_log {dir}/static.error.log warn;\nevents {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {temp}/cb; proxy_temp_path {temp}/p; fastcgi_temp_path {temp}/f;\n  \
+         uwsgi_temp_path {temp}/u; scgi_temp_path {temp}/s;\n  sendfile on; tcp_nopush on; keepalive_requests 100000;\n  \
+         server {{\n    listen 127.0.0.1:{static_port};\n    location = /content {{ default_type application/json; alias {file}; }}\n  }}\n}}\n",
+        pid = path_str(&dir.join("static.pid")),
+        dir = path_str(&dir),
+        temp = path_str(&temp),
+        file = path_str(&file),
+    );
+    let static_file = dir.join("static.conf");
+    std::fs::write(&static_file, static_conf).map_err(|e| StackError::io(&static_file, e))?;
+    let template_path = stack
+        .options
+        .root
+        .join("deploy/nginx/gateway.conf.template");
+    let template =
+        std::fs::read_to_string(&template_path).map_err(|e| StackError::io(&template_path, e))?;
+    let gateway = template
+        .replace("{{REGION}}", "bench")
+        .replace("{{LISTEN_PORT}}", &gateway_port.to_string())
+        .replace("{{AUTH_ADDR}}", &format!("127.0.0.1:{}", layout.auth))
+        .replace("{{WRITER_ADDR}}", &format!("127.0.0.1:{}", layout.writer))
+        .replace(
+            "{{READER_SERVERS}}",
+            &format!("server 127.0.0.1:{static_port};"),
+        )
+        .replace("{{DOCS_DIR}}", &path_str(&stack.dir("docs")))
+        .replace("{{PID_FILE}}", &path_str(&dir.join("gateway.pid")))
+        .replace("{{LOG_DIR}}", &path_str(&dir))
+        .replace("{{TEMP_DIR}}", &path_str(&temp));
+    let gateway_file = dir.join("gateway.conf");
+    std::fs::write(&gateway_file, gateway).map_err(|e| StackError::io(&gateway_file, e))?;
+    let nginx = process::find_binary("nginx")?;
+    for conf in [&static_file, &gateway_file] {
+        process::run(
+            Command::new(&nginx).args(["-c", &path_str(conf), "-p", &path_str(&dir)]),
+            "nginx (bench ceiling)",
+        )?;
+    }
+    process::wait_tcp(static_port, Duration::from_secs(10))?;
+    process::wait_tcp(gateway_port, Duration::from_secs(10))?;
+    Ok(vec![dir.join("static.pid"), dir.join("gateway.pid")])
+}
+
+/// Runs the whole bench; the markdown report.
+pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
+    let started = stack.start()?;
+    let layout = started.layout.clone();
+    let root = stack.options.root.clone();
+    process::find_binary("wrk")?;
+    process::find_binary("taskset")?;
+
+    println!("seeding the data set (10,000 reviews, 500 subjects, 50 editors) if needed…");
+    let psql = process::find_binary("psql")?;
+    process::run(
+        Command::new(&psql).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &layout.primary.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "rcr",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-f",
+            &path_str(&scripts_dir(&root).join("seed.sql")),
+        ]),
+        "seeding",
+    )?;
+    // Let the replicas replay it and the readers see the new version.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let gateway = layout.gateways["sa"];
+    let reader = layout.readers["sa"][0];
+    let (status, body) = process::http_get(reader, "/content")?;
+    if status != 200 {
+        return Err(StackError::new(format!("GET /content answered {status}")));
+    }
+    let (_, detail) = process::http_get(reader, "/content?limit=1")?;
+    let slug = serde_json::from_str::<serde_json::Value>(&detail)
+        .ok()
+        .and_then(|v| v["data"][0]["slug"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let login = format!(
+        r#"{{"email":"{}","password":"{}"}}"#,
+        started.admin_email,
+        started.admin_password.trim()
+    );
+    let (_, _, answer) = process::http_request(
+        layout.auth,
+        "POST",
+        "/auth/login",
+        &[("Content-Type", "application/json")],
+        Some(&login),
+    )?;
+    let token = serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| v["access_token"].as_str().map(str::to_owned))
+        .ok_or_else(|| StackError::new("bench could not log in as the admin"))?;
+
+    let static_port = process::free_port()?;
+    let ceiling_gateway = process::free_port()?;
+    let ceiling_pids = start_ceilings(stack, &layout, &body, static_port, ceiling_gateway)?;
+
+    // The system under test on core 0, the load generator on core 1.
+    let processes = pids(stack);
+    for (_, pid) in &processes {
+        pin_tree(*pid, "0");
+    }
+    for file in &ceiling_pids {
+        if let Some(pid) = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            pin_tree(pid, "0");
+        }
+    }
+
+    let base = |port: u16| format!("http://127.0.0.1:{port}");
+    let admin_env = vec![
+        ("RCR_EMAIL", started.admin_email.clone()),
+        ("RCR_PASSWORD", started.admin_password.trim().to_owned()),
+    ];
+    let token_env = vec![("RCR_TOKEN", token)];
+    let c = options.connections;
+    let scenarios: Vec<Scenario<'_>> = vec![
+        (
+            "ceiling: nginx static, direct",
+            format!("{}/content", base(static_port)),
+            "get.lua",
+            c,
+            vec![],
+        ),
+        (
+            "ceiling: gateway → nginx static",
+            format!("{}/content", base(ceiling_gateway)),
+            "get.lua",
+            c,
+            vec![],
+        ),
+        (
+            "GET /content cached, straight to a reader",
+            format!("{}/content", base(reader)),
+            "get.lua",
+            c,
+            vec![],
+        ),
+        (
+            "GET /content cached, through the gateway",
+            format!("{}/content", base(gateway)),
+            "get.lua",
+            c,
+            vec![],
+        ),
+        (
+            "GET /content/{slug} cached, gateway",
+            format!("{}/content/{slug}", base(gateway)),
+            "get.lua",
+            c,
+            vec![],
+        ),
+        (
+            "GET /content/compare, gateway",
+            format!(
+                "{}/content/compare?subjects=bench-sony-bm-10,bench-nikon-bm-2",
+                base(gateway)
+            ),
+            "get.lua",
+            c,
+            vec![],
+        ),
+        (
+            "GET /content?q= uncached search, gateway",
+            base(gateway),
+            "search.lua",
+            c,
+            vec![],
+        ),
+        (
+            "POST /reviews, gateway",
+            base(gateway),
+            "post_review.lua",
+            8,
+            token_env.clone(),
+        ),
+        (
+            "POST /auth/login, gateway",
+            base(gateway),
+            "login.lua",
+            4,
+            admin_env.clone(),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, url, script, conns, env) in &scenarios {
+        println!(
+            "{name}: warm-up {}s, measure {}s",
+            options.warmup_seconds, options.seconds
+        );
+        if options.warmup_seconds > 0 {
+            wrk(&root, url, script, options.warmup_seconds, *conns, env)?;
+        }
+        let mut row = wrk(&root, url, script, options.seconds, *conns, env)?;
+        row.name = (*name).to_owned();
+        rows.push(row);
+    }
+    // Half of the peak load, paced: the latency the SLOs speak of.
+    let peak = |name: &str| {
+        rows.iter()
+            .find(|r| r.name.starts_with(name))
+            .map_or(1.0, |r| r.rps)
+    };
+    let paced = [
+        (
+            "GET /content cached, gateway, at half peak",
+            format!("{}/content", base(gateway)),
+            "get.lua",
+            peak("GET /content cached, through"),
+        ),
+        (
+            "GET /content?q= uncached search, at half peak",
+            base(gateway),
+            "search.lua",
+            peak("GET /content?q="),
+        ),
+    ];
+    for (name, url, script, peak_rps) in paced {
+        let target = (peak_rps / 2.0).max(1.0);
+        let delay_ms = ((f64::from(c) * 1000.0) / target).round().max(1.0);
+        println!("{name}: ~{target:.0} req/s");
+        let mut row = wrk(
+            &root,
+            &url,
+            script,
+            options.seconds,
+            c,
+            &[("RCR_DELAY_MS", format!("{delay_ms}"))],
+        )?;
+        row.name = name.to_owned();
+        rows.push(row);
+    }
+    let rss: Vec<(String, f64)> = processes
+        .iter()
+        .filter(|(name, _)| {
+            !name.starts_with("postgres")
+                && !name.starts_with("redis")
+                && !name.starts_with("gateway")
+        })
+        .filter_map(|(name, pid)| peak_rss_mib(*pid).map(|m| (name.clone(), m)))
+        .collect();
+    for file in &ceiling_pids {
+        process::terminate(file, Duration::from_secs(5));
+    }
+    for (_, pid) in &processes {
+        pin_tree(*pid, "0,1");
+    }
+    Ok(report(&rows, &rss, options))
+}
+
+fn report(rows: &[Row], rss: &[(String, f64)], options: BenchOptions) -> String {
+    let rps = |prefix: &str| {
+        rows.iter()
+            .find(|r| r.name.starts_with(prefix))
+            .map_or(0.0, |r| r.rps)
+    };
+    let direct = rps("ceiling: nginx static");
+    let via_gateway = rps("ceiling: gateway");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} s per scenario after {} s of warm-up, {} connections (POST /reviews 8, login 4); system under test on core 0, wrk on core 1.\n",
+        options.seconds, options.warmup_seconds, options.connections
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs static direct | vs gateway→static |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for r in rows {
+        let ratio = |ceiling: f64| {
+            if ceiling > 0.0 && r.name.starts_with("GET") {
+                format!("{:.2}×", r.rps / ceiling)
+            } else {
+                String::new()
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            r.name,
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.errors,
+            ratio(direct),
+            ratio(via_gateway)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nPeak RSS (VmHWM) of each service process during the run:\n"
+    );
+    let _ = writeln!(out, "| process | peak RSS MiB |");
+    let _ = writeln!(out, "| --- | ---: |");
+    for (name, mib) in rss {
+        let _ = writeln!(out, "| {name} | {mib:.1} |");
+    }
+    out
+}
