@@ -36,7 +36,11 @@ BEGIN
            (SELECT id FROM editors WHERE email LIKE 'bench-editor-%' ORDER BY id OFFSET g % 50 LIMIT 1),
            format('Review %s: %s %s %s', g, words[1 + g % 46], words[1 + (g * 7) % 46], words[1 + (g * 13) % 46]),
            left(repeat(words[1 + (g * 3) % 46] || ' ' || words[1 + (g * 5) % 46] || ' ', 20), 240),
-           (SELECT string_agg(words[1 + ((g * 31 + i * 17) % 46)], ' ') FROM generate_series(1, 400) i),
+           -- About 400 words: a few of the common review words, the rest from a
+           -- 5,000-word tail, so that a search matches a realistic share.
+           (SELECT string_agg(CASE WHEN i <= 8 THEN words[1 + ((g * 31 + i * 17) % 46)]
+                                   ELSE 'w' || ((g * 7919 + i * 104729) % 5000) END, ' ')
+              FROM generate_series(1, 400) i),
            (g % 21) / 2.0,
            ARRAY[words[1 + g % 46], words[1 + (g + 1) % 46]],
            ARRAY[words[1 + (g + 2) % 46]],

@@ -350,7 +350,7 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
         (
             "GET /content/compare, gateway",
             format!(
-                "{}/content/compare?subjects=bench-sony-bm-10,bench-nikon-bm-2",
+                "{}/content/compare?subjects=bench-sony-bm-10,bench-nikon-bm-1",
                 base(gateway)
             ),
             "get.lua",

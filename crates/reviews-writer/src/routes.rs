@@ -280,7 +280,6 @@ async fn create_inner(
     }
     let (subject_id, _) = subjects::find_or_create(&mut tx, new.subject()).await?;
     let id = insert_review(&mut tx, &new, subject_id, caller.id).await?;
-    bump_content_version(&tx).await?;
     let event = audit_event(
         req,
         state,
@@ -302,6 +301,9 @@ async fn create_inner(
         };
         idempotency::record(&tx, caller.id, key, &digest, &answer).await?;
     }
+    // Last before COMMIT: the one-row counter serialises every write, so
+    // its lock is held for as short a time as possible.
+    bump_content_version(&tx).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review created");
     let token = consistency_token(state, &client).await;
@@ -477,7 +479,6 @@ async fn update_inner(
         ],
     )
     .await?;
-    bump_content_version(&tx).await?;
     let view = load_view(&tx, id, url_base).await?;
     let event = audit_event(
         req,
@@ -489,6 +490,7 @@ async fn update_inner(
         json!({ "version": view.version, "author_id": target.editor_id }),
     );
     audit::record(&tx, event).await?;
+    bump_content_version(&tx).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review updated");
     let body = serde_json::to_vec(&view).map_err(|e| WriteError::Internal(e.to_string()))?;
@@ -534,7 +536,6 @@ async fn retract_inner(
         )
         .await?;
     tx.execute(&stmt, &[&id]).await?;
-    bump_content_version(&tx).await?;
     let event = audit_event(
         req,
         state,
@@ -545,6 +546,7 @@ async fn retract_inner(
         json!({ "author_id": target.editor_id }),
     );
     audit::record(&tx, event).await?;
+    bump_content_version(&tx).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review retracted");
     let headers = vec![(
