@@ -2,7 +2,7 @@
 //! transaction the route opened on the chosen node.
 
 use deadpool_postgres::Transaction;
-use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, ReviewView, SpecsView};
+use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, REVIEW_LIST_COLUMNS, ReviewView, SpecsView};
 use serde::Serialize;
 use tokio_postgres::types::ToSql;
 
@@ -133,7 +133,7 @@ pub async fn list_reviews(
     }
     let limit_placeholder = args.add(limit + 1);
     let sql = format!(
-        "SELECT {REVIEW_COLUMNS}, {key} AS sort_key FROM {REVIEW_FROM}
+        "SELECT {REVIEW_LIST_COLUMNS}, {key} AS sort_key FROM {REVIEW_FROM}
           WHERE {}
           ORDER BY sort_key {direction}, r.id {direction}
           LIMIT {limit_placeholder}",
@@ -327,7 +327,7 @@ pub async fn subject_reviews(
 ) -> Result<Vec<ReviewView>, tokio_postgres::Error> {
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT {REVIEW_COLUMNS} FROM {REVIEW_FROM}
+            "SELECT {REVIEW_LIST_COLUMNS} FROM {REVIEW_FROM}
               WHERE {PUBLIC} AND r.subject_id = $1
               ORDER BY r.published_at DESC, r.id DESC LIMIT $2"
         ))

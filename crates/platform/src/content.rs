@@ -18,6 +18,17 @@ pub const REVIEW_COLUMNS: &str = "\
     s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, \
     s.release_year, e.id AS editor_id, e.name AS editor_name";
 
+/// [`REVIEW_COLUMNS`] without the body, for list items: a body is up to
+/// 100,000 characters that a list never shows.
+pub const REVIEW_LIST_COLUMNS: &str = "\
+    r.id, r.slug, r.title, r.summary, r.rating::float8 AS rating, r.pros, r.cons, \
+    r.image_urls, r.language, r.status, r.version, r.created_at, r.updated_at, r.published_at, \
+    s.id AS subject_id, s.kind AS subject_kind, s.brand AS subject_brand, \
+    s.model AS subject_model, s.slug AS subject_slug, s.mount, s.sensor_format, \
+    s.megapixels::float8 AS megapixels, s.focal_min_mm::float8 AS focal_min_mm, \
+    s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, \
+    s.release_year, e.id AS editor_id, e.name AS editor_name";
+
 /// The joins [`REVIEW_COLUMNS`] need.
 pub const REVIEW_FROM: &str = "\
     reviews r JOIN subjects s ON s.id = r.subject_id JOIN editors e ON e.id = r.editor_id";
@@ -87,8 +98,9 @@ pub struct ReviewView {
 }
 
 impl ReviewView {
-    /// Maps a row selected with [`REVIEW_COLUMNS`]. `url_base` prefixes the
-    /// review's `/content/{slug}` path; `with_body` is false for list items.
+    /// Maps a row selected with [`REVIEW_COLUMNS`] (or, when `with_body` is
+    /// false, [`REVIEW_LIST_COLUMNS`]). `url_base` prefixes the review's
+    /// `/content/{slug}` path.
     pub fn from_row(
         row: &Row,
         url_base: &str,

@@ -9,7 +9,7 @@ use domain::{IdempotencyKey, NewReview, RawNewReview, RawReviewPatch, ReviewPatc
 use platform::audit::{self, Event};
 use platform::bearer::Editor;
 use platform::consistency::{ConsistencyToken, Lsn};
-use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, ReviewView};
+use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, REVIEW_LIST_COLUMNS, ReviewView};
 use platform::http::{JsonBody, JsonWithDigest, client_ip, request_id_of};
 use serde::Deserialize;
 use serde_json::json;
@@ -627,7 +627,7 @@ async fn list(
     };
     let stmt = client
         .prepare_cached(&format!(
-            "SELECT {REVIEW_COLUMNS} FROM {REVIEW_FROM}
+            "SELECT {REVIEW_LIST_COLUMNS} FROM {REVIEW_FROM}
               WHERE r.deleted_at IS NULL AND ($1 OR r.editor_id = $2) AND r.id < $3
               ORDER BY r.id DESC LIMIT $4"
         ))
