@@ -1,18 +1,14 @@
 //! Building and running the auth service; `main` and the tests both go
 //! through [`Application::build`].
 
-use std::sync::Arc;
-
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use deadpool_postgres::Pool;
-use futures_util::FutureExt as _;
 use platform::health::Readiness;
-use platform::http::BodyLimits;
 use platform::jwt::JwtVerifier;
 use platform::metrics::Metrics;
 use platform::redis::RedisHandle;
+use platform::server::Shared;
 use platform::settings::SettingsError;
 use prometheus::{IntCounter, IntCounterVec, Opts};
 
@@ -94,25 +90,8 @@ impl Application {
             settings.tokens.leeway_s,
             &keys.jwks,
         );
-        let readiness = Readiness::default().with("database", {
-            let pool = pool.clone();
-            Arc::new(move || {
-                let pool = pool.clone();
-                async move {
-                    let client = pool.get().await.map_err(|e| e.to_string())?;
-                    client
-                        .simple_query("SELECT 1")
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok(())
-                }
-                .boxed()
-            })
-        });
-        let limits = BodyLimits {
-            max_bytes: settings.http.body_limit_bytes,
-            read_timeout: std::time::Duration::from_millis(settings.http.body_timeout_ms),
-        };
+        let readiness =
+            Readiness::default().with("database", platform::health::database(pool.clone()));
         let listener = platform::server::bind(&settings.http)?;
         let port = listener.local_addr()?.port();
         let http = settings.http.clone();
@@ -125,24 +104,16 @@ impl Application {
             metrics: AuthMetrics { logins },
         });
         let verifier = web::Data::new(verifier);
-        let metrics = web::Data::new(metrics);
-        let readiness = web::Data::new(readiness);
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(platform::http::conventions))
-                .app_data(state.clone())
+        let shared = Shared {
+            metrics,
+            readiness,
+            openapi: crate::openapi::DOCUMENT,
+        };
+        let server = platform::server::serve(&http, listener, shared, move |cfg| {
+            cfg.app_data(state.clone())
                 .app_data(verifier.clone())
-                .app_data(metrics.clone())
-                .app_data(readiness.clone())
-                .configure(|cfg| platform::http::configure_extractors(cfg, limits))
-                .configure(platform::health::routes)
-                .configure(crate::routes::configure)
-                .route("/openapi.json", web::get().to(crate::openapi::handler))
-                .default_service(web::to(platform::http::not_found))
-        });
-        let server = platform::configure_server!(server, &http)
-            .listen(listener)?
-            .run();
+                .configure(crate::routes::configure);
+        })?;
         Ok(Self { port, server })
     }
 

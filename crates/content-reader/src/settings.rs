@@ -18,9 +18,9 @@
 //! - `RCR__CONSISTENCY__SECRET[_FILE]`, `RCR__CURSOR__SECRET[_FILE]` (≥ 32 bytes)
 //! - `RCR__CONTENT__PUBLIC_BASE_URL` — prefix of a review's `url`
 
-use std::path::PathBuf;
-
-use platform::settings::{DatabaseSettings, HttpSettings, LogSettings, RedisSettings, Secret};
+use platform::settings::{
+    DatabaseSettings, HttpSettings, LogSettings, RedisSettings, Secret, SecretSettings,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,13 +138,6 @@ impl Default for HttpCacheSettings {
             stale_if_error_s: 600,
         }
     }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecretSettings {
-    pub secret: Secret,
-    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

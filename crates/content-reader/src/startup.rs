@@ -4,26 +4,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use futures_util::FutureExt as _;
 use platform::Problem;
 use platform::consistency::TokenKey;
 use platform::cursor::CursorKey;
 use platform::health::Readiness;
-use platform::http::BodyLimits;
+use platform::http::AnswerHeaders;
 use platform::metrics::Metrics;
 use platform::redis::RedisHandle;
-use platform::settings::{DatabaseSettings, Secret, SettingsError, secret_from};
+use platform::server::Shared;
+use platform::settings::{DatabaseSettings, Secret, SettingsError};
 use prometheus::{IntCounterVec, Opts};
 
 use crate::cache::{Cache, CacheMetrics, Entry};
 use crate::flight::Flights;
 use crate::router::{Node, Router, RouterMetrics};
-use crate::settings::{SecretSettings, Settings};
+use crate::settings::Settings;
 
 /// What every handler shares.
 pub struct State {
@@ -68,11 +67,6 @@ impl std::fmt::Debug for Application {
     }
 }
 
-fn key_bytes(settings: &SecretSettings, name: &str) -> Result<Vec<u8>, SettingsError> {
-    let secret = secret_from(&settings.secret, settings.secret_file.as_deref(), name)?;
-    Ok(secret.expose().as_bytes().to_vec())
-}
-
 fn node_pool(
     base: &DatabaseSettings,
     url: &Secret,
@@ -86,35 +80,12 @@ fn node_pool(
     platform::db::pool(&settings, name, platform::db::Role::Any)
 }
 
-/// Adds `X-Region` to every answer, and `X-Served-From: none` to those
-/// that read nothing (errors before any node or cache was asked).
-async fn region_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let region = req
-        .app_data::<web::Data<State>>()
-        .and_then(|s| HeaderValue::from_str(&s.settings.region).ok());
-    let mut res = next.call(req).await?;
-    let headers = res.headers_mut();
-    if let Some(region) = region {
-        headers.insert(HeaderName::from_static("x-region"), region);
-    }
-    let served = HeaderName::from_static("x-served-from");
-    if !headers.contains_key(&served) {
-        headers.insert(served, HeaderValue::from_static("none"));
-    }
-    Ok(res)
-}
-
 impl Application {
     /// Binds and prepares the server. Connects to nothing yet: nodes are
     /// checked in the background and Redis is connected lazily.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let tokens = TokenKey::new(&key_bytes(&settings.consistency, "consistency.secret")?)
-            .map_err(|e| SettingsError::new(format!("consistency.secret: {e}")))?;
-        let cursors = CursorKey::new(&key_bytes(&settings.cursor, "cursor.secret")?)
-            .map_err(|e| SettingsError::new(format!("cursor.secret: {e}")))?;
+        let tokens = TokenKey::from_settings(&settings.consistency, "consistency.secret")?;
+        let cursors = CursorKey::from_settings(&settings.cursor, "cursor.secret")?;
         let metrics = Metrics::new("content-reader", &settings.region);
         let mut replicas = Vec::new();
         for replica in &settings.replicas {
@@ -177,10 +148,6 @@ impl Application {
                 .boxed()
             })
         });
-        let limits = BodyLimits {
-            max_bytes: settings.http.body_limit_bytes,
-            read_timeout: Duration::from_millis(settings.http.body_timeout_ms),
-        };
         let listener = platform::server::bind(&settings.http)?;
         let port = listener.local_addr()?.port();
         let http = settings.http.clone();
@@ -193,24 +160,27 @@ impl Application {
             cursors,
             db_queries,
         });
-        let metrics = web::Data::new(metrics);
-        let readiness = web::Data::new(readiness);
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(platform::http::conventions))
-                .wrap(from_fn(region_headers))
-                .app_data(state.clone())
-                .app_data(metrics.clone())
-                .app_data(readiness.clone())
-                .configure(|cfg| platform::http::configure_extractors(cfg, limits))
-                .configure(platform::health::routes)
-                .configure(crate::routes::configure)
-                .route("/openapi.json", web::get().to(crate::openapi::handler))
-                .default_service(web::to(platform::http::not_found))
+        // Every answer, errors included, says where it was served: the
+        // region always, and `none` unless a handler named a cache or node.
+        let answer_headers = web::Data::new(AnswerHeaders {
+            always: HeaderValue::from_str(&state.settings.region)
+                .map(|v| vec![(HeaderName::from_static("x-region"), v)])
+                .map_err(|_| SettingsError::new("region must be a valid header value"))?,
+            unless_set: vec![(
+                HeaderName::from_static("x-served-from"),
+                HeaderValue::from_static("none"),
+            )],
         });
-        let server = platform::configure_server!(server, &http)
-            .listen(listener)?
-            .run();
+        let shared = Shared {
+            metrics,
+            readiness,
+            openapi: crate::openapi::DOCUMENT,
+        };
+        let server = platform::server::serve(&http, listener, shared, move |cfg| {
+            cfg.app_data(state.clone())
+                .app_data(answer_headers.clone())
+                .configure(crate::routes::configure);
+        })?;
         Ok(Self { port, server })
     }
 

@@ -59,6 +59,17 @@ impl fmt::Debug for CursorKey {
 }
 
 impl CursorKey {
+    /// The key of a secret setting; `name` is the setting's name for the
+    /// one error line a bad or short secret stops start-up with.
+    pub fn from_settings(
+        settings: &crate::settings::SecretSettings,
+        name: &str,
+    ) -> Result<Self, crate::settings::SettingsError> {
+        let secret = settings.load(name)?;
+        Self::new(secret.expose().as_bytes())
+            .map_err(|e| crate::settings::SettingsError::new(format!("{name}: {e}")))
+    }
+
     pub fn new(secret: &[u8]) -> Result<Self, KeyTooShort> {
         if secret.len() < MIN_SECRET_LEN {
             return Err(KeyTooShort {

@@ -110,23 +110,6 @@ pub enum DbError {
     Other(#[from] tokio_postgres::Error),
 }
 
-impl DbError {
-    /// The constraint a statement violated, if that is what failed.
-    pub fn constraint(&self) -> Option<&str> {
-        match self {
-            Self::Other(e) => e.as_db_error().and_then(|d| d.constraint()),
-            Self::Unavailable(_) => None,
-        }
-    }
-
-    pub fn code(&self) -> Option<&SqlState> {
-        match self {
-            Self::Other(e) => e.code(),
-            Self::Unavailable(_) => None,
-        }
-    }
-}
-
 impl From<PoolError> for DbError {
     fn from(err: PoolError) -> Self {
         match err {
@@ -157,16 +140,5 @@ impl DbError {
         } else {
             Self::Other(err)
         }
-    }
-}
-
-/// Lets `?` classify driver errors.
-pub trait PgResultExt<T> {
-    fn db(self) -> Result<T, DbError>;
-}
-
-impl<T> PgResultExt<T> for Result<T, tokio_postgres::Error> {
-    fn db(self) -> Result<T, DbError> {
-        self.map_err(DbError::from_pg)
     }
 }

@@ -44,6 +44,21 @@ impl Readiness {
     }
 }
 
+/// The readiness check of a PostgreSQL pool: a connection answers `SELECT 1`.
+pub fn database(pool: deadpool_postgres::Pool) -> Check {
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    })
+}
+
 /// `GET /healthz`.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))

@@ -39,6 +39,15 @@ impl Default for BodyLimits {
     }
 }
 
+/// Headers a service adds to every answer, errors included (the reader's
+/// `X-Region`, and `X-Served-From: none` where a handler set none).
+/// Registered as app data; applied by [`conventions`].
+#[derive(Debug, Clone, Default)]
+pub struct AnswerHeaders {
+    pub always: Vec<(header::HeaderName, HeaderValue)>,
+    pub unless_set: Vec<(header::HeaderName, HeaderValue)>,
+}
+
 /// Middleware for every service: wraps the whole app.
 ///
 /// It gives the request its id (echoing a valid incoming one), runs the rest
@@ -53,6 +62,7 @@ pub async fn conventions(
     let id = request_id::from_request(&req);
     request_id::remember(&req, &id);
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let extra = req.app_data::<web::Data<AnswerHeaders>>().cloned();
     let method = req.method().clone();
 
     let outcome = request_id::scope(id.clone(), next.call(req)).await;
@@ -89,6 +99,16 @@ pub async fn conventions(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if let Some(extra) = extra {
+        for (name, value) in &extra.always {
+            headers.insert(name.clone(), value.clone());
+        }
+        for (name, value) in &extra.unless_set {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
 
     let route = res
         .request()

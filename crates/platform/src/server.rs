@@ -4,9 +4,19 @@
 //! then exits.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::settings::HttpSettings;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde::de::DeserializeOwned;
+
+use crate::health::Readiness;
+use crate::http::BodyLimits;
+use crate::metrics::Metrics;
+use crate::settings::{HttpSettings, LogSettings};
 
 /// Bounds the request head; `JsonBody` bounds the body.
 pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,4 +48,97 @@ macro_rules! configure_server {
             .keep_alive($crate::server::KEEP_ALIVE)
             .shutdown_timeout($settings.shutdown_timeout_s)
     };
+}
+
+/// What every service's app carries besides its own routes.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    /// The service's OpenAPI document, served at `/openapi.json`.
+    pub openapi: &'static str,
+}
+
+/// Builds and binds a service's server: the conventions middleware, the
+/// extractor configuration, `/healthz`, `/readyz`, `/metrics`,
+/// `/openapi.json`, a problem+json 404 for unknown paths, and the service's
+/// own routes and app data from `configure`.
+pub fn serve<F>(
+    http: &HttpSettings,
+    listener: TcpListener,
+    shared: Shared,
+    configure: F,
+) -> std::io::Result<Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let limits = BodyLimits {
+        max_bytes: http.body_limit_bytes,
+        read_timeout: Duration::from_millis(http.body_timeout_ms),
+    };
+    let metrics = web::Data::new(shared.metrics);
+    let readiness = web::Data::new(shared.readiness);
+    let openapi = shared.openapi;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(crate::http::conventions))
+            .app_data(metrics.clone())
+            .app_data(readiness.clone())
+            .configure(|cfg| crate::http::configure_extractors(cfg, limits))
+            .configure(crate::health::routes)
+            .configure(configure.clone())
+            .route(
+                "/openapi.json",
+                web::get().to(move || async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(openapi)
+                }),
+            )
+            .default_service(web::to(crate::http::not_found))
+    });
+    Ok(crate::configure_server!(server, http)
+        .listen(listener)?
+        .run())
+}
+
+/// The `main` of a service that only serves: `NAME [--config PATH]`,
+/// settings loaded (one line and exit code 78 when invalid), logging set
+/// up, then `run` until the server stops.
+pub fn service_main<S, F, Fut>(name: &str, log: fn(&S) -> &LogSettings, run: F) -> ExitCode
+where
+    S: DeserializeOwned,
+    F: FnOnce(S) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let mut args = std::env::args().skip(1);
+    let mut config = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => config = args.next().map(PathBuf::from),
+            "-h" | "--help" => {
+                println!("usage: {name} [--config PATH]\nsettings: see README (RCR__* variables)");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("{name}: unknown argument {other}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let settings: S = match crate::settings::load(config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(78);
+        }
+    };
+    crate::telemetry::init(log(&settings));
+    match actix_web::rt::System::new().block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

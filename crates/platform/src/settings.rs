@@ -160,6 +160,22 @@ pub fn secret_from(
     Ok(inline.clone())
 }
 
+/// A secret setting given inline or as a file (the file wins), such as the
+/// HMAC secrets of consistency tokens and cursors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretSettings {
+    pub secret: Secret,
+    pub secret_file: Option<PathBuf>,
+}
+
+impl SecretSettings {
+    /// The secret; `name` is the setting's name for the error line.
+    pub fn load(&self, name: &str) -> Result<Secret, SettingsError> {
+        secret_from(&self.secret, self.secret_file.as_deref(), name)
+    }
+}
+
 /// The HTTP listener and the request conventions around it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -1,48 +1,19 @@
 //! `reviews-writer [--config PATH]`: runs the service.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use reviews_writer::{Application, Settings};
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let mut config = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => config = args.next().map(PathBuf::from),
-            "-h" | "--help" => {
-                println!(
-                    "usage: reviews-writer [--config PATH]\nsettings: see README (RCR__* variables)"
-                );
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("reviews-writer: unknown argument {other}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let settings: Settings = match platform::settings::load(config.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("reviews-writer: {e}");
-            return ExitCode::from(78);
-        }
-    };
-    platform::telemetry::init(&settings.log);
-    let result = actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings)
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!(port = app.port(), "reviews-writer listening");
-        app.run_until_stopped().await.map_err(|e| e.to_string())
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("reviews-writer: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    platform::server::service_main(
+        "reviews-writer",
+        |s: &Settings| &s.log,
+        |settings| async move {
+            let app = Application::build(settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(port = app.port(), "reviews-writer listening");
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        },
+    )
 }

@@ -1,16 +1,6 @@
-//! The service's OpenAPI 3.1 document, served at `/openapi.json`.
-//!
-//! Kept as a JSON file beside the code; a test checks that every route the
-//! service mounts is described in it.
-
-use actix_web::HttpResponse;
+//! The service's OpenAPI 3.1 document, served at `/openapi.json` by
+//! `platform::server::serve`. Kept as a JSON file beside the code; the
+//! tests check that every route the service mounts is described in it.
 
 /// The document's text.
 pub const DOCUMENT: &str = include_str!("../openapi.json");
-
-/// `GET /openapi.json`.
-pub async fn handler() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(DOCUMENT)
-}

@@ -15,10 +15,8 @@
 //! - `RCR__CONTENT__PUBLIC_BASE_URL` — prefix of a review's `url`
 //!   (default empty: `url` is the path `/content/{slug}`)
 
-use std::path::PathBuf;
-
 use platform::jwt::VerifierSettings;
-use platform::settings::{DatabaseSettings, HttpSettings, LogSettings, Secret};
+use platform::settings::{DatabaseSettings, HttpSettings, LogSettings, SecretSettings};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,14 +50,6 @@ impl Default for Settings {
             content: ContentSettings::default(),
         }
     }
-}
-
-/// A secret given inline or as a file (the file wins).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecretSettings {
-    pub secret: Secret,
-    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,24 +1,21 @@
 //! Building and running the writer; `main` and the tests both go through
 //! [`Application::build`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use deadpool_postgres::Pool;
-use futures_util::FutureExt as _;
 use platform::consistency::TokenKey;
 use platform::cursor::CursorKey;
 use platform::health::Readiness;
-use platform::http::BodyLimits;
 use platform::jwt::JwtVerifier;
 use platform::metrics::Metrics;
-use platform::settings::{SettingsError, secret_from};
+use platform::server::Shared;
+use platform::settings::SettingsError;
 use prometheus::{IntCounterVec, Opts};
 
-use crate::settings::{SecretSettings, Settings};
+use crate::settings::Settings;
 
 /// The writer's own metrics.
 #[derive(Debug, Clone)]
@@ -59,17 +56,6 @@ impl std::fmt::Debug for Application {
     }
 }
 
-fn key_bytes(settings: &SecretSettings, name: &str) -> Result<Vec<u8>, SettingsError> {
-    let secret = secret_from(&settings.secret, settings.secret_file.as_deref(), name)?;
-    if secret.expose().len() < platform::consistency::MIN_SECRET_LEN {
-        return Err(SettingsError::new(format!(
-            "{name} must be at least {} bytes",
-            platform::consistency::MIN_SECRET_LEN
-        )));
-    }
-    Ok(secret.expose().as_bytes().to_vec())
-}
-
 impl Application {
     /// Binds and prepares the server. Connects to nothing yet: the primary
     /// may come up after the writer, and the JWKS is fetched on first use.
@@ -79,10 +65,8 @@ impl Application {
             "reviews-writer",
             platform::db::Role::Primary,
         )?;
-        let tokens = TokenKey::new(&key_bytes(&settings.consistency, "consistency.secret")?)
-            .map_err(|e| SettingsError::new(format!("consistency.secret: {e}")))?;
-        let cursors = CursorKey::new(&key_bytes(&settings.cursor, "cursor.secret")?)
-            .map_err(|e| SettingsError::new(format!("cursor.secret: {e}")))?;
+        let tokens = TokenKey::from_settings(&settings.consistency, "consistency.secret")?;
+        let cursors = CursorKey::from_settings(&settings.cursor, "cursor.secret")?;
         let metrics = Metrics::new("reviews-writer", &settings.region);
         platform::db::observe_pool(&metrics, &pool, "primary");
         let reviews_written = IntCounterVec::new(
@@ -95,25 +79,8 @@ impl Application {
         .map_err(|e| SettingsError::new(e.to_string()))?;
         metrics.register(Box::new(reviews_written.clone()));
         let verifier = JwtVerifier::remote(&settings.jwt);
-        let readiness = Readiness::default().with("primary", {
-            let pool = pool.clone();
-            Arc::new(move || {
-                let pool = pool.clone();
-                async move {
-                    let client = pool.get().await.map_err(|e| e.to_string())?;
-                    client
-                        .simple_query("SELECT 1")
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok(())
-                }
-                .boxed()
-            })
-        });
-        let limits = BodyLimits {
-            max_bytes: settings.http.body_limit_bytes,
-            read_timeout: Duration::from_millis(settings.http.body_timeout_ms),
-        };
+        let readiness =
+            Readiness::default().with("primary", platform::health::database(pool.clone()));
         let listener = platform::server::bind(&settings.http)?;
         let port = listener.local_addr()?.port();
         let http = settings.http.clone();
@@ -130,24 +97,16 @@ impl Application {
             metrics: WriterMetrics { reviews_written },
         });
         let verifier = web::Data::new(verifier);
-        let metrics = web::Data::new(metrics);
-        let readiness = web::Data::new(readiness);
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(platform::http::conventions))
-                .app_data(state.clone())
+        let shared = Shared {
+            metrics,
+            readiness,
+            openapi: crate::openapi::DOCUMENT,
+        };
+        let server = platform::server::serve(&http, listener, shared, move |cfg| {
+            cfg.app_data(state.clone())
                 .app_data(verifier.clone())
-                .app_data(metrics.clone())
-                .app_data(readiness.clone())
-                .configure(|cfg| platform::http::configure_extractors(cfg, limits))
-                .configure(platform::health::routes)
-                .configure(crate::routes::configure)
-                .route("/openapi.json", web::get().to(crate::openapi::handler))
-                .default_service(web::to(platform::http::not_found))
-        });
-        let server = platform::configure_server!(server, &http)
-            .listen(listener)?
-            .run();
+                .configure(crate::routes::configure);
+        })?;
         Ok(Self { port, server })
     }
 
