@@ -3,130 +3,17 @@
 //! ports), the README walk-through through the gateways, a reader killed
 //! under load, a restart that keeps the data, and a clean stop.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
-use local_stack::{Layout, Options, Stack, http_request};
-use serde_json::{Value, json};
-
-/// The folder holding the workspace's debug binaries (this test's own
-/// executable lives in `target/debug/deps`).
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/debug")
-        .to_path_buf()
-}
-
-struct Gateway<'a> {
-    layout: &'a Layout,
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-impl Gateway<'_> {
-    fn call(
-        &self,
-        region: &str,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        extra: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Reply {
-        let port = self.layout.gateways[region];
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let mut headers: Vec<(&str, &str)> = extra.to_vec();
-        if let Some(auth) = &auth {
-            headers.push(("Authorization", auth));
-        }
-        let text = body.map(Value::to_string);
-        if text.is_some() {
-            headers.push(("Content-Type", "application/json"));
-        }
-        let (status, headers, body) =
-            http_request(port, method, path, &headers, text.as_deref()).expect("gateway answers");
-        let body = serde_json::from_str(&body).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    fn login(&self, email: &str, password: &str) -> String {
-        let reply = self.call(
-            "sa",
-            "POST",
-            "/auth/login",
-            None,
-            &[],
-            Some(&json!({ "email": email, "password": password })),
-        );
-        assert_eq!(reply.status, 200, "{:?}", reply.body);
-        reply.body["access_token"]
-            .as_str()
-            .expect("token")
-            .to_owned()
-    }
-}
-
-/// Stops the stack however the test ends, so no server outlives it.
-struct StopOnDrop<'a>(&'a Stack);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.stop();
-    }
-}
-
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
+use common::{Gateway, StopOnDrop, start_stack, wait_until};
+use serde_json::json;
 
 #[test]
 fn the_stack_runs_the_walkthrough_survives_a_dead_reader_and_restarts_with_its_data() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf();
-    let state = std::env::temp_dir().join(format!("rcr-stack-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state);
-    let stack = Stack::new(Options {
-        root,
-        state_dir: state.clone(),
-        bin_dir: bin_dir(),
-        regions: vec!["sa".into(), "eu".into()],
-        readers_per_region: 2,
-        free_ports: true,
-        docs_assets: false,
-    });
+    let (stack, started) = start_stack("stack-test", &["sa", "eu"], 2);
     let _guard = StopOnDrop(&stack);
-    let started = stack
-        .start()
-        .unwrap_or_else(|e| panic!("stack starts: {e}"));
     assert!(started.started_now);
+    let state = stack.state_dir().to_path_buf();
     let layout = started.layout.clone();
     let gw = Gateway { layout: &layout };
 

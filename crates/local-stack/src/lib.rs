@@ -129,6 +129,11 @@ impl Stack {
         Self { options }
     }
 
+    /// The folder holding all of this stack's state.
+    pub fn state_dir(&self) -> &Path {
+        &self.options.state_dir
+    }
+
     pub(crate) fn dir(&self, rel: &str) -> PathBuf {
         self.options.state_dir.join(rel)
     }

@@ -1,0 +1,1 @@
+//! Attacks through the gateway: forged tokens, brute force, injection strings, oversized and slow requests.

@@ -1,0 +1,1 @@
+//! Faults under load: processes killed and restarted while reads and writes go on.

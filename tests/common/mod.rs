@@ -1,0 +1,131 @@
+//! What every system test needs: a stack started by the launcher in a
+//! temporary folder on free ports, stopped however the test ends, and a
+//! small blocking client for its gateways.
+
+#![allow(dead_code, reason = "each test binary uses part of this module")]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use local_stack::{Layout, Options, Stack, Started, http_request};
+use serde_json::{Value, json};
+
+/// The folder holding the workspace's debug binaries (this test's own
+/// executable lives in `target/debug/deps`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/debug")
+        .to_path_buf()
+}
+
+pub struct Gateway<'a> {
+    pub layout: &'a Layout,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Gateway<'_> {
+    pub fn call(
+        &self,
+        region: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let port = self.layout.gateways[region];
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth));
+        }
+        let text = body.map(Value::to_string);
+        if text.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        let (status, headers, body) =
+            http_request(port, method, path, &headers, text.as_deref()).expect("gateway answers");
+        let body = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn login(&self, email: &str, password: &str) -> String {
+        let reply = self.call(
+            "sa",
+            "POST",
+            "/auth/login",
+            None,
+            &[],
+            Some(&json!({ "email": email, "password": password })),
+        );
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        reply.body["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+}
+
+/// Stops the stack however the test ends, so no server outlives it.
+pub struct StopOnDrop<'a>(pub &'a Stack);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.stop();
+    }
+}
+
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A stack of its own for one test: `regions` with `readers` readers each,
+/// in a temporary folder named after `name`, on free ports, started.
+pub fn start_stack(name: &str, regions: &[&str], readers: usize) -> (Stack, Started) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let state = std::env::temp_dir().join(format!("rcr-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let stack = Stack::new(Options {
+        root,
+        state_dir: state,
+        bin_dir: bin_dir(),
+        regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+        readers_per_region: readers,
+        free_ports: true,
+        docs_assets: false,
+    });
+    let started = stack
+        .start()
+        .unwrap_or_else(|e| panic!("stack starts: {e}"));
+    (stack, started)
+}

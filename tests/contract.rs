@@ -1,0 +1,1 @@
+//! Contract fuzzing: schemathesis against each service's OpenAPI document on a running stack.
