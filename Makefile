@@ -9,19 +9,21 @@ REGIONS ?= sa,na,eu,asia
 READERS ?= 1
 RELEASE_BINS := -p auth -p reviews-writer -p content-reader -p local-stack
 
-.PHONY: help deps test lint fmt migrate build run stop status clean bench
+.PHONY: help deps test lint fmt migrate build run stop status clean bench chaos fuzz
 
 help:
 	@echo "make run      start the whole stack locally (REGIONS=sa,eu READERS=2 to choose)"
 	@echo "make stop     stop it; make status shows it; make clean deletes its state"
 	@echo "make bench    load the running stack (or start it) with wrk; BENCH_SECONDS=10 per scenario"
 	@echo "make test     install what is missing, then run every test (real PostgreSQL + replica + Redis)"
+	@echo "make chaos    kill and restart each process under load, report losses and recovery; RCR_CHAOS_SECONDS=60 per scenario"
+	@echo "make fuzz     run each fuzz target in fuzz/ (nightly, cargo-fuzz); FUZZ_SECONDS=60 per target"
 	@echo "make lint     rustfmt and clippy (warnings are errors), then the deploy/ checks"
 	@echo "make migrate  apply migrations to RCR__DATABASE__URL"
 	@echo "make fmt      format the code"
 
 deps:
-	@bash deploy/local/install-deps.sh --gateway
+	@bash deploy/local/install-deps.sh --gateway --contract
 
 build:
 	$(CARGO) build --workspace --all-targets --locked
@@ -64,3 +66,30 @@ bench:
 	@bash deploy/local/install-deps.sh --gateway --bench
 	$(CARGO) build --release --locked $(RELEASE_BINS)
 	@$(CARGO_TARGET_DIR)/release/rcr-local bench --regions "$(REGIONS)" --readers "$(READERS)" --bin "$(CARGO_TARGET_DIR)/release"
+
+# Faults under load (tests/chaos.rs) at a bigger scale than in `make test`,
+# on a stack of its own on free ports; prints the report table.
+RCR_CHAOS_SECONDS ?= 60
+chaos: deps
+	$(CARGO) build --workspace --bins --locked
+	RCR_CHAOS_SECONDS=$(RCR_CHAOS_SECONDS) $(CARGO) test --locked -p system-tests --test chaos -- --nocapture
+
+# Longer runs of the fuzz targets in fuzz/ than the property tests that
+# `make test` runs over the same checks. Needs nightly and cargo-fuzz
+# (installed when missing); builds into fuzz/target, keeps what it learns in
+# fuzz/corpus/<target> and writes failing inputs to fuzz/artifacts/<target>.
+# FUZZ_TARGETS=cursor runs one. No sanitizer: the code under test is safe
+# Rust, and panics are what the targets look for.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= domain_values review_bodies editor_bodies reader_query cursor consistency_token
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for target in $(FUZZ_TARGETS); do \
+	  case $$target in *_bodies) dict=fuzz/dicts/json.dict;; reader_query) dict=fuzz/dicts/query.dict;; *) dict=;; esac; \
+	  mkdir -p fuzz/corpus/$$target; \
+	  echo "== $$target: $(FUZZ_SECONDS) s"; \
+	  CARGO_TARGET_DIR=$(CURDIR)/fuzz/target cargo +nightly fuzz run --sanitizer none $$target \
+	    fuzz/corpus/$$target fuzz/seeds/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $${dict:+-dict=$$dict} || exit 1; \
+	done

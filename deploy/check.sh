@@ -91,7 +91,7 @@ check_gateway() {
   echo '{"openapi":"3.1.0","info":{"title":"sample","version":"0"},"paths":{}}' > "$gw/docs/auth.json"
   cp "$gw/docs/auth.json" "$gw/docs/reviews.json"; cp "$gw/docs/auth.json" "$gw/docs/content.json"
   port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  # Unused loopback ports: the upstreams refuse connections (502 tests).
+  # Unused loopback ports: the upstreams refuse connections (503 tests).
   GW_REGION=eu GW_LISTEN_PORT="127.0.0.1:$port" GW_AUTH_ADDR=127.0.0.1:9 GW_WRITER_ADDR=127.0.0.1:9 \
     GW_READER_SERVERS="server 127.0.0.1:9 max_fails=2 fail_timeout=5s;
         server 127.0.0.1:7 max_fails=2 fail_timeout=5s;" \
@@ -129,8 +129,11 @@ for p in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/nope.json",
     problem(p, 404, "not_found")
 assert problem("/nope", 404, "not_found", headers={"X-Request-Id": "abc-123"})["request_id"] == "abc-123"
 assert problem("/nope", 404, "not_found", headers={"X-Request-Id": 'bad"id'})["request_id"] != 'bad"id'
+# Nothing reached a service: 503 + Retry-After, "retry later".
 for p in ("/content", "/content/x?q=1", "/auth/login", "/.well-known/jwks.json", "/reviews", "/reviews/1"):
-    problem(p, 502, "bad_gateway")
+    problem(p, 503, "service_unavailable")
+s, h, _ = get("/reviews", method="POST", data=b"{}", headers={"Content-Type": "application/json"})
+assert s == 503 and h.get("Retry-After") == "1", (s, h)
 problem("/reviews", 413, "payload_too_large", method="POST", data=b"x" * (1024 * 1024 + 1),
         headers={"Content-Type": "application/json"})
 for p in ("/docs", "/docs/", "/docs/problems"):

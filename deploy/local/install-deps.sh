@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need and is missing:
 # PostgreSQL server binaries (with contrib, for unaccent) and Redis; with
-# --gateway also nginx, the PostgreSQL client, curl and jq (the local stack).
+# --gateway also nginx, the PostgreSQL client, curl and jq (the local stack);
+# with --contract a Python virtualenv holding the pinned schemathesis that
+# tests/contract.rs runs, kept in the cargo target directory so it survives
+# between runs and leaves the stack's state alone.
 # Debian/Ubuntu; runs apt-get as root or through sudo. Safe to re-run.
 set -euo pipefail
 
+SCHEMATHESIS_VERSION=4.32.5
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+venv="$target/tools/schemathesis"
+
 need=()
+contract=false
 for flag in "$@"; do
   case "$flag" in
     --bench) command -v wrk >/dev/null 2>&1 || need+=(wrk)
              command -v taskset >/dev/null 2>&1 || need+=(util-linux) ;;
+    --contract) contract=true
+                command -v python3 >/dev/null 2>&1 || need+=(python3)
+                # Debian splits venv and ensurepip out of python3.
+                python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv python3-pip) ;;
   esac
 done
 if [ "${1:-}" = "--gateway" ]; then
@@ -59,5 +73,15 @@ fi
 # exists even where only the binaries were present.
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
+fi
+
+# schemathesis, pinned: a different version generates different cases, so
+# the venv is rebuilt when the pin moves.
+if $contract && [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" != "$SCHEMATHESIS_VERSION" ]; then
+  echo "install-deps: installing schemathesis $SCHEMATHESIS_VERSION in $venv"
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 echo "install-deps: everything needed is present"

@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             Command::GenKey { .. } | Command::Help => Ok(()),
         }
     });
+    platform::telemetry::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -25,6 +25,7 @@ const MAX_LOGIN_PASSWORD_CHARS: usize = 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use platform::http::method_not_allowed as na;
+    use platform::server::get_or_head;
     cfg.service(
         web::resource("/auth/login")
             .route(web::post().to(login))
@@ -42,7 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/auth/me")
-            .route(web::get().to(me))
+            .route(get_or_head().to(me))
             .default_service(web::to(|| async { na("GET, HEAD") })),
     )
     .service(
@@ -52,19 +53,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/auth/editors")
-            .route(web::get().to(list_editors))
+            .route(get_or_head().to(list_editors))
             .route(web::post().to(create_editor))
             .default_service(web::to(|| async { na("GET, HEAD, POST") })),
     )
     .service(
         web::resource("/auth/editors/{id}")
-            .route(web::get().to(get_editor))
+            .route(get_or_head().to(get_editor))
             .route(web::patch().to(patch_editor))
             .default_service(web::to(|| async { na("GET, HEAD, PATCH") })),
     )
     .service(
         web::resource("/.well-known/jwks.json")
-            .route(web::get().to(jwks))
+            .route(get_or_head().to(jwks))
             .default_service(web::to(|| async { na("GET, HEAD") })),
     );
 }
@@ -177,7 +178,10 @@ async fn login(
         return Err(AuthError::Throttled { retry_after_s });
     }
     let mut client = state.pool.get().await?;
-    let found = if email.len() <= 254 {
+    // No account has a longer address, nor one with a NUL (PostgreSQL text
+    // cannot hold it: the query itself would fail). Such a login goes on as
+    // an unknown email: same hashing, same answer.
+    let found = if email.len() <= 254 && !email.contains('\0') {
         editors::by_email(&client, &email).await?
     } else {
         None

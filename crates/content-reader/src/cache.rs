@@ -12,11 +12,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 use platform::redis::RedisHandle;
 use prometheus::{IntCounterVec, Opts};
 
-/// One cached answer.
+/// One cached answer. Its header values are built once, when it is read,
+/// so that a hit copies no text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// `content_state.version` of the snapshot it was read from.
@@ -24,11 +26,11 @@ pub struct Entry {
     /// WAL position the snapshot is at least as new as.
     pub lsn: u64,
     /// Strong `ETag`, quoted.
-    pub etag: String,
+    pub etag: HeaderValue,
     /// `Surrogate-Key` of the answer.
-    pub surrogate_keys: String,
+    pub surrogate_keys: HeaderValue,
     /// Where the data was read (`replica:<name>` or `primary`).
-    pub source: String,
+    pub source: HeaderValue,
     pub body: Bytes,
 }
 
@@ -59,7 +61,7 @@ impl Entry {
         let mut texts = Vec::with_capacity(3);
         for _ in 0..3 {
             let len = u16::from_be_bytes(take(&mut at, 2)?.try_into().ok()?);
-            texts.push(String::from_utf8(take(&mut at, usize::from(len))?.to_vec()).ok()?);
+            texts.push(HeaderValue::from_bytes(take(&mut at, usize::from(len))?).ok()?);
         }
         let source = texts.pop()?;
         let surrogate_keys = texts.pop()?;
@@ -161,7 +163,8 @@ impl Cache {
         format!("rcr:content:{}:v{version}:{key}", self.region)
     }
 
-    /// The entry for `key` at `version`, from memory or Redis.
+    /// The entry for `key` at `version` (or a newer generation held in
+    /// memory), from memory or Redis.
     pub async fn get(&self, key: &str, version: i64) -> Option<Arc<Entry>> {
         if !self.enabled {
             return None;
@@ -201,7 +204,10 @@ impl Cache {
             .local
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (local.version == version)
+        // A generation newer than the version asked for is newer data, never
+        // staler: the version poll can lag behind the snapshots this reader
+        // has already read, and such an entry must not cause a second read.
+        (local.version >= version)
             .then(|| local.map.get(key).cloned())
             .flatten()
     }
@@ -259,9 +265,9 @@ mod tests {
         let entry = Entry {
             version: 7,
             lsn: 0x16_B374_D848,
-            etag: "\"abc\"".into(),
-            surrogate_keys: "review:1 subject:x list".into(),
-            source: "replica:sa-1".into(),
+            etag: HeaderValue::from_static("\"abc\""),
+            surrogate_keys: HeaderValue::from_static("review:1 subject:x list"),
+            source: HeaderValue::from_static("replica:sa-1"),
             body: Bytes::from_static(b"{\"data\":[]}"),
         };
         assert_eq!(Entry::decode(&entry.encode()), Some(entry));

@@ -4,6 +4,8 @@
 
 pub mod cache;
 pub mod flight;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod openapi;
 pub mod params;
 pub mod queries;

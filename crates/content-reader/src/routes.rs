@@ -109,10 +109,16 @@ fn query_pairs(
     params::collect(query.into_inner(), allowed).map_err(param_problem)
 }
 
-/// A short stable digest of a normalised query: cache keys stay small.
-fn digest(text: &str) -> String {
-    let hash = Sha256::digest(text.as_bytes());
-    hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+/// A short stable digest of an answer body: its strong `ETag`.
+fn digest(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = Sha256::digest(bytes);
+    let mut out = String::with_capacity(32);
+    for b in &hash[..16] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xF)]));
+    }
+    out
 }
 
 /// `GET /content`.
@@ -123,9 +129,12 @@ async fn list(
 ) -> Result<HttpResponse, Problem> {
     let params = query_pairs(query, params::LIST_PARAMS)?;
     let (filters, sort, limit) = params::list(&params).map_err(param_problem)?;
+    // The normalised parameters are bounded by their validation, so they
+    // serve as cache key and cursor scope as they are (no hashing on the
+    // path of a cache hit).
     let scope = format!(
         "content:list:v1:{}",
-        digest(&params::normalised(&params, &["cursor", "limit"]))
+        params::normalised(&params, &["cursor", "limit"])
     );
     let after = params
         .get("cursor")
@@ -136,7 +145,7 @@ async fn list(
                 .map_err(|_| cursor_problem())
         })
         .transpose()?;
-    let key = format!("list:{}", digest(&params::normalised(&params, &[])));
+    let key = format!("list:{}", params::normalised(&params, &[]));
     serve(
         &req,
         &state,
@@ -196,7 +205,7 @@ async fn subjects(
     let limit = params::limit(params.get("limit"), 50).map_err(param_problem)?;
     let scope = format!(
         "content:subjects:v1:{}",
-        digest(&params::normalised(&params, &["cursor", "limit"]))
+        params::normalised(&params, &["cursor", "limit"])
     );
     let after = params
         .get("cursor")
@@ -207,7 +216,7 @@ async fn subjects(
                 .map_err(|_| cursor_problem())
         })
         .transpose()?;
-    let key = format!("subjects:{}", digest(&params::normalised(&params, &[])));
+    let key = format!("subjects:{}", params::normalised(&params, &[]));
     let query = Query::Subjects {
         kind: kind.map(|k| k.as_str().to_owned()),
         brand,
@@ -299,7 +308,8 @@ async fn serve(
     if let Some(entry) = state.cache.get(&key, version).await
         && min_lsn.is_none_or(|lsn| entry.lsn >= lsn)
     {
-        return Ok(answer(req, state, &entry, "cache", min_lsn.is_some()));
+        let from_cache = HeaderValue::from_static("cache");
+        return Ok(answer(req, state, &entry, &from_cache, min_lsn.is_some()));
     }
     let entry = match min_lsn {
         // Read-your-writes: never shared, never from an older entry.
@@ -312,8 +322,7 @@ async fn serve(
                 .await?
         }
     };
-    let source = entry.source.clone();
-    Ok(answer(req, state, &entry, &source, min_lsn.is_some()))
+    Ok(answer(req, state, &entry, &entry.source, min_lsn.is_some()))
 }
 
 fn token_problem(err: TokenError) -> Problem {
@@ -424,16 +433,16 @@ async fn read_on(state: &State, node: &Node, query: &Query) -> Result<Entry, Rea
         .get(0);
     let (body, surrogate_keys) = execute(state, &tx, query).await?;
     tx.commit().await?;
-    let etag = format!(
-        "\"{}\"",
-        digest(std::str::from_utf8(&body).unwrap_or_default())
-    );
+    let header = |text: String| {
+        HeaderValue::try_from(text)
+            .map_err(|e| ReadFailure::Problem(platform::problem::internal(&e)))
+    };
     Ok(Entry {
         version,
         lsn,
-        etag,
-        surrogate_keys,
-        source: node.label.clone(),
+        etag: header(format!("\"{}\"", digest(&body)))?,
+        surrogate_keys: header(surrogate_keys)?,
+        source: header(node.label.clone())?,
         body: Bytes::from(body),
     })
 }
@@ -594,19 +603,16 @@ fn answer(
     req: &HttpRequest,
     state: &State,
     entry: &Entry,
-    served_from: &str,
+    served_from: &HeaderValue,
     private: bool,
 ) -> HttpResponse {
     let cache_control = if private {
         // Tied to one client's write: a CDN must never hand it to another.
-        "private, no-store".to_owned()
+        HeaderValue::from_static("private, no-store")
     } else {
-        let c = &state.settings.http_cache;
-        format!(
-            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
-            c.max_age_s, c.stale_while_revalidate_s, c.stale_if_error_s
-        )
+        state.public_cache_control.clone()
     };
+    let etag = entry.etag.as_bytes();
     let not_modified = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -616,7 +622,7 @@ fn answer(
             // compressing proxy adds, still matches.
             v.split(',').any(|t| {
                 let t = t.trim();
-                t == "*" || t.strip_prefix("W/").unwrap_or(t) == entry.etag
+                t == "*" || t.strip_prefix("W/").unwrap_or(t).as_bytes() == etag
             })
         });
     let mut res = if not_modified {
@@ -624,10 +630,10 @@ fn answer(
     } else {
         HttpResponse::build(StatusCode::OK)
     };
-    res.insert_header((header::ETAG, entry.etag.as_str()))
+    res.insert_header((header::ETAG, entry.etag.clone()))
         .insert_header((header::CACHE_CONTROL, cache_control))
-        .insert_header(("surrogate-key", entry.surrogate_keys.as_str()))
-        .insert_header(("x-served-from", served_from));
+        .insert_header((SURROGATE_KEY, entry.surrogate_keys.clone()))
+        .insert_header((X_SERVED_FROM, served_from.clone()));
     if not_modified {
         res.finish()
     } else {
@@ -638,3 +644,6 @@ fn answer(
         .body(entry.body.clone())
     }
 }
+
+const SURROGATE_KEY: header::HeaderName = header::HeaderName::from_static("surrogate-key");
+const X_SERVED_FROM: header::HeaderName = header::HeaderName::from_static("x-served-from");

@@ -35,6 +35,8 @@ pub struct State {
     pub cursors: CursorKey,
     /// Snapshot reads by node (what single flight saves).
     pub db_queries: IntCounterVec,
+    /// `Cache-Control` of public answers, built once from the settings.
+    pub public_cache_control: HeaderValue,
 }
 
 impl std::fmt::Debug for State {
@@ -151,6 +153,12 @@ impl Application {
         let listener = platform::server::bind(&settings.http)?;
         let port = listener.local_addr()?.port();
         let http = settings.http.clone();
+        let c = &settings.http_cache;
+        let public_cache_control = HeaderValue::try_from(format!(
+            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+            c.max_age_s, c.stale_while_revalidate_s, c.stale_if_error_s
+        ))
+        .map_err(|_| SettingsError::new("http_cache must give a valid Cache-Control"))?;
         let state = web::Data::new(State {
             settings,
             router,
@@ -159,6 +167,7 @@ impl Application {
             tokens,
             cursors,
             db_queries,
+            public_cache_control,
         });
         // Every answer, errors included, says where it was served: the
         // region always, and `none` unless a handler named a cache or node.

@@ -12,6 +12,8 @@
 mod editor;
 mod error;
 mod fields;
+#[doc(hidden)]
+pub mod fuzzing;
 mod idempotency;
 mod nullable;
 mod review;

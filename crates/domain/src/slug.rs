@@ -261,12 +261,8 @@ mod tests {
     proptest! {
         #[test]
         fn any_title_gives_a_valid_slug_and_valid_distinct_suffixes(title in "\\PC{0,300}|.{0,50}", n in any::<u32>()) {
-            let slug = Slug::from_title(&title);
-            prop_assert!(Slug::parse(slug.as_str()).is_ok(), "{:?}", slug);
-            prop_assert!(slug.as_str().len() <= MAX_BASE_LEN);
-            let next = slug.with_suffix(n);
-            prop_assert!(Slug::parse(next.as_str()).is_ok(), "{:?}", next);
-            prop_assert_ne!(next, slug);
+            // Also checks parsing the title as a slug, and brand + model.
+            crate::fuzzing::check_slug(&title, n);
         }
 
         #[test]

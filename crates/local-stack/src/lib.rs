@@ -115,6 +115,33 @@ pub struct Started {
     pub started_now: bool,
 }
 
+/// One process of a running stack, as [`Stack::kill`] and
+/// [`Stack::restart`] name it (fault drills, the chaos test).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Component {
+    Primary,
+    Replica(String),
+    Redis(String),
+    Auth,
+    Writer,
+    /// A region's reader, numbered from 1.
+    Reader(String, usize),
+}
+
+impl std::fmt::Display for Component {
+    /// The name of its pid and log files.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Primary => f.write_str("primary"),
+            Self::Replica(region) => write!(f, "replica-{region}"),
+            Self::Redis(region) => write!(f, "redis-{region}"),
+            Self::Auth => f.write_str("auth"),
+            Self::Writer => f.write_str("writer"),
+            Self::Reader(region, n) => write!(f, "reader-{region}-{n}"),
+        }
+    }
+}
+
 pub const ADMIN_EMAIL: &str = "admin@rcr.local";
 const DATABASE: &str = "rcr";
 
@@ -263,7 +290,7 @@ impl Stack {
             self.start_replica(&pg, &layout, region)?;
             self.start_redis(&layout, region)?;
         }
-        self.start_services(&layout, &db_url, &secrets)?;
+        self.start_services(&layout, &secrets)?;
         self.start_gateways(&layout)?;
         Ok(Started {
             layout,
@@ -397,49 +424,72 @@ impl Stack {
     fn start_services(
         &self,
         layout: &Layout,
-        db_url: &str,
         secrets: &BTreeMap<&'static str, PathBuf>,
     ) -> Result<(), StackError> {
-        let issuer = format!("http://127.0.0.1:{}", layout.auth);
-        let common = |cmd: &mut std::process::Command, port: u16| {
-            cmd.env("RCR__HTTP__PORT", port.to_string())
-                .env("RCR__HTTP__WORKERS", "2")
-                .env("RCR__HTTP__SHUTDOWN_TIMEOUT_S", "5")
-                .env("RCR__LOG__FORMAT", "json");
-        };
-        let mut auth = std::process::Command::new(self.options.bin_dir.join("auth"));
-        common(&mut auth, layout.auth);
-        auth.arg("serve")
-            .env("RCR__DATABASE__URL", db_url)
-            .env(
-                "RCR__REDIS__URL",
-                format!("redis://127.0.0.1:{}", layout.redis[&layout.regions[0]]),
-            )
-            .env("RCR__TOKENS__ACTIVE_KEY_FILE", &secrets["signing-key"])
-            .env("RCR__TOKENS__ISSUER", &issuer);
-        self.spawn_service("auth", &mut auth, layout.auth)?;
-
-        let mut writer = std::process::Command::new(self.options.bin_dir.join("reviews-writer"));
-        common(&mut writer, layout.writer);
-        writer
-            .env("RCR__DATABASE__URL", db_url)
-            .env("RCR__JWT__ISSUER", &issuer)
-            .env(
-                "RCR__JWT__JWKS_URL",
-                format!("{issuer}/.well-known/jwks.json"),
-            )
-            .env(
-                "RCR__CONSISTENCY__SECRET_FILE",
-                &secrets["consistency-secret"],
-            )
-            .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
-        self.spawn_service("writer", &mut writer, layout.writer)?;
-
+        let mut services = vec![Component::Auth, Component::Writer];
         for region in &layout.regions {
-            for (i, port) in layout.readers[region].iter().enumerate() {
+            services.extend(
+                (1..=layout.readers[region].len()).map(|n| Component::Reader(region.clone(), n)),
+            );
+        }
+        for service in &services {
+            self.start_service(service, layout, secrets)?;
+        }
+        Ok(())
+    }
+
+    /// Starts auth, the writer or a reader with its configuration.
+    fn start_service(
+        &self,
+        service: &Component,
+        layout: &Layout,
+        secrets: &BTreeMap<&'static str, PathBuf>,
+    ) -> Result<(), StackError> {
+        let db_url = format!(
+            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
+            layout.primary
+        );
+        let issuer = format!("http://127.0.0.1:{}", layout.auth);
+        let (mut cmd, port) = match service {
+            Component::Auth => {
+                let mut auth = std::process::Command::new(self.options.bin_dir.join("auth"));
+                auth.arg("serve")
+                    .env("RCR__DATABASE__URL", &db_url)
+                    .env(
+                        "RCR__REDIS__URL",
+                        format!("redis://127.0.0.1:{}", layout.redis[&layout.regions[0]]),
+                    )
+                    .env("RCR__TOKENS__ACTIVE_KEY_FILE", &secrets["signing-key"])
+                    .env("RCR__TOKENS__ISSUER", &issuer);
+                (auth, layout.auth)
+            }
+            Component::Writer => {
+                let mut writer =
+                    std::process::Command::new(self.options.bin_dir.join("reviews-writer"));
+                writer
+                    .env("RCR__DATABASE__URL", &db_url)
+                    .env("RCR__JWT__ISSUER", &issuer)
+                    .env(
+                        "RCR__JWT__JWKS_URL",
+                        format!("{issuer}/.well-known/jwks.json"),
+                    )
+                    .env(
+                        "RCR__CONSISTENCY__SECRET_FILE",
+                        &secrets["consistency-secret"],
+                    )
+                    .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
+                (writer, layout.writer)
+            }
+            Component::Reader(region, n) => {
+                let port = layout
+                    .readers
+                    .get(region)
+                    .zip(n.checked_sub(1))
+                    .and_then(|(ports, i)| ports.get(i))
+                    .copied()
+                    .ok_or_else(|| StackError::new(format!("no {service} in this stack")))?;
                 let mut reader =
                     std::process::Command::new(self.options.bin_dir.join("content-reader"));
-                common(&mut reader, *port);
                 reader
                     .env("RCR__REGION", region)
                     .env("RCR__REPLICAS__0__NAME", format!("{region}-1"))
@@ -450,7 +500,7 @@ impl Stack {
                             layout.replicas[region]
                         ),
                     )
-                    .env("RCR__PRIMARY_URL", db_url)
+                    .env("RCR__PRIMARY_URL", &db_url)
                     .env(
                         "RCR__REDIS__URL",
                         format!("redis://127.0.0.1:{}", layout.redis[region]),
@@ -460,10 +510,17 @@ impl Stack {
                         &secrets["consistency-secret"],
                     )
                     .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
-                self.spawn_service(&format!("reader-{region}-{}", i + 1), &mut reader, *port)?;
+                (reader, port)
             }
-        }
-        Ok(())
+            Component::Primary | Component::Replica(_) | Component::Redis(_) => {
+                return Err(StackError::new(format!("{service} is not a service")));
+            }
+        };
+        cmd.env("RCR__HTTP__PORT", port.to_string())
+            .env("RCR__HTTP__WORKERS", "2")
+            .env("RCR__HTTP__SHUTDOWN_TIMEOUT_S", "5")
+            .env("RCR__LOG__FORMAT", "json");
+        self.spawn_service(&service.to_string(), &mut cmd, port)
     }
 
     fn spawn_service(
@@ -598,6 +655,75 @@ impl Stack {
             }
         }
         Ok(())
+    }
+
+    /// Kills one process of the running stack the hard way: SIGKILL for a
+    /// service or Redis, an immediate shutdown for PostgreSQL. The rest of
+    /// the stack keeps running; [`Stack::restart`] brings it back.
+    pub fn kill(&self, component: &Component) -> Result<(), StackError> {
+        match component {
+            Component::Primary | Component::Replica(_) => {
+                let pg = process::Postgres::locate(&self.options.state_dir)?;
+                pg.stop_immediately(&self.pg_dir(component))
+            }
+            Component::Redis(_) | Component::Auth | Component::Writer | Component::Reader(..) => {
+                let pid_file = self.dir(&format!("run/{component}.pid"));
+                if process::kill(&pid_file) {
+                    Ok(())
+                } else {
+                    Err(StackError::new(format!("{component} is not running")))
+                }
+            }
+        }
+    }
+
+    /// Starts one process again with the configuration it had, and waits
+    /// until it accepts connections (a service: until `/healthz` answers).
+    pub fn restart(&self, component: &Component) -> Result<(), StackError> {
+        let layout = self
+            .saved_layout()
+            .ok_or_else(|| StackError::new("no stack here"))?;
+        match component {
+            Component::Primary => {
+                let pg = process::Postgres::locate(&self.options.state_dir)?;
+                pg.start(
+                    &self.pg_dir(component),
+                    layout.primary,
+                    &self.dir("logs/postgres-primary.log"),
+                )
+            }
+            Component::Replica(region) => {
+                let pg = process::Postgres::locate(&self.options.state_dir)?;
+                self.start_replica(&pg, &layout, region)
+            }
+            Component::Redis(region) => self.start_redis(&layout, region),
+            Component::Auth | Component::Writer | Component::Reader(..) => {
+                let secrets = self.secrets()?;
+                self.start_service(component, &layout, &secrets)
+            }
+        }
+    }
+
+    /// Runs SQL on the `rcr` database of the primary or a replica: the
+    /// rows as `psql -At` prints them (`|` between columns).
+    pub fn query(&self, node: &Component, sql: &str) -> Result<String, StackError> {
+        let layout = self
+            .saved_layout()
+            .ok_or_else(|| StackError::new("no stack here"))?;
+        let port = match node {
+            Component::Primary => Some(layout.primary),
+            Component::Replica(region) => layout.replicas.get(region).copied(),
+            _ => None,
+        }
+        .ok_or_else(|| StackError::new(format!("{node} is not a database of this stack")))?;
+        process::pg_query(port, sql)
+    }
+
+    fn pg_dir(&self, node: &Component) -> PathBuf {
+        match node {
+            Component::Replica(region) => self.dir(&format!("pg/replica-{region}")),
+            _ => self.dir("pg/primary"),
+        }
     }
 
     /// One line per process: name, port, state, detail.

@@ -142,6 +142,25 @@ pub fn terminate(pid_file: &Path, grace: Duration) {
     let _ = std::fs::remove_file(pid_file);
 }
 
+/// SIGKILL, as a crash would; waits until the process is gone and removes
+/// the pid file. False when no process was running.
+pub fn kill(pid_file: &Path) -> bool {
+    let Some(pid) = read_pid(pid_file).filter(|pid| alive(*pid)) else {
+        let _ = std::fs::remove_file(pid_file);
+        return false;
+    };
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_file(pid_file);
+    true
+}
+
 pub fn wait_tcp(port: u16, timeout: Duration) -> Result<(), StackError> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -487,6 +506,18 @@ impl Postgres {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+
+    /// `pg_ctl stop -m immediate`: every server process quits at once,
+    /// without a checkpoint, as in a power cut; the next start recovers
+    /// from the WAL.
+    pub fn stop_immediately(&self, data: &Path) -> Result<(), StackError> {
+        run(
+            self.command("pg_ctl")
+                .args(["stop", "-w", "-m", "immediate", "-D", &path_str(data)]),
+            "pg_ctl stop -m immediate",
+        )
+        .map(|_| ())
     }
 
     pub fn base_backup(

@@ -75,9 +75,19 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> Result<HttpResponse, Pro
     }
 }
 
-/// Mounts `/healthz`, `/readyz` and `/metrics`.
+/// Mounts `/healthz`, `/readyz` and `/metrics`; any other method on them
+/// is a 405 with `Allow` (SPEC §4), not the 404 of an unknown path.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(crate::metrics::handler));
+    use crate::server::get_or_head;
+    cfg.service(get_only("/healthz").route(get_or_head().to(healthz)))
+        .service(get_only("/readyz").route(get_or_head().to(readyz)))
+        .service(get_only("/metrics").route(get_or_head().to(crate::metrics::handler)));
+}
+
+/// A read-only resource: methods other than GET and HEAD get a 405 with
+/// `Allow`.
+pub fn get_only(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        crate::http::method_not_allowed("GET, HEAD")
+    }))
 }

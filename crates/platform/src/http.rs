@@ -123,10 +123,11 @@ pub async fn conventions(
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
     }
+    // Plain `&str` fields: recorded as strings, not through `Display`.
     tracing::info!(
-        request.id = %id,
-        http.route = %route,
-        http.method = %method,
+        request.id = id.as_str(),
+        http.route = route.as_str(),
+        http.method = method.as_str(),
         http.status = status.as_u16(),
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
@@ -296,6 +297,13 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
         let inner = err.into_inner();
         classify(&inner, &path)
     })?;
+    // Every body is a JSON object; serde would also fill a struct from an
+    // array, positionally (`[]` read as an empty patch).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::new(ErrorCode::ValidationFailed)
+            .detail("the body must be a JSON object")
+            .field("body", "must be a JSON object"));
+    }
     // Trailing garbage after the document is a syntax error too.
     serde_json::Deserializer::from_slice(body)
         .into_iter::<serde::de::IgnoredAny>()
@@ -383,6 +391,21 @@ mod tests {
         assert_eq!(code("{").0, ErrorCode::MalformedJson);
         assert_eq!(code("").0, ErrorCode::MalformedJson);
         assert_eq!(code(r#"{"name":"a"} x"#).0, ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn an_array_is_not_an_object_body_even_where_every_field_is_optional() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[expect(dead_code, reason = "fields exist to be deserialised")]
+        struct Patch {
+            name: Option<String>,
+        }
+        for body in ["[]", " [\"x\"]", "\"text\"", "3"] {
+            let p = parse_json::<Patch>(body.as_bytes()).expect_err(body);
+            assert_eq!(p.code(), ErrorCode::ValidationFailed, "{body}");
+        }
+        assert!(parse_json::<Patch>(b" {}").is_ok());
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod consistency;
 pub mod content;
 pub mod cursor;
 pub mod db;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod jwt;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, guard, web};
 use serde::de::DeserializeOwned;
 
 use crate::health::Readiness;
@@ -22,6 +22,12 @@ use crate::settings::{HttpSettings, LogSettings};
 pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const KEEP_ALIVE: Duration = Duration::from_secs(75);
+
+/// A route for GET that answers HEAD too: RFC 9110 §9.1 wants HEAD wherever
+/// GET is served, and actix sends no body for HEAD.
+pub fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
 
 /// Binds the listener described by `settings`.
 pub fn bind(settings: &HttpSettings) -> std::io::Result<TcpListener> {
@@ -87,13 +93,14 @@ where
             .configure(|cfg| crate::http::configure_extractors(cfg, limits))
             .configure(crate::health::routes)
             .configure(configure.clone())
-            .route(
-                "/openapi.json",
-                web::get().to(move || async move {
-                    HttpResponse::Ok()
-                        .content_type("application/json")
-                        .body(openapi)
-                }),
+            .service(
+                crate::health::get_only("/openapi.json").route(get_or_head().to(
+                    move || async move {
+                        HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(openapi)
+                    },
+                )),
             )
             .default_service(web::to(crate::http::not_found))
     });
@@ -134,7 +141,9 @@ where
         }
     };
     crate::telemetry::init(log(&settings));
-    match actix_web::rt::System::new().block_on(run(settings)) {
+    let result = actix_web::rt::System::new().block_on(run(settings));
+    crate::telemetry::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: {e}");

@@ -7,8 +7,10 @@
 //!    digest → replay it; another digest → 422.
 //! 3. Otherwise the write proceeds and its answer is stored in the same
 //!    transaction, so it exists exactly when the review does. If the
-//!    connection dies during COMMIT the client gets 503 and its retry
-//!    resolves the unknown outcome: replay if it committed, create if not.
+//!    connection dies during COMMIT, or right after it before the answer's
+//!    `X-Consistency-Token` could be read, the client gets 503 and its
+//!    retry resolves the unknown outcome: replay (with a fresh token) if it
+//!    committed, create if not. A keyed 201 thus always carries its token.
 
 use std::time::Duration;
 

@@ -10,6 +10,7 @@ use platform::audit::{self, Event};
 use platform::bearer::Editor;
 use platform::consistency::{ConsistencyToken, Lsn};
 use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, REVIEW_LIST_COLUMNS, ReviewView};
+use platform::db::DbError;
 use platform::http::{JsonBody, JsonWithDigest, client_ip, request_id_of};
 use serde::Deserialize;
 use serde_json::json;
@@ -21,15 +22,16 @@ use crate::subjects;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use platform::http::method_not_allowed as na;
+    use platform::server::get_or_head;
     cfg.service(
         web::resource("/reviews")
-            .route(web::get().to(list))
+            .route(get_or_head().to(list))
             .route(web::post().to(create))
             .default_service(web::to(|| async { na("GET, HEAD, POST") })),
     )
     .service(
         web::resource("/reviews/{id}")
-            .route(web::get().to(read))
+            .route(get_or_head().to(read))
             .route(web::patch().to(update))
             .route(web::delete().to(retract))
             .default_service(web::to(|| async { na("GET, HEAD, PATCH, DELETE") })),
@@ -111,6 +113,18 @@ async fn consistency_token(state: &State, client: &impl GenericClient) -> Option
             None
         }
     }
+}
+
+/// The token of a keyed create's answer, which a 201 never lacks: when the
+/// primary fails between COMMIT and reading its position, the answer is a
+/// 503 with `Retry-After`, and the client's retry with the same key replays
+/// the stored answer with a token (see the `idempotency` module).
+fn keyed_token(token: Option<String>) -> Result<String, WriteError> {
+    token.ok_or_else(|| {
+        WriteError::Db(DbError::Unavailable(
+            "committed, but no consistency token for the answer".into(),
+        ))
+    })
 }
 
 fn parse_id(raw: &str) -> Result<i64, WriteError> {
@@ -264,11 +278,11 @@ async fn create_inner(
             idempotency::begin(&tx, caller.id, key, &digest, ttl).await?
         {
             drop(tx);
-            let token = consistency_token(state, &client).await;
+            let token = keyed_token(consistency_token(state, &client).await)?;
             let mut res = respond(
                 StatusCode::from_u16(answer.status).unwrap_or(StatusCode::CREATED),
                 &answer.headers,
-                token.as_deref(),
+                Some(&token),
                 answer.body,
             );
             res.headers_mut().insert(
@@ -307,6 +321,12 @@ async fn create_inner(
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review created");
     let token = consistency_token(state, &client).await;
+    let token = match key {
+        Some(_) => Some(keyed_token(token)?),
+        // No key: a 503 would invite a retry that creates the review again,
+        // so the committed write is acknowledged without its token.
+        None => token,
+    };
     Ok(respond(
         StatusCode::CREATED,
         &headers,

@@ -1,5 +1,6 @@
 //! SPEC §4's conventions as the auth service shows them.
 
+use awc::http::Method;
 use serde_json::json;
 
 use crate::helpers::spawn_app;
@@ -137,5 +138,47 @@ async fn health_readiness_metrics_and_openapi_are_served() {
         "/metrics",
     ] {
         assert!(doc.body["paths"].get(path).is_some(), "{path} undocumented");
+    }
+}
+
+#[actix_web::test]
+async fn read_only_routes_answer_head_and_other_methods_get_405_with_allow() {
+    // Found by the contract fuzzing (tests/contract.rs): TRACE /healthz was
+    // a 404 instead of a 405, and HEAD /auth/me a 405 whose Allow listed HEAD.
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (id, _, _) = app.create_editor("editor").await;
+    let client = awc::Client::default();
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        for method in [Method::TRACE, Method::POST, Method::DELETE] {
+            let res = client
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(res.status().as_u16(), 405, "{method} {path}");
+            assert_eq!(
+                res.headers().get("allow").and_then(|v| v.to_str().ok()),
+                Some("GET, HEAD"),
+                "{method} {path}"
+            );
+        }
+    }
+    let editor = format!("/auth/editors/{id}");
+    for path in [
+        "/auth/me",
+        "/auth/editors",
+        editor.as_str(),
+        "/.well-known/jwks.json",
+        "/healthz",
+        "/openapi.json",
+    ] {
+        let res = client
+            .request(Method::HEAD, app.url(path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(res.status().as_u16(), 200, "HEAD {path}");
     }
 }

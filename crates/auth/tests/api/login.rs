@@ -54,6 +54,16 @@ async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
 }
 
 #[actix_web::test]
+async fn a_login_email_with_a_nul_character_is_an_unknown_email_not_a_server_error() {
+    let app = spawn_app().await;
+    // PostgreSQL text cannot hold NUL: looking it up would fail the query.
+    for email in ["a\u{0}@example.com", &format!("{ADMIN_EMAIL}\u{0}")] {
+        let answer = app.login(email, ADMIN_PASSWORD).await;
+        answer.assert_problem(401, "invalid_credentials");
+    }
+}
+
+#[actix_web::test]
 async fn repeated_failures_for_one_email_are_throttled_with_retry_after() {
     let app = spawn_app_with(|s| s.throttle.per_email = 3).await;
     let (_, email, password) = app.create_editor("editor").await;

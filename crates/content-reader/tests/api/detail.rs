@@ -347,3 +347,22 @@ async fn the_openapi_document_is_served_as_openapi_3_1_json() {
         answer.body
     );
 }
+
+#[actix_web::test]
+async fn service_routes_answer_head_and_other_methods_get_405_with_allow() {
+    // Found by the contract fuzzing (tests/contract.rs): TRACE /healthz was
+    // a 404 instead of a 405.
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        for method in [Method::TRACE, Method::POST, Method::DELETE] {
+            let answer = app.request_on(&app.reader, method.clone(), path, &[]).await;
+            answer.assert_problem(405, "method_not_allowed");
+            assert_eq!(answer.header("allow"), Some("GET, HEAD"), "{method} {path}");
+            assert_eq!(answer.header("x-region"), Some("eu"));
+        }
+    }
+    for path in ["/healthz", "/metrics", "/openapi.json"] {
+        let head = app.request_on(&app.reader, Method::HEAD, path, &[]).await;
+        assert_eq!(head.status.as_u16(), 200, "HEAD {path}");
+    }
+}

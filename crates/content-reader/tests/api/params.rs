@@ -250,6 +250,24 @@ async fn invalid_parameters_of_the_other_routes_are_400s_naming_them() {
     }
 }
 
+#[actix_web::test]
+async fn text_parameters_that_are_not_utf8_are_400s_not_searched_for() {
+    let app = spawn_app().await;
+    // The query decoder would turn these into U+FFFD and search for that.
+    for (path, field) in [
+        ("/content?q=%ff%fe", "q"),
+        ("/content?q=caf%e9", "q"),
+        ("/content?brand=%c0%af", "brand"),
+        ("/content/subjects?q=sony%80", "q"),
+        ("/content/subjects?brand=%ed%a0%80", "brand"),
+    ] {
+        assert_names(&app.get(path).await, field, path);
+    }
+    // Percent-encoded UTF-8 is still fine.
+    let accepted = app.get("/content?q=c%C3%A1mara").await;
+    assert_eq!(accepted.status.as_u16(), 200, "{:?}", accepted.body);
+}
+
 /// One random parameter: a known name or noise, and any kind of value.
 fn pair() -> impl Strategy<Value = (String, String)> {
     let names = prop_oneof![

@@ -335,3 +335,102 @@ async fn acknowledged_writes_survive_an_immediate_shutdown_of_the_primary() {
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Stands in for a primary that dies right after a COMMIT: the writer's
+/// next query, reading the WAL position for `X-Consistency-Token`, fails
+/// while `failing` (a function of this test's database shadows the
+/// built-in one), and works again once the shadow only passes through.
+async fn position_query_fails(app: &TestApp, failing: bool) {
+    let body = if failing {
+        "BEGIN RAISE EXCEPTION 'the primary is gone'; END"
+    } else {
+        "BEGIN RETURN pg_catalog.pg_current_wal_insert_lsn(); END"
+    };
+    let db = app.db.primary_client().await;
+    db.batch_execute(&format!(
+        "CREATE OR REPLACE FUNCTION public.pg_current_wal_insert_lsn() RETURNS pg_lsn
+             LANGUAGE plpgsql AS $$ {body} $$;
+         ALTER DATABASE {} SET search_path = public, pg_catalog;",
+        app.db.name()
+    ))
+    .await
+    .expect("shadow function");
+    // The setting applies to new sessions: the writer's pool reconnects.
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'reviews-writer'",
+        &[],
+    )
+    .await
+    .expect("terminate");
+}
+
+#[actix_web::test]
+async fn a_keyed_create_whose_token_is_lost_after_commit_answers_503_and_its_retry_replays_it_with_a_token()
+ {
+    let app = spawn_app().await;
+    let editor = app.new_editor("editor").await;
+    position_query_fails(&app, true).await;
+    let title = unique_title("Token lost");
+    let body = review_body(&title);
+    let db = app.db.primary_client().await;
+    let stored = || {
+        let (db, title) = (&db, &title);
+        async move {
+            db.query_one("SELECT count(*) FROM reviews WHERE title = $1", &[title])
+                .await
+                .expect("count")
+                .get::<_, i64>(0)
+        }
+    };
+    // Never a 201 without its token: 503 + Retry-After until the review is
+    // committed (a first attempt may also meet a connection the pool has
+    // not yet noticed is gone, and fail before COMMIT).
+    for attempt in 1.. {
+        let answer = app.post_review(&editor.token, &body, Some("lost-1")).await;
+        answer.assert_problem(503, "service_unavailable");
+        assert!(
+            answer.header("retry-after").is_some(),
+            "{:?}",
+            answer.headers
+        );
+        if stored().await == 1 {
+            break;
+        }
+        assert!(attempt < 5, "the review was never committed");
+    }
+    // Without a key a retry could create it twice: the committed write is
+    // acknowledged, without a token.
+    let keyless = loop {
+        let answer = app
+            .post_review(&editor.token, &review_body(&unique_title("No key")), None)
+            .await;
+        if answer.status != StatusCode::SERVICE_UNAVAILABLE {
+            break answer;
+        }
+    };
+    assert_eq!(keyless.status, StatusCode::CREATED, "{:?}", keyless.body);
+    assert_eq!(keyless.header("x-consistency-token"), None);
+
+    // The primary is back: the same key replays the first answer, token
+    // included, and the review exists once.
+    position_query_fails(&app, false).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let replay = loop {
+        let answer = app.post_review(&editor.token, &body, Some("lost-1")).await;
+        if answer.status == StatusCode::CREATED || Instant::now() > deadline {
+            break answer;
+        }
+        answer.assert_problem(503, "service_unavailable");
+    };
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.body["title"], title.as_str());
+    assert!(replay.consistency_token().lsn > Lsn(0));
+    assert_eq!(stored().await, 1);
+    let id: i64 = db
+        .query_one("SELECT id FROM reviews WHERE title = $1", &[&title])
+        .await
+        .expect("id")
+        .get(0);
+    assert_eq!(replay.created_id(), id);
+}

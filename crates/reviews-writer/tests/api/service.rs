@@ -74,3 +74,26 @@ async fn every_answer_carries_a_request_id_and_nosniff_and_unknown_routes_are_pr
     wrong.assert_problem(405, "method_not_allowed");
     assert!(wrong.header("allow").is_some(), "{:?}", wrong.headers);
 }
+
+#[actix_web::test]
+async fn read_only_routes_answer_head_and_other_methods_get_405_with_allow() {
+    // Found by the contract fuzzing (tests/contract.rs): TRACE /healthz was
+    // a 404 instead of a 405, and HEAD /reviews a 405 whose Allow listed HEAD.
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        for method in [Method::TRACE, Method::POST, Method::DELETE] {
+            let answer = app.request(method.clone(), path, None, None, &[]).await;
+            answer.assert_problem(405, "method_not_allowed");
+            assert_eq!(answer.header("allow"), Some("GET, HEAD"), "{method} {path}");
+        }
+    }
+    let editor = app.new_editor("editor").await;
+    let id = app.create_review(&editor.token, "Head").await.created_id();
+    let review = format!("/reviews/{id}");
+    for path in ["/reviews", review.as_str(), "/healthz", "/openapi.json"] {
+        let answer = app
+            .request(Method::HEAD, path, Some(&editor.token), None, &[])
+            .await;
+        assert_eq!(answer.status.as_u16(), 200, "HEAD {path}");
+    }
+}
