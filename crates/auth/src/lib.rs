@@ -16,4 +16,4 @@ pub mod throttle;
 pub mod tokens;
 
 pub use settings::Settings;
-pub use startup::Application;
+pub use startup::{Application, build};

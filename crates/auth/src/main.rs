@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use auth::cli::{self, Command};
-use auth::{Application, Settings};
+use auth::{Settings, build};
 
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args().skip(1)) {
@@ -40,9 +40,7 @@ fn main() -> ExitCode {
     let result = actix_web::rt::System::new().block_on(async move {
         match args.command {
             Command::Serve => {
-                let app = Application::build(settings)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let app = build(settings).await.map_err(|e| e.to_string())?;
                 tracing::info!(port = app.port(), "auth listening");
                 app.run_until_stopped().await.map_err(|e| e.to_string())
             }

@@ -1,7 +1,6 @@
 //! Building and running the auth service; `main` and the tests both go
-//! through [`Application::build`].
+//! through [`build`].
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
 use deadpool_postgres::Pool;
 use platform::health::Readiness;
@@ -45,89 +44,58 @@ pub enum StartupError {
     Hash(#[from] crate::password::HashError),
 }
 
-/// A bound, not yet running, service.
-pub struct Application {
-    port: u16,
-    server: Server,
-}
+/// The service, bound and ready to run.
+pub type Application = platform::server::Running;
 
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Application {
-    /// Binds and prepares the server. Connects to nothing yet: PostgreSQL and
-    /// Redis may come up after the service does.
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let pool = platform::db::pool(&settings.database, "auth", platform::db::Role::Primary)?;
-        let redis = RedisHandle::new(&settings.redis)?;
-        let keys = Keyring::load(
-            &settings.tokens.active_key_file,
-            settings.tokens.previous_key_file.as_deref(),
-        )?;
-        let hasher = Hasher::new(&settings.passwords)?;
-        let metrics = Metrics::new("auth", &settings.region.0);
-        platform::db::observe_pool(&metrics, &pool, "primary");
-        let logins = IntCounterVec::new(
-            Opts::new("logins_total", "Login attempts by outcome"),
-            &["outcome"],
-        )
-        .map_err(|e| SettingsError::new(e.to_string()))?;
-        metrics.register(Box::new(logins.clone()));
-        let skipped = IntCounter::new(
-            "login_throttle_unavailable_total",
-            "Logins let through because Redis did not answer",
-        )
-        .map_err(|e| SettingsError::new(e.to_string()))?;
-        metrics.register(Box::new(skipped.clone()));
-        let verifier = JwtVerifier::with_keys(
-            &settings.tokens.issuer,
-            &settings.tokens.audience,
-            settings.tokens.leeway_s,
-            &keys.jwks,
-        );
-        let readiness =
-            Readiness::default().with("database", platform::health::database(pool.clone()));
-        let listener = platform::server::bind(&settings.http)?;
-        let port = listener.local_addr()?.port();
-        let http = settings.http.clone();
-        let state = web::Data::new(State {
-            throttle: Throttle::new(redis, settings.throttle.clone(), skipped),
-            settings,
-            pool,
-            keys,
-            hasher,
-            metrics: AuthMetrics { logins },
-        });
-        let verifier = web::Data::new(verifier);
-        let shared = Shared {
-            metrics,
-            readiness,
-            openapi: crate::openapi::DOCUMENT,
-        };
-        let server = platform::server::serve(&http, listener, shared, move |cfg| {
-            cfg.app_data(state.clone())
-                .app_data(verifier.clone())
-                .configure(crate::routes::configure);
-        })?;
-        Ok(Self { port, server })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Stops the server from outside (tests restarting a service).
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
-    }
-
-    /// Serves until SIGTERM/SIGINT, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
+/// Binds and prepares the server. Connects to nothing yet: PostgreSQL and
+/// Redis may come up after the service does.
+pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+    let pool = platform::db::pool(&settings.database, "auth", platform::db::Role::Primary)?;
+    let redis = RedisHandle::new(&settings.redis)?;
+    let keys = Keyring::load(
+        &settings.tokens.active_key_file,
+        settings.tokens.previous_key_file.as_deref(),
+    )?;
+    let hasher = Hasher::new(&settings.passwords)?;
+    let metrics = Metrics::new("auth", &settings.region.0);
+    platform::db::observe_pool(&metrics, &pool, "primary");
+    let logins = IntCounterVec::new(
+        Opts::new("logins_total", "Login attempts by outcome"),
+        &["outcome"],
+    )
+    .map_err(|e| SettingsError::new(e.to_string()))?;
+    metrics.register(Box::new(logins.clone()));
+    let skipped = IntCounter::new(
+        "login_throttle_unavailable_total",
+        "Logins let through because Redis did not answer",
+    )
+    .map_err(|e| SettingsError::new(e.to_string()))?;
+    metrics.register(Box::new(skipped.clone()));
+    let verifier = JwtVerifier::with_keys(
+        &settings.tokens.issuer,
+        &settings.tokens.audience,
+        settings.tokens.leeway_s,
+        &keys.jwks,
+    );
+    let readiness = Readiness::default().with("database", platform::health::database(pool.clone()));
+    let http = settings.http.clone();
+    let state = web::Data::new(State {
+        throttle: Throttle::new(redis, settings.throttle.clone(), skipped),
+        settings,
+        pool,
+        keys,
+        hasher,
+        metrics: AuthMetrics { logins },
+    });
+    let verifier = web::Data::new(verifier);
+    let shared = Shared {
+        metrics,
+        readiness,
+        openapi: crate::openapi::DOCUMENT,
+    };
+    Ok(platform::server::serve(&http, shared, move |cfg| {
+        cfg.app_data(state.clone())
+            .app_data(verifier.clone())
+            .configure(crate::routes::configure);
+    })?)
 }

@@ -15,4 +15,4 @@ pub mod settings;
 pub mod startup;
 
 pub use settings::Settings;
-pub use startup::Application;
+pub use startup::{Application, build};

@@ -1,10 +1,9 @@
 //! Building and running the reader; `main` and the tests both go through
-//! [`Application::build`].
+//! [`build`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web;
 use futures_util::FutureExt as _;
@@ -55,19 +54,8 @@ pub enum StartupError {
     Bind(#[from] std::io::Error),
 }
 
-/// A bound, not yet running, service.
-pub struct Application {
-    port: u16,
-    server: Server,
-}
-
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
+/// The service, bound and ready to run.
+pub type Application = platform::server::Running;
 
 fn node_pool(
     base: &DatabaseSettings,
@@ -82,127 +70,109 @@ fn node_pool(
     platform::db::pool(&settings, name, platform::db::Role::Any)
 }
 
-impl Application {
-    /// Binds and prepares the server. Connects to nothing yet: nodes are
-    /// checked in the background and Redis is connected lazily.
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let tokens = TokenKey::from_settings(&settings.consistency, "consistency.secret")?;
-        let cursors = CursorKey::from_settings(&settings.cursor, "cursor.secret")?;
-        let metrics = Metrics::new("content-reader", &settings.region);
-        let mut replicas = Vec::new();
-        for replica in &settings.replicas {
-            let pool = node_pool(
-                &settings.database,
-                &replica.url,
-                &format!("content-reader-{}", replica.name),
-            )?;
-            platform::db::observe_pool(&metrics, &pool, "replica");
-            replicas.push(Arc::new(Node::new(
-                format!("replica:{}", replica.name),
-                false,
-                pool,
-            )));
+/// Binds and prepares the server. Connects to nothing yet: nodes are
+/// checked in the background and Redis is connected lazily.
+pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+    let tokens = TokenKey::from_settings(&settings.consistency, "consistency.secret")?;
+    let cursors = CursorKey::from_settings(&settings.cursor, "cursor.secret")?;
+    let metrics = Metrics::new("content-reader", &settings.region);
+    let mut replicas = Vec::new();
+    for replica in &settings.replicas {
+        let pool = node_pool(
+            &settings.database,
+            &replica.url,
+            &format!("content-reader-{}", replica.name),
+        )?;
+        platform::db::observe_pool(&metrics, &pool, "replica");
+        replicas.push(Arc::new(Node::new(
+            format!("replica:{}", replica.name),
+            false,
+            pool,
+        )));
+    }
+    let primary = match &settings.primary_url {
+        Some(url) if !url.is_empty() => {
+            let pool = node_pool(&settings.database, url, "content-reader-primary")?;
+            platform::db::observe_pool(&metrics, &pool, "primary");
+            Some(Arc::new(Node::new("primary".into(), true, pool)))
         }
-        let primary = match &settings.primary_url {
-            Some(url) if !url.is_empty() => {
-                let pool = node_pool(&settings.database, url, "content-reader-primary")?;
-                platform::db::observe_pool(&metrics, &pool, "primary");
-                Some(Arc::new(Node::new("primary".into(), true, pool)))
-            }
-            _ => None,
-        };
-        if replicas.is_empty() && primary.is_none() {
-            tracing::warn!("no replicas and no primary configured: every read will answer 503");
-        }
-        let router = Arc::new(Router::new(
-            replicas,
-            primary,
-            settings.routing.clone(),
-            RouterMetrics::new(&metrics),
-        ));
-        router.spawn_checks();
-        let redis = RedisHandle::new(&settings.redis)?;
-        let cache = Cache::new(
-            settings.cache.enabled,
-            &settings.region,
-            settings.cache.local_entries,
-            redis,
-            Duration::from_secs(settings.cache.ttl_s),
-            CacheMetrics::new(&metrics),
-        );
-        let db_queries = IntCounterVec::new(
-            Opts::new("db_reads_total", "Snapshot reads by node"),
-            &["node"],
-        )
-        .map_err(|e| SettingsError::new(e.to_string()))?;
-        metrics.register(Box::new(db_queries.clone()));
-        let readiness = Readiness::default().with("nodes", {
-            let router = router.clone();
-            Arc::new(move || {
-                let ready = router.ready();
-                async move {
-                    if ready {
-                        Ok(())
-                    } else {
-                        Err("no node can serve".to_owned())
-                    }
+        _ => None,
+    };
+    if replicas.is_empty() && primary.is_none() {
+        tracing::warn!("no replicas and no primary configured: every read will answer 503");
+    }
+    let router = Arc::new(Router::new(
+        replicas,
+        primary,
+        settings.routing.clone(),
+        RouterMetrics::new(&metrics),
+    ));
+    router.spawn_checks();
+    let redis = RedisHandle::new(&settings.redis)?;
+    let cache = Cache::new(
+        settings.cache.enabled,
+        &settings.region,
+        settings.cache.local_entries,
+        redis,
+        Duration::from_secs(settings.cache.ttl_s),
+        CacheMetrics::new(&metrics),
+    );
+    let db_queries = IntCounterVec::new(
+        Opts::new("db_reads_total", "Snapshot reads by node"),
+        &["node"],
+    )
+    .map_err(|e| SettingsError::new(e.to_string()))?;
+    metrics.register(Box::new(db_queries.clone()));
+    let readiness = Readiness::default().with("nodes", {
+        let router = router.clone();
+        Arc::new(move || {
+            let ready = router.ready();
+            async move {
+                if ready {
+                    Ok(())
+                } else {
+                    Err("no node can serve".to_owned())
                 }
-                .boxed()
-            })
-        });
-        let listener = platform::server::bind(&settings.http)?;
-        let port = listener.local_addr()?.port();
-        let http = settings.http.clone();
-        let c = &settings.http_cache;
-        let public_cache_control = HeaderValue::try_from(format!(
-            "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
-            c.max_age_s, c.stale_while_revalidate_s, c.stale_if_error_s
-        ))
-        .map_err(|_| SettingsError::new("http_cache must give a valid Cache-Control"))?;
-        let state = web::Data::new(State {
-            settings,
-            router,
-            cache,
-            flights: Flights::default(),
-            tokens,
-            cursors,
-            db_queries,
-            public_cache_control,
-        });
-        // Every answer, errors included, says where it was served: the
-        // region always, and `none` unless a handler named a cache or node.
-        let answer_headers = web::Data::new(AnswerHeaders {
-            always: HeaderValue::from_str(&state.settings.region)
-                .map(|v| vec![(HeaderName::from_static("x-region"), v)])
-                .map_err(|_| SettingsError::new("region must be a valid header value"))?,
-            unless_set: vec![(
-                HeaderName::from_static("x-served-from"),
-                HeaderValue::from_static("none"),
-            )],
-        });
-        let shared = Shared {
-            metrics,
-            readiness,
-            openapi: crate::openapi::DOCUMENT,
-        };
-        let server = platform::server::serve(&http, listener, shared, move |cfg| {
-            cfg.app_data(state.clone())
-                .app_data(answer_headers.clone())
-                .configure(crate::routes::configure);
-        })?;
-        Ok(Self { port, server })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
-    }
-
-    /// Serves until SIGTERM/SIGINT, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
+            }
+            .boxed()
+        })
+    });
+    let http = settings.http.clone();
+    let c = &settings.http_cache;
+    let public_cache_control = HeaderValue::try_from(format!(
+        "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+        c.max_age_s, c.stale_while_revalidate_s, c.stale_if_error_s
+    ))
+    .map_err(|_| SettingsError::new("http_cache must give a valid Cache-Control"))?;
+    let state = web::Data::new(State {
+        settings,
+        router,
+        cache,
+        flights: Flights::default(),
+        tokens,
+        cursors,
+        db_queries,
+        public_cache_control,
+    });
+    // Every answer, errors included, says where it was served: the
+    // region always, and `none` unless a handler named a cache or node.
+    let answer_headers = web::Data::new(AnswerHeaders {
+        always: HeaderValue::from_str(&state.settings.region)
+            .map(|v| vec![(HeaderName::from_static("x-region"), v)])
+            .map_err(|_| SettingsError::new("region must be a valid header value"))?,
+        unless_set: vec![(
+            HeaderName::from_static("x-served-from"),
+            HeaderValue::from_static("none"),
+        )],
+    });
+    let shared = Shared {
+        metrics,
+        readiness,
+        openapi: crate::openapi::DOCUMENT,
+    };
+    Ok(platform::server::serve(&http, shared, move |cfg| {
+        cfg.app_data(state.clone())
+            .app_data(answer_headers.clone())
+            .configure(crate::routes::configure);
+    })?)
 }

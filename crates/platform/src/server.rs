@@ -30,7 +30,7 @@ pub fn get_or_head() -> actix_web::Route {
 }
 
 /// Binds the listener described by `settings`.
-pub fn bind(settings: &HttpSettings) -> std::io::Result<TcpListener> {
+fn bind(settings: &HttpSettings) -> std::io::Result<TcpListener> {
     TcpListener::bind((settings.host.as_str(), settings.port))
 }
 
@@ -69,12 +69,7 @@ pub struct Shared {
 /// extractor configuration, `/healthz`, `/readyz`, `/metrics`,
 /// `/openapi.json`, a problem+json 404 for unknown paths, and the service's
 /// own routes and app data from `configure`.
-pub fn serve<F>(
-    http: &HttpSettings,
-    listener: TcpListener,
-    shared: Shared,
-    configure: F,
-) -> std::io::Result<Server>
+pub fn serve<F>(http: &HttpSettings, shared: Shared, configure: F) -> std::io::Result<Running>
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
@@ -104,9 +99,44 @@ where
             )
             .default_service(web::to(crate::http::not_found))
     });
-    Ok(crate::configure_server!(server, http)
+    let listener = bind(http)?;
+    let port = listener.local_addr()?.port();
+    let server = crate::configure_server!(server, http)
         .listen(listener)?
-        .run())
+        .run();
+    Ok(Running { port, server })
+}
+
+/// A service bound to its port (port 0 in the settings picks a free one),
+/// not yet running.
+pub struct Running {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from outside (tests restarting a service).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
 }
 
 /// The `main` of a service that only serves: `NAME [--config PATH]`,

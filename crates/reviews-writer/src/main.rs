@@ -2,16 +2,14 @@
 
 use std::process::ExitCode;
 
-use reviews_writer::{Application, Settings};
+use reviews_writer::{Settings, build};
 
 fn main() -> ExitCode {
     platform::server::service_main(
         "reviews-writer",
         |s: &Settings| &s.log,
         |settings| async move {
-            let app = Application::build(settings)
-                .await
-                .map_err(|e| e.to_string())?;
+            let app = build(settings).await.map_err(|e| e.to_string())?;
             tracing::info!(port = app.port(), "reviews-writer listening");
             app.run_until_stopped().await.map_err(|e| e.to_string())
         },

@@ -1,9 +1,8 @@
 //! Building and running the writer; `main` and the tests both go through
-//! [`Application::build`].
+//! [`build`].
 
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
 use deadpool_postgres::Pool;
 use platform::consistency::TokenKey;
@@ -42,85 +41,54 @@ pub enum StartupError {
     Bind(#[from] std::io::Error),
 }
 
-/// A bound, not yet running, service.
-pub struct Application {
-    port: u16,
-    server: Server,
-}
+/// The service, bound and ready to run.
+pub type Application = platform::server::Running;
 
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Application {
-    /// Binds and prepares the server. Connects to nothing yet: the primary
-    /// may come up after the writer, and the JWKS is fetched on first use.
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let pool = platform::db::pool(
-            &settings.database,
-            "reviews-writer",
-            platform::db::Role::Primary,
-        )?;
-        let tokens = TokenKey::from_settings(&settings.consistency, "consistency.secret")?;
-        let cursors = CursorKey::from_settings(&settings.cursor, "cursor.secret")?;
-        let metrics = Metrics::new("reviews-writer", &settings.region);
-        platform::db::observe_pool(&metrics, &pool, "primary");
-        let reviews_written = IntCounterVec::new(
-            Opts::new(
-                "reviews_written_total",
-                "Review writes by action and outcome",
-            ),
-            &["action", "outcome"],
-        )
-        .map_err(|e| SettingsError::new(e.to_string()))?;
-        metrics.register(Box::new(reviews_written.clone()));
-        let verifier = JwtVerifier::remote(&settings.jwt);
-        let readiness =
-            Readiness::default().with("primary", platform::health::database(pool.clone()));
-        let listener = platform::server::bind(&settings.http)?;
-        let port = listener.local_addr()?.port();
-        let http = settings.http.clone();
-        crate::idempotency::spawn_purger(
-            pool.clone(),
-            Duration::from_secs(settings.idempotency.ttl_s),
-            Duration::from_secs(settings.idempotency.purge_interval_s.max(1)),
-        );
-        let state = web::Data::new(State {
-            settings,
-            pool,
-            tokens,
-            cursors,
-            metrics: WriterMetrics { reviews_written },
-        });
-        let verifier = web::Data::new(verifier);
-        let shared = Shared {
-            metrics,
-            readiness,
-            openapi: crate::openapi::DOCUMENT,
-        };
-        let server = platform::server::serve(&http, listener, shared, move |cfg| {
-            cfg.app_data(state.clone())
-                .app_data(verifier.clone())
-                .configure(crate::routes::configure);
-        })?;
-        Ok(Self { port, server })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Stops the server from outside (tests restarting a service).
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
-    }
-
-    /// Serves until SIGTERM/SIGINT, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
-    }
+/// Binds and prepares the server. Connects to nothing yet: the primary
+/// may come up after the writer, and the JWKS is fetched on first use.
+pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+    let pool = platform::db::pool(
+        &settings.database,
+        "reviews-writer",
+        platform::db::Role::Primary,
+    )?;
+    let tokens = TokenKey::from_settings(&settings.consistency, "consistency.secret")?;
+    let cursors = CursorKey::from_settings(&settings.cursor, "cursor.secret")?;
+    let metrics = Metrics::new("reviews-writer", &settings.region);
+    platform::db::observe_pool(&metrics, &pool, "primary");
+    let reviews_written = IntCounterVec::new(
+        Opts::new(
+            "reviews_written_total",
+            "Review writes by action and outcome",
+        ),
+        &["action", "outcome"],
+    )
+    .map_err(|e| SettingsError::new(e.to_string()))?;
+    metrics.register(Box::new(reviews_written.clone()));
+    let verifier = JwtVerifier::remote(&settings.jwt);
+    let readiness = Readiness::default().with("primary", platform::health::database(pool.clone()));
+    let http = settings.http.clone();
+    crate::idempotency::spawn_purger(
+        pool.clone(),
+        Duration::from_secs(settings.idempotency.ttl_s),
+        Duration::from_secs(settings.idempotency.purge_interval_s.max(1)),
+    );
+    let state = web::Data::new(State {
+        settings,
+        pool,
+        tokens,
+        cursors,
+        metrics: WriterMetrics { reviews_written },
+    });
+    let verifier = web::Data::new(verifier);
+    let shared = Shared {
+        metrics,
+        readiness,
+        openapi: crate::openapi::DOCUMENT,
+    };
+    Ok(platform::server::serve(&http, shared, move |cfg| {
+        cfg.app_data(state.clone())
+            .app_data(verifier.clone())
+            .configure(crate::routes::configure);
+    })?)
 }

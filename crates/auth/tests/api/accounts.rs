@@ -18,9 +18,7 @@ async fn the_jwks_publishes_the_active_and_previous_keys() {
     let mut settings = app.settings.clone();
     settings.tokens.previous_key_file = Some(settings.tokens.active_key_file.clone());
     settings.tokens.active_key_file = new_key;
-    let rotated = auth::Application::build(settings)
-        .await
-        .expect("rotated app");
+    let rotated = auth::build(settings).await.expect("rotated app");
     let address = format!("http://127.0.0.1:{}", rotated.port());
     actix_web::rt::spawn(rotated.run_until_stopped());
 

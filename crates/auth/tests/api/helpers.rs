@@ -100,9 +100,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("admin inserted");
 
-    let app = auth::Application::build(settings.clone())
-        .await
-        .expect("app builds");
+    let app = auth::build(settings.clone()).await.expect("app builds");
     let port = app.port();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {

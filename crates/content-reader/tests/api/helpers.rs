@@ -203,7 +203,7 @@ pub async fn spawn_app_on(
     writer.jwt.refetch_min_interval_ms = 0;
     writer.consistency.secret = Secret::new(CONSISTENCY_SECRET);
     writer.cursor.secret = Secret::new(CURSOR_SECRET);
-    let writer = reviews_writer::Application::build(writer)
+    let writer = reviews_writer::build(writer)
         .await
         .expect("the writer builds");
     let writer_port = writer.port();
@@ -278,7 +278,7 @@ async fn wait_for_replica_version(db: &TestDatabase, version: i64) {
 /// configured.
 pub async fn start_reader(settings: content_reader::Settings) -> Reader {
     let expect_ready = !settings.replicas.is_empty() || settings.primary_url.is_some();
-    let app = content_reader::Application::build(settings)
+    let app = content_reader::build(settings)
         .await
         .expect("the reader builds");
     let port = app.port();
@@ -320,9 +320,7 @@ async fn insert_admin(db: &TestDatabase, settings: &auth::Settings) {
 }
 
 async fn start_auth(settings: auth::Settings) -> AuthService {
-    let app = auth::Application::build(settings)
-        .await
-        .expect("auth builds");
+    let app = auth::build(settings).await.expect("auth builds");
     let port = app.port();
     actix_web::rt::spawn(app.run_until_stopped());
     AuthService {

@@ -206,7 +206,7 @@ pub async fn spawn_app_on(
     settings.consistency.secret = Secret::new(CONSISTENCY_SECRET);
     settings.cursor.secret = Secret::new(CURSOR_SECRET);
     adjust(&mut settings);
-    let app = reviews_writer::Application::build(settings)
+    let app = reviews_writer::build(settings)
         .await
         .expect("the writer builds");
     let port = app.port();
@@ -253,9 +253,7 @@ async fn insert_admin(db: &TestDatabase, settings: &auth::Settings) {
 
 /// Builds and runs an auth service with `settings`.
 pub async fn start_auth(settings: auth::Settings) -> AuthService {
-    let app = auth::Application::build(settings.clone())
-        .await
-        .expect("auth builds");
+    let app = auth::build(settings.clone()).await.expect("auth builds");
     let port = app.port();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
