@@ -766,21 +766,11 @@ fn acknowledged_writes_survive_every_fault_under_load_and_the_stack_recovers() {
     let gw = Gateway { layout: &layout };
 
     let admin = gw.login(&started.admin_email, &started.admin_password);
-    let editor = json!({ "email": "chaos@example.com", "name": "Chaos Monkey", "password": "a long enough password" });
-    let created = gw.call(
-        "sa",
-        "POST",
-        "/auth/editors",
-        Some(&admin),
-        &[],
-        Some(&editor),
-    );
-    assert_eq!(created.status, 201, "{:?}", created.body);
+    let token = gw.new_editor(&admin, "chaos@example.com", "Chaos Monkey");
     let seed = json!({
         "subject": { "kind": "camera", "brand": "Chaos", "model": "Rig" },
         "title": "Chaos seed review", "body": "Read by every reader thread.", "rating": 8
     });
-    let token = gw.login("chaos@example.com", "a long enough password");
     let seeded = gw.call("sa", "POST", "/reviews", Some(&token), &[], Some(&seed));
     assert_eq!(seeded.status, 201, "{:?}", seeded.body);
     let seed_slug = seeded.body["slug"].as_str().expect("slug").to_owned();
@@ -808,7 +798,6 @@ fn acknowledged_writes_survive_every_fault_under_load_and_the_stack_recovers() {
             stack.status()
         );
         // A fresh access token per scenario: `make chaos` outlasts one.
-        let token = gw.login("chaos@example.com", "a long enough password");
         let (log, marks) = run_scenario(&stack, &layout, &token, &seed_slug, name, fault, third);
         let outcome = analyse(&stack, name, fault, &log, &marks);
         eprintln!(

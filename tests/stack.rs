@@ -19,18 +19,7 @@ fn the_stack_runs_the_walkthrough_survives_a_dead_reader_and_restarts_with_its_d
 
     // Walk-through: admin creates an editor, who publishes; read back in eu.
     let admin = gw.login(&started.admin_email, &started.admin_password);
-    let created = gw.call(
-        "sa",
-        "POST",
-        "/auth/editors",
-        Some(&admin),
-        &[],
-        Some(&json!({
-            "email": "ana@example.com", "name": "Ana Souza", "password": "a long enough password"
-        })),
-    );
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let editor = gw.login("ana@example.com", "a long enough password");
+    let editor = gw.new_editor(&admin, "ana@example.com", "Ana Souza");
     let review = json!({
         "subject": { "kind": "camera", "brand": "Sony", "model": "A7 IV", "specs": { "megapixels": 33 } },
         "title": "La cámara híbrida definitiva", "body": "Excelente para foto y video.", "rating": 9, "language": "es"

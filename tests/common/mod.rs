@@ -20,6 +20,9 @@ pub fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The password of every editor a system test creates.
+pub const EDITOR_PASSWORD: &str = "a long enough password";
+
 pub struct Gateway<'a> {
     pub layout: &'a Layout,
 }
@@ -67,6 +70,21 @@ impl Gateway<'_> {
             headers,
             body,
         }
+    }
+
+    /// Creates an editor through the admin API (password
+    /// [`EDITOR_PASSWORD`]) and logs it in: its access token.
+    pub fn new_editor(&self, admin: &str, email: &str, name: &str) -> String {
+        let created = self.call(
+            "sa",
+            "POST",
+            "/auth/editors",
+            Some(admin),
+            &[],
+            Some(&json!({ "email": email, "name": name, "password": EDITOR_PASSWORD })),
+        );
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        self.login(email, EDITOR_PASSWORD)
     }
 
     pub fn login(&self, email: &str, password: &str) -> String {

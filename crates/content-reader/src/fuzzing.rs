@@ -23,12 +23,14 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::params::{self, ListFilters, ParamError, Sort};
 
-/// What `/content/subjects` accepts.
-const SUBJECT_PARAMS: &[&str] = &["kind", "brand", "q", "limit", "cursor"];
-
 /// Every route's accepted names: the list, the catalog, detail pages (none)
 /// and compare.
-const ROUTES: &[&[&str]] = &[params::LIST_PARAMS, SUBJECT_PARAMS, &[], &["subjects"]];
+const ROUTES: &[&[&str]] = &[
+    params::LIST_PARAMS,
+    params::SUBJECT_PARAMS,
+    &[],
+    &["subjects"],
+];
 
 /// The earliest instant PostgreSQL's `timestamptz` holds: 4713 BC, which is
 /// astronomical year -4712.

@@ -203,6 +203,9 @@ pub struct ListFilters {
     pub published_before: Option<OffsetDateTime>,
 }
 
+/// What `/content/subjects` accepts.
+pub const SUBJECT_PARAMS: &[&str] = &["kind", "brand", "q", "limit", "cursor"];
+
 pub const LIST_PARAMS: &[&str] = &[
     "q",
     "kind",

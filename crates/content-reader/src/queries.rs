@@ -51,6 +51,20 @@ fn rank_expression(q: &str) -> String {
     )
 }
 
+/// Cuts a page read with one row more than `limit` (and the sort keys of
+/// its rows) to `limit`: the items, and the sort key of the last one kept
+/// when more follow.
+fn cut_page<T, K>(mut items: Vec<T>, mut keys: Vec<K>, limit: i64) -> (Vec<T>, Option<K>) {
+    if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        items.pop();
+        keys.pop();
+        let last = keys.pop();
+        (items, last)
+    } else {
+        (items, None)
+    }
+}
+
 /// Where a page ends: the sort key of its last item and its id. Dates are
 /// microseconds since the epoch (exact in an `f64` for this era).
 pub type Position = (f64, i64);
@@ -147,13 +161,8 @@ pub async fn list_reviews(
         items.push(ReviewView::from_row(row, url_base, false)?);
         keys.push(row.try_get::<_, f64>("sort_key")?);
     }
-    let next = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        items.pop();
-        keys.pop();
-        items.last().zip(keys.last()).map(|(item, k)| (*k, item.id))
-    } else {
-        None
-    };
+    let (items, last) = cut_page(items, keys, limit);
+    let next = last.zip(items.last()).map(|(k, item)| (k, item.id));
     Ok(ReviewPage { items, next })
 }
 
@@ -213,15 +222,7 @@ fn subject_from_row(row: &tokio_postgres::Row) -> Result<SubjectSummary, tokio_p
         brand: row.try_get("brand")?,
         model: row.try_get("model")?,
         slug: row.try_get("slug")?,
-        specs: SpecsView {
-            mount: row.try_get("mount")?,
-            sensor_format: row.try_get("sensor_format")?,
-            megapixels: row.try_get("megapixels")?,
-            focal_min_mm: row.try_get("focal_min_mm")?,
-            focal_max_mm: row.try_get("focal_max_mm")?,
-            max_aperture: row.try_get("max_aperture")?,
-            release_year: row.try_get("release_year")?,
-        },
+        specs: SpecsView::from_row(row)?,
         review_count: row.try_get("review_count")?,
         average_rating: row.try_get("average_rating")?,
     })
@@ -289,16 +290,8 @@ pub async fn list_subjects(
             row.try_get::<_, String>("model_key")?,
         ));
     }
-    let next = if items.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        items.pop();
-        keys.pop();
-        items
-            .last()
-            .zip(keys.pop())
-            .map(|(item, (b, m))| (b, m, item.id))
-    } else {
-        None
-    };
+    let (items, last) = cut_page(items, keys, limit);
+    let next = last.zip(items.last()).map(|((b, m), item)| (b, m, item.id));
     Ok((items, next))
 }
 

@@ -121,6 +121,28 @@ fn digest(bytes: &[u8]) -> String {
     out
 }
 
+/// The cache key, cursor scope and decoded `cursor` of a paged `list`.
+/// The normalised parameters are bounded by their validation, so they serve
+/// as key and scope as they are (no hashing on the path of a cache hit); the
+/// scope leaves out `cursor` and `limit`, so a page size can change mid-list.
+fn paging<P: serde::de::DeserializeOwned>(
+    state: &State,
+    list: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<(String, String, Option<P>), Problem> {
+    let scope = format!(
+        "content:{list}:v1:{}",
+        params::normalised(params, &["cursor", "limit"])
+    );
+    let after = params
+        .get("cursor")
+        .map(|c| state.cursors.decode::<P>(&scope, c))
+        .transpose()
+        .map_err(|_| cursor_problem())?;
+    let key = format!("{list}:{}", params::normalised(params, &[]));
+    Ok((key, scope, after))
+}
+
 /// `GET /content`.
 async fn list(
     req: HttpRequest,
@@ -129,23 +151,7 @@ async fn list(
 ) -> Result<HttpResponse, Problem> {
     let params = query_pairs(query, params::LIST_PARAMS)?;
     let (filters, sort, limit) = params::list(&params).map_err(param_problem)?;
-    // The normalised parameters are bounded by their validation, so they
-    // serve as cache key and cursor scope as they are (no hashing on the
-    // path of a cache hit).
-    let scope = format!(
-        "content:list:v1:{}",
-        params::normalised(&params, &["cursor", "limit"])
-    );
-    let after = params
-        .get("cursor")
-        .map(|c| {
-            state
-                .cursors
-                .decode::<Position>(&scope, c)
-                .map_err(|_| cursor_problem())
-        })
-        .transpose()?;
-    let key = format!("list:{}", params::normalised(&params, &[]));
+    let (key, scope, after) = paging(&state, "list", &params)?;
     serve(
         &req,
         &state,
@@ -186,7 +192,7 @@ async fn subjects(
     state: web::Data<State>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, Problem> {
-    let params = query_pairs(query, &["kind", "brand", "q", "limit", "cursor"])?;
+    let params = query_pairs(query, params::SUBJECT_PARAMS)?;
     let kind = params
         .get("kind")
         .map(|v| params::kind(v))
@@ -203,20 +209,7 @@ async fn subjects(
         .transpose()
         .map_err(param_problem)?;
     let limit = params::limit(params.get("limit"), 50).map_err(param_problem)?;
-    let scope = format!(
-        "content:subjects:v1:{}",
-        params::normalised(&params, &["cursor", "limit"])
-    );
-    let after = params
-        .get("cursor")
-        .map(|c| {
-            state
-                .cursors
-                .decode::<SubjectPosition>(&scope, c)
-                .map_err(|_| cursor_problem())
-        })
-        .transpose()?;
-    let key = format!("subjects:{}", params::normalised(&params, &[]));
+    let (key, scope, after) = paging(&state, "subjects", &params)?;
     let query = Query::Subjects {
         kind: kind.map(|k| k.as_str().to_owned()),
         brand,

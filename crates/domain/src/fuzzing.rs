@@ -21,7 +21,7 @@ use crate::{
 
 /// Top-level fields of the review bodies, the first segment of every
 /// violation's path.
-const REVIEW_FIELDS: &[&str] = &[
+pub const REVIEW_FIELDS: &[&str] = &[
     "subject",
     "title",
     "summary",

@@ -335,8 +335,13 @@ pub fn npm_install(dir: &Path) {
     }
 }
 
-/// `psql` one value from the `rcr` database on a local port.
+/// Runs `sql` on the stack's database through `psql`; the output, trimmed.
 pub fn pg_query(port: u16, sql: &str) -> Result<String, StackError> {
+    pg_query_in(port, "rcr", sql)
+}
+
+/// Runs `sql` on `database` through `psql`; the output, trimmed.
+pub fn pg_query_in(port: u16, database: &str, sql: &str) -> Result<String, StackError> {
     let psql = find_binary("psql")?;
     run(
         Command::new(psql).args([
@@ -347,7 +352,7 @@ pub fn pg_query(port: u16, sql: &str) -> Result<String, StackError> {
             "-U",
             "postgres",
             "-d",
-            "rcr",
+            database,
             "-Atc",
             sql,
         ]),
@@ -562,38 +567,9 @@ impl Postgres {
     }
 
     pub fn ensure_database(&self, port: u16, name: &str) -> Result<(), StackError> {
-        let psql = find_binary("psql")?;
-        let exists = run(
-            Command::new(&psql).args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-Atc",
-                &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
-            ]),
-            "psql",
-        )?;
-        if exists.trim() != "1" {
-            run(
-                Command::new(&psql).args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-c",
-                    &format!("CREATE DATABASE {name}"),
-                ]),
-                "create database",
-            )?;
+        let sql = format!("SELECT 1 FROM pg_database WHERE datname = '{name}'");
+        if pg_query_in(port, "postgres", &sql)? != "1" {
+            pg_query_in(port, "postgres", &format!("CREATE DATABASE {name}"))?;
         }
         Ok(())
     }

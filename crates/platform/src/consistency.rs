@@ -145,31 +145,43 @@ impl fmt::Debug for TokenKey {
     }
 }
 
+/// The keyed HMAC state of a secret of at least [`MIN_SECRET_LEN`] bytes
+/// (shared by consistency tokens and cursors).
+pub(crate) fn hmac_key(secret: &[u8]) -> Result<Hmac<Sha256>, KeyTooShort> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(KeyTooShort {
+            actual: secret.len(),
+        });
+    }
+    // HMAC takes keys of any length, so this cannot fail; mapping the
+    // impossible error keeps the function free of panics.
+    Hmac::<Sha256>::new_from_slice(secret).map_err(|_| KeyTooShort {
+        actual: secret.len(),
+    })
+}
+
+/// [`hmac_key`] of a secret setting; `name` is the setting's name for the
+/// one error line a bad or short secret stops start-up with.
+pub(crate) fn hmac_key_from_settings(
+    settings: &crate::settings::SecretSettings,
+    name: &str,
+) -> Result<Hmac<Sha256>, crate::settings::SettingsError> {
+    let secret = settings.load(name)?;
+    hmac_key(secret.expose().as_bytes())
+        .map_err(|e| crate::settings::SettingsError::new(format!("{name}: {e}")))
+}
+
 impl TokenKey {
-    /// The key of a secret setting; `name` is the setting's name for the
-    /// one error line a bad or short secret stops start-up with.
+    /// The key of a secret setting named `name`.
     pub fn from_settings(
         settings: &crate::settings::SecretSettings,
         name: &str,
     ) -> Result<Self, crate::settings::SettingsError> {
-        let secret = settings.load(name)?;
-        Self::new(secret.expose().as_bytes())
-            .map_err(|e| crate::settings::SettingsError::new(format!("{name}: {e}")))
+        hmac_key_from_settings(settings, name).map(TokenKey)
     }
 
     pub fn new(secret: &[u8]) -> Result<TokenKey, KeyTooShort> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(KeyTooShort {
-                actual: secret.len(),
-            });
-        }
-        // HMAC takes keys of any length, so this cannot fail; mapping the
-        // impossible error keeps the function free of panics.
-        Hmac::<Sha256>::new_from_slice(secret)
-            .map(TokenKey)
-            .map_err(|_| KeyTooShort {
-                actual: secret.len(),
-            })
+        hmac_key(secret).map(TokenKey)
     }
 
     /// The token text for the `X-Consistency-Token` header.

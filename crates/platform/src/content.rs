@@ -97,6 +97,22 @@ pub struct ReviewView {
     pub published_at: Option<OffsetDateTime>,
 }
 
+impl SpecsView {
+    /// Maps the spec columns of a row (`mount`, `sensor_format`, …, as
+    /// [`REVIEW_COLUMNS`] names them).
+    pub fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            mount: row.try_get("mount")?,
+            sensor_format: row.try_get("sensor_format")?,
+            megapixels: row.try_get("megapixels")?,
+            focal_min_mm: row.try_get("focal_min_mm")?,
+            focal_max_mm: row.try_get("focal_max_mm")?,
+            max_aperture: row.try_get("max_aperture")?,
+            release_year: row.try_get("release_year")?,
+        })
+    }
+}
+
 impl ReviewView {
     /// Maps a row selected with [`REVIEW_COLUMNS`] (or, when `with_body` is
     /// false, [`REVIEW_LIST_COLUMNS`]). `url_base` prefixes the review's
@@ -117,15 +133,7 @@ impl ReviewView {
                 brand: row.try_get("subject_brand")?,
                 model: row.try_get("subject_model")?,
                 slug: row.try_get("subject_slug")?,
-                specs: SpecsView {
-                    mount: row.try_get("mount")?,
-                    sensor_format: row.try_get("sensor_format")?,
-                    megapixels: row.try_get("megapixels")?,
-                    focal_min_mm: row.try_get("focal_min_mm")?,
-                    focal_max_mm: row.try_get("focal_max_mm")?,
-                    max_aperture: row.try_get("max_aperture")?,
-                    release_year: row.try_get("release_year")?,
-                },
+                specs: SpecsView::from_row(row)?,
             },
             editor: EditorRef {
                 id: row.try_get("editor_id")?,

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
 pub use crate::consistency::{KeyTooShort, MIN_SECRET_LEN};
+use crate::consistency::{hmac_key, hmac_key_from_settings};
 
 /// Cursors longer than this are refused before decoding. The longest
 /// position a service makes, a catalog page ending at a brand and a model
@@ -61,30 +62,16 @@ impl fmt::Debug for CursorKey {
 }
 
 impl CursorKey {
-    /// The key of a secret setting; `name` is the setting's name for the
-    /// one error line a bad or short secret stops start-up with.
+    /// The key of a secret setting named `name`.
     pub fn from_settings(
         settings: &crate::settings::SecretSettings,
         name: &str,
     ) -> Result<Self, crate::settings::SettingsError> {
-        let secret = settings.load(name)?;
-        Self::new(secret.expose().as_bytes())
-            .map_err(|e| crate::settings::SettingsError::new(format!("{name}: {e}")))
+        hmac_key_from_settings(settings, name).map(CursorKey)
     }
 
     pub fn new(secret: &[u8]) -> Result<Self, KeyTooShort> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(KeyTooShort {
-                actual: secret.len(),
-            });
-        }
-        // HMAC takes keys of any length, so this cannot fail; mapping the
-        // impossible error keeps the function free of panics.
-        Hmac::<Sha256>::new_from_slice(secret)
-            .map(CursorKey)
-            .map_err(|_| KeyTooShort {
-                actual: secret.len(),
-            })
+        hmac_key(secret).map(CursorKey)
     }
 
     /// The `next_cursor` for a page ending at `position`, valid only for
