@@ -273,6 +273,31 @@ mod tests {
         assert_eq!(Entry::decode(&entry.encode()), Some(entry));
     }
 
+    fn entry_at(version: i64) -> Arc<Entry> {
+        Arc::new(Entry {
+            version,
+            lsn: 1,
+            etag: HeaderValue::from_static("\"e\""),
+            surrogate_keys: HeaderValue::from_static("list"),
+            source: HeaderValue::from_static("replica:sa-1"),
+            body: Bytes::from_static(b"{}"),
+        })
+    }
+
+    #[actix_web::test]
+    async fn memory_serves_its_generation_to_a_lagging_version_poll_never_an_older_one() {
+        let redis = RedisHandle::new(&platform::settings::RedisSettings::default())
+            .expect("lazy handle");
+        let metrics = CacheMetrics::new(&platform::metrics::Metrics::new("test", "sa"));
+        let cache = Cache::new(true, "sa", 10, redis, Duration::from_secs(60), metrics);
+        cache.put_local("k", entry_at(7));
+        // The poll still says 6: the entry read at 7 is newer data.
+        assert_eq!(cache.get_local("k", 6).map(|e| e.version), Some(7));
+        assert_eq!(cache.get_local("k", 7).map(|e| e.version), Some(7));
+        // The poll says 8: the entry at 7 may be stale.
+        assert!(cache.get_local("k", 8).is_none());
+    }
+
     #[test]
     fn garbage_from_redis_is_not_an_entry() {
         assert_eq!(Entry::decode(b""), None);
