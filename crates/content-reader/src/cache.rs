@@ -286,8 +286,8 @@ mod tests {
 
     #[actix_web::test]
     async fn memory_serves_its_generation_to_a_lagging_version_poll_never_an_older_one() {
-        let redis = RedisHandle::new(&platform::settings::RedisSettings::default())
-            .expect("lazy handle");
+        let redis =
+            RedisHandle::new(&platform::settings::RedisSettings::default()).expect("lazy handle");
         let metrics = CacheMetrics::new(&platform::metrics::Metrics::new("test", "sa"));
         let cache = Cache::new(true, "sa", 10, redis, Duration::from_secs(60), metrics);
         cache.put_local("k", entry_at(7));

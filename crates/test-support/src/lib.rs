@@ -11,6 +11,9 @@
 //! static that is never dropped: see the `spawn` module. Folders of earlier,
 //! finished runs are removed the next time a cluster starts.
 //!
+//! On top of the cluster, the service suites share how they start services
+//! on it ([`services`]) and how they talk to them ([`http`]).
+//!
 //! ```no_run
 //! # async fn example() {
 //! let db = test_support::cluster().fresh_database().await;
@@ -20,9 +23,11 @@
 //! ```
 
 mod binaries;
+pub mod http;
 mod offthread;
 mod postgres;
 mod redis;
+pub mod services;
 mod spawn;
 mod workdir;
 

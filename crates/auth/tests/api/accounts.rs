@@ -13,7 +13,7 @@ async fn the_jwks_publishes_the_active_and_previous_keys() {
     assert_eq!(one.body["keys"][0]["alg"], "EdDSA");
     assert!(one.body["keys"][0].get("d").is_none(), "no private part");
 
-    let new_key = app.keys_dir.join("next.pem");
+    let new_key = app.keys_dir.path().join("next.pem");
     auth::keys::generate_file(&new_key).expect("new key");
     let mut settings = app.settings.clone();
     settings.tokens.previous_key_file = Some(settings.tokens.active_key_file.clone());
@@ -77,7 +77,7 @@ async fn bad_access_tokens_get_401_with_a_bearer_challenge() {
 #[actix_web::test]
 async fn the_create_admin_command_makes_an_admin_who_can_log_in() {
     let app = spawn_app().await;
-    let file = app.keys_dir.join("admin-password");
+    let file = app.keys_dir.path().join("admin-password");
     std::fs::write(&file, "a password from a file\n").expect("written");
     auth::admin::create_admin(&app.settings, "Root@Example.com", "Root", Some(&file))
         .await

@@ -1,61 +1,23 @@
 //! Starting the service for a test and talking to it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use auth::Settings;
 use awc::http::StatusCode;
-use platform::settings::Secret;
 use serde_json::{Value, json};
 use test_support::TestDatabase;
+use test_support::http::{Answer, client_with_timeout, post_login, read, send_raw};
+use test_support::services::{self, KeysDir};
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub use test_support::services::{ADMIN_EMAIL, ADMIN_PASSWORD, unique_email};
 
 /// A running auth service with its own database and an admin account.
 pub struct TestApp {
     pub address: String,
     pub db: TestDatabase,
-    pub keys_dir: PathBuf,
+    pub keys_dir: KeysDir,
     pub settings: Settings,
     client: awc::Client,
-}
-
-/// An answer: status, headers and the parsed body (`Null` when empty).
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: awc::http::header::HeaderMap,
-    pub body: Value,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Asserts a problem+json answer with `status` and `code`.
-    pub fn assert_problem(&self, status: u16, code: &str) {
-        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{:?}",
-            self.body
-        );
-        assert_eq!(self.body["code"], code, "{:?}", self.body);
-        assert_eq!(self.body["status"], status);
-        assert!(
-            self.body["request_id"]
-                .as_str()
-                .is_some_and(|s| !s.is_empty())
-        );
-    }
-}
-
-/// A fresh unique email.
-pub fn unique_email(prefix: &str) -> String {
-    format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -65,74 +27,17 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let cluster = test_support::cluster();
     let db = cluster.fresh_database().await;
-    let keys_dir =
-        std::env::temp_dir().join(format!("rcr-auth-keys-{}", uuid::Uuid::new_v4().simple()));
-    auth::keys::generate_file(&keys_dir.join("active.pem")).expect("key written");
-
-    let mut settings = Settings::default();
-    settings.http.port = 0;
-    settings.http.workers = 2;
-    settings.database.url = Secret::new(db.primary_url());
-    settings.redis.url = Secret::new(cluster.redis().url());
-    settings.tokens.active_key_file = keys_dir.join("active.pem");
-    settings.tokens.issuer = "http://auth.test".into();
-    // Every test's throttle counters live in one shared Redis: keep the IP
-    // limit out of the way unless a test is about it.
-    settings.throttle.per_ip = 1_000_000;
+    let keys_dir = KeysDir::generate("auth");
+    let mut settings = services::auth_settings(cluster, &db, &keys_dir);
     adjust(&mut settings);
-
-    // The first admin, as `auth create-admin` would make it.
-    let hasher = auth::password::Hasher::new(&settings.passwords).expect("hasher");
-    let hash = hasher.hash(ADMIN_PASSWORD).await.expect("hash");
-    let new = domain::NewEditor::parse(domain::RawNewEditor {
-        email: Some(ADMIN_EMAIL.into()),
-        name: Some("Admin".into()),
-        password: Some(ADMIN_PASSWORD.into()),
-        role: Some("admin".into()),
-    })
-    .expect("valid admin");
-    let client = db.primary_client().await;
-    let pool_client = client;
-    let stmt =
-        "INSERT INTO editors (email, name, password_hash, role) VALUES ($1, $2, $3, 'admin')";
-    pool_client
-        .execute(stmt, &[&new.email().as_str(), &new.name().as_str(), &hash])
-        .await
-        .expect("admin inserted");
-
-    let app = auth::build(settings.clone()).await.expect("app builds");
-    let port = app.port();
-    actix_web::rt::spawn(app.run_until_stopped());
+    services::insert_admin(&db, &settings).await;
+    let auth = services::start_auth(settings).await;
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
+        address: auth.address,
         db,
         keys_dir,
-        settings,
-        client: awc::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .finish(),
-    }
-}
-
-async fn read(
-    mut res: awc::ClientResponse<
-        impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
-        + Unpin,
-    >,
-) -> Answer {
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.body().limit(4 * 1024 * 1024).await.expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    Answer {
-        status,
-        headers,
-        body,
+        settings: auth.settings,
+        client: client_with_timeout(Duration::from_secs(30)),
     }
 }
 
@@ -176,23 +81,17 @@ impl TestApp {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self
-            .client
-            .post(self.url(path))
-            .insert_header(("content-type", content_type));
-        for (k, v) in headers {
-            req = req.insert_header((*k, *v));
-        }
-        read(req.send_body(body).await.expect("request sent")).await
+        send_raw(
+            self.client.post(self.url(path)),
+            content_type,
+            body,
+            headers,
+        )
+        .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Answer {
-        self.post(
-            "/auth/login",
-            None,
-            &json!({ "email": email, "password": password }),
-        )
-        .await
+        post_login(&self.client, &self.address, email, password).await
     }
 
     pub async fn login_from(&self, email: &str, password: &str, ip: &str) -> Answer {
@@ -268,13 +167,6 @@ impl TestApp {
     }
 
     pub async fn audit_actions(&self) -> Vec<String> {
-        let client = self.db.primary_client().await;
-        client
-            .query("SELECT action FROM audit_log ORDER BY id", &[])
-            .await
-            .expect("audit query")
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+        services::audit_actions(&self.db).await
     }
 }

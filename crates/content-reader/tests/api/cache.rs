@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use awc::http::Method;
 use futures_util::future::join_all;
 
-use crate::helpers::{EVENTUALLY, Reader, TestApp, spawn_app, spawn_app_on, unique_word};
+use crate::helpers::{
+    EVENTUALLY, Reader, ReaderAnswer as _, TestApp, spawn_app, spawn_app_on, unique_word,
+};
 use crate::replicas::fresh_list_path;
 
 const HIT_REDIS: &[&str] = &["outcome=\"hit_redis\""];

@@ -4,7 +4,7 @@
 use awc::http::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{ReaderAnswer as _, TestApp};
 
 /// What the catalog holds (ids and slugs as the writer answered them).
 pub struct Catalog {

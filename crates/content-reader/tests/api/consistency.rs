@@ -4,7 +4,7 @@ use awc::http::Method;
 use platform::consistency::{ConsistencyToken, Lsn, TokenKey};
 use serde_json::json;
 
-use crate::helpers::{CONSISTENCY_SECRET, spawn_app, unique_word};
+use crate::helpers::{CONSISTENCY_SECRET, ReaderAnswer as _, spawn_app, unique_word};
 
 #[actix_web::test]
 async fn without_a_token_a_published_review_appears_once_the_replica_has_it() {

@@ -5,7 +5,7 @@ use awc::http::Method;
 use serde_json::Value;
 
 use crate::catalog::publish_catalog;
-use crate::helpers::spawn_app;
+use crate::helpers::{ReaderAnswer as _, spawn_app};
 
 #[actix_web::test]
 async fn a_review_is_found_by_slug_and_by_id_with_body_subject_and_editor_name() {

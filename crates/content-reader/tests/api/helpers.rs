@@ -2,108 +2,78 @@
 //! writer, all on one fresh database of a real primary + streaming replica
 //! and a real Redis — and talking to them over HTTP.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use awc::http::{Method, StatusCode};
 use content_reader::settings::NodeSettings;
 use platform::settings::Secret;
 use serde_json::{Value, json};
+use test_support::http::login;
+use test_support::services::{self, ADMIN_EMAIL, ADMIN_PASSWORD, CURSOR_SECRET, KeysDir};
 use test_support::{TestCluster, TestDatabase};
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
-pub const ISSUER: &str = "http://auth.test";
-/// Shared by the writer (which signs `X-Consistency-Token`) and the reader.
-pub const CONSISTENCY_SECRET: &str = "consistency-secret-for-reader-tests-0123456789";
-pub const CURSOR_SECRET: &str = "cursor-secret-for-reader-tests-abcdefghijklmnop";
+pub use test_support::http::{Answer, client_with_timeout, read};
+pub use test_support::services::CONSISTENCY_SECRET;
 
 /// How long a test waits for something eventually consistent (replication
 /// plus a version poll). Bounds wait loops only; never asserted as a timing.
 pub const EVENTUALLY: Duration = Duration::from_secs(20);
 
-/// An answer: status, headers and the parsed body (`Null` when empty).
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: awc::http::header::HeaderMap,
-    pub body: Value,
+/// What the reader's answers carry beyond every service's.
+pub trait ReaderAnswer {
+    /// Asserts a 400 `invalid_parameter` whose first error names `field`.
+    fn assert_invalid_parameter(&self, field: &str);
+    fn served_from(&self) -> &str;
+    /// The `data` array of a list answer.
+    fn data(&self) -> &Vec<Value>;
+    /// The ids of the items of a list answer.
+    fn ids(&self) -> Vec<i64>;
+    /// The ids of a list answer, or the id of a detail answer.
+    fn ids_or_id(&self) -> Vec<i64>;
+    fn next_cursor(&self) -> Option<String>;
+    /// The `X-Consistency-Token` of a write answer.
+    fn consistency_token(&self) -> String;
 }
 
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Asserts a problem+json answer with `status` and `code`.
-    pub fn assert_problem(&self, status: u16, code: &str) {
-        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{:?}",
-            self.body
-        );
-        assert_eq!(self.body["code"], code, "{:?}", self.body);
-        assert_eq!(self.body["status"], status, "{:?}", self.body);
-        assert!(
-            self.body["request_id"]
-                .as_str()
-                .is_some_and(|s| !s.is_empty()),
-            "{:?}",
-            self.body
-        );
-    }
-
-    /// Asserts a 400 `invalid_parameter` whose first error names `field`.
-    pub fn assert_invalid_parameter(&self, field: &str) {
+impl ReaderAnswer for Answer {
+    fn assert_invalid_parameter(&self, field: &str) {
         self.assert_problem(400, "invalid_parameter");
         assert_eq!(self.body["errors"][0]["field"], field, "{:?}", self.body);
     }
 
-    pub fn served_from(&self) -> &str {
+    fn served_from(&self) -> &str {
         self.header("x-served-from").unwrap_or("<missing>")
     }
 
-    /// The `data` array of a list answer.
-    pub fn data(&self) -> &Vec<Value> {
+    fn data(&self) -> &Vec<Value> {
         self.body["data"]
             .as_array()
             .unwrap_or_else(|| panic!("no data array: {:?}", self.body))
     }
 
-    /// The ids of the items of a list answer.
-    pub fn ids(&self) -> Vec<i64> {
+    fn ids(&self) -> Vec<i64> {
         self.data()
             .iter()
             .map(|item| item["id"].as_i64().expect("item id"))
             .collect()
     }
 
-    /// The ids of a list answer, or the id of a detail answer.
-    pub fn ids_or_id(&self) -> Vec<i64> {
+    fn ids_or_id(&self) -> Vec<i64> {
         match self.body["id"].as_i64() {
             Some(id) => vec![id],
             None => self.ids(),
         }
     }
 
-    pub fn next_cursor(&self) -> Option<String> {
+    fn next_cursor(&self) -> Option<String> {
         self.body["next_cursor"].as_str().map(str::to_owned)
     }
 
-    /// The `X-Consistency-Token` of a write answer.
-    pub fn consistency_token(&self) -> String {
+    fn consistency_token(&self) -> String {
         self.header("x-consistency-token")
             .unwrap_or_else(|| panic!("no X-Consistency-Token: {:?}", self.headers))
             .to_owned()
     }
-}
-
-/// A running auth service.
-pub struct AuthService {
-    pub address: String,
-    pub port: u16,
 }
 
 /// A running reader.
@@ -117,7 +87,8 @@ pub struct TestApp {
     pub reader: Reader,
     pub writer_address: String,
     pub db: TestDatabase,
-    pub keys_dir: PathBuf,
+    /// The signing keys of its auth service, removed with the app.
+    _keys_dir: KeysDir,
     pub token: String,
     pub admin_id: i64,
     /// The settings the first reader was built with (for extra readers).
@@ -173,41 +144,15 @@ pub async fn spawn_app_on(
         .expect("content version set");
     wait_for_replica_version(&db, base).await;
 
-    let keys_dir =
-        std::env::temp_dir().join(format!("rcr-reader-keys-{}", uuid::Uuid::new_v4().simple()));
-    let active = keys_dir.join("a.pem");
-    auth::keys::generate_file(&active).expect("key written");
+    let keys_dir = KeysDir::generate("reader");
+    let auth_settings = services::supporting_auth_settings(cluster, &db, &keys_dir);
+    let admin_id = services::insert_admin(&db, &auth_settings).await;
+    let auth = services::start_auth(auth_settings).await;
 
-    let mut auth_settings = auth::Settings::default();
-    auth_settings.http.port = 0;
-    auth_settings.http.workers = 1;
-    auth_settings.database.url = Secret::new(db.primary_url());
-    auth_settings.redis.url = Secret::new(cluster.redis().url());
-    auth_settings.tokens.active_key_file = active;
-    auth_settings.tokens.issuer = ISSUER.into();
-    auth_settings.throttle.per_ip = 1_000_000;
-    auth_settings.throttle.per_email = 1_000_000;
-    // The reader is under test, not password hashing.
-    auth_settings.passwords.memory_kib = 1024;
-    auth_settings.passwords.iterations = 1;
-    insert_admin(&db, &auth_settings).await;
-    let auth = start_auth(auth_settings).await;
-
-    let mut writer = reviews_writer::Settings::default();
-    writer.http.port = 0;
+    // The writer only publishes what the reader reads.
+    let mut writer = services::writer_settings(&db, &auth);
     writer.http.workers = 1;
-    writer.database.url = Secret::new(db.primary_url());
-    writer.jwt.issuer = ISSUER.into();
-    writer.jwt.audience = "rcr-api".into();
-    writer.jwt.jwks_url = format!("http://127.0.0.1:{}/.well-known/jwks.json", auth.port);
-    writer.jwt.refetch_min_interval_ms = 0;
-    writer.consistency.secret = Secret::new(CONSISTENCY_SECRET);
-    writer.cursor.secret = Secret::new(CURSOR_SECRET);
-    let writer = reviews_writer::build(writer)
-        .await
-        .expect("the writer builds");
-    let writer_port = writer.port();
-    actix_web::rt::spawn(writer.run_until_stopped());
+    let writer = services::start_writer(writer).await;
 
     let mut settings = content_reader::Settings::default();
     settings.http.port = 0;
@@ -228,18 +173,11 @@ pub async fn spawn_app_on(
 
     let client = client_with_timeout(Duration::from_secs(30));
     let token = login(&client, &auth.address, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let admin_id = db
-        .primary_client()
-        .await
-        .query_one("SELECT id FROM editors WHERE email = $1", &[&ADMIN_EMAIL])
-        .await
-        .expect("admin id")
-        .get(0);
     TestApp {
         reader,
-        writer_address: format!("http://127.0.0.1:{writer_port}"),
+        writer_address: writer.address,
         db,
-        keys_dir,
+        _keys_dir: keys_dir,
         token,
         admin_id,
         reader_settings: settings,
@@ -281,10 +219,8 @@ pub async fn start_reader(settings: content_reader::Settings) -> Reader {
     let app = content_reader::build(settings)
         .await
         .expect("the reader builds");
-    let port = app.port();
-    actix_web::rt::spawn(app.run_until_stopped());
     let reader = Reader {
-        address: format!("http://127.0.0.1:{port}"),
+        address: services::spawn(app).address,
     };
     if expect_ready {
         let client = client_with_timeout(Duration::from_secs(5));
@@ -303,73 +239,6 @@ pub async fn start_reader(settings: content_reader::Settings) -> Reader {
         }
     }
     reader
-}
-
-/// The first admin, as `auth create-admin` would make it.
-async fn insert_admin(db: &TestDatabase, settings: &auth::Settings) {
-    let hasher = auth::password::Hasher::new(&settings.passwords).expect("hasher");
-    let hash = hasher.hash(ADMIN_PASSWORD).await.expect("hash");
-    db.primary_client()
-        .await
-        .execute(
-            "INSERT INTO editors (email, name, password_hash, role) VALUES ($1, 'Admin Editor', $2, 'admin')",
-            &[&ADMIN_EMAIL, &hash],
-        )
-        .await
-        .expect("admin inserted");
-}
-
-async fn start_auth(settings: auth::Settings) -> AuthService {
-    let app = auth::build(settings).await.expect("auth builds");
-    let port = app.port();
-    actix_web::rt::spawn(app.run_until_stopped());
-    AuthService {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-    }
-}
-
-async fn login(client: &awc::Client, auth: &str, email: &str, password: &str) -> String {
-    let answer = read(
-        client
-            .post(format!("{auth}/auth/login"))
-            .send_json(&json!({ "email": email, "password": password }))
-            .await
-            .expect("login sent"),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::OK, "login: {:?}", answer.body);
-    answer.body["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned()
-}
-
-/// A client bounded by `timeout`: a hang is a failure, not a stuck suite.
-pub fn client_with_timeout(timeout: Duration) -> awc::Client {
-    awc::Client::builder().timeout(timeout).finish()
-}
-
-pub async fn read(
-    mut res: awc::ClientResponse<
-        impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
-        + Unpin,
-    >,
-) -> Answer {
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.body().limit(16 * 1024 * 1024).await.expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    Answer {
-        status,
-        headers,
-        body,
-    }
 }
 
 impl Reader {
@@ -560,10 +429,4 @@ pub fn metric_sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
                 .flatten()
         })
         .sum()
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.keys_dir);
-    }
 }

@@ -4,7 +4,7 @@
 use awc::http::Method;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{ReaderAnswer as _, TestApp, spawn_app};
 
 pub const PUBLIC_CACHE: &str = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600";
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use futures_util::future::join_all;
 
 use crate::catalog::publish_catalog;
-use crate::helpers::{Answer, TestApp, review_body, spawn_app, unique_word};
+use crate::helpers::{Answer, ReaderAnswer as _, TestApp, review_body, spawn_app, unique_word};
 
 fn sorted(mut ids: Vec<i64>) -> Vec<i64> {
     ids.sort_unstable();

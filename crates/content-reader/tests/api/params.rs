@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::helpers::{Answer, TestApp, spawn_app};
+use crate::helpers::{Answer, ReaderAnswer as _, TestApp, spawn_app};
 
 /// Percent-encodes everything but unreserved characters.
 pub fn encode(text: &str) -> String {

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use test_support::StopMode;
 
 use crate::helpers::{
-    Answer, EVENTUALLY, TestApp, client_with_timeout, read, spawn_app_on, unique_word,
+    Answer, EVENTUALLY, ReaderAnswer as _, TestApp, client_with_timeout, read, spawn_app_on,
+    unique_word,
 };
 
 /// A list path no earlier request asked for (cold in every cache), that

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{ReaderAnswer as _, TestApp, spawn_app};
 
 fn review(brand: &str, model: &str, title: &str, body: &str, language: &str) -> Value {
     json!({

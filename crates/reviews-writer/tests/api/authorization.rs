@@ -4,7 +4,10 @@
 use awc::http::Method;
 use serde_json::json;
 
-use crate::helpers::{AuthService, ISSUER, review_body, spawn_app, start_auth};
+use crate::helpers::{
+    AuthService, EDITOR_PASSWORD, ISSUER, WriterAnswer as _, post_login, review_body, spawn_app,
+    start_auth,
+};
 
 #[actix_web::test]
 async fn a_missing_or_bad_token_is_401_with_a_bearer_challenge() {
@@ -166,14 +169,11 @@ async fn a_token_signed_by_a_newly_rotated_key_is_accepted_without_restarting_th
     let rotated: AuthService = start_auth(settings).await;
     assert_eq!(rotated.port, app.auth.port);
 
-    let answer = crate::helpers::read(
-        awc::Client::default()
-            .post(format!("{}/auth/login", rotated.address))
-            .send_json(
-                &json!({ "email": editor.email, "password": crate::helpers::EDITOR_PASSWORD }),
-            )
-            .await
-            .expect("login sent"),
+    let answer = post_login(
+        &awc::Client::default(),
+        &rotated.address,
+        &editor.email,
+        EDITOR_PASSWORD,
     )
     .await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);

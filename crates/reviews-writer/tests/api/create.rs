@@ -4,7 +4,7 @@
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{review_body, spawn_app, unique_title};
+use crate::helpers::{WriterAnswer as _, review_body, spawn_app, unique_title};
 
 #[actix_web::test]
 async fn a_published_review_is_created_with_location_etag_and_surrogate_keys() {

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{review_body, spawn_app, spawn_app_on, unique_title};
+use crate::helpers::{WriterAnswer as _, review_body, spawn_app, spawn_app_on, unique_title};
 
 #[actix_web::test]
 async fn the_same_key_and_body_replay_the_first_answer_whatever_the_formatting() {

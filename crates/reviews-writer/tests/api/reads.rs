@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, review_body, spawn_app};
+use crate::helpers::{TestApp, WriterAnswer as _, review_body, spawn_app};
 
 /// Follows `next_cursor` until the last page, returning every item.
 async fn all_pages(app: &TestApp, token: &str, limit: usize) -> Vec<Value> {

@@ -3,7 +3,7 @@
 
 use awc::http::Method;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{WriterAnswer as _, spawn_app};
 
 #[actix_web::test]
 async fn health_readiness_metrics_and_openapi_are_served() {

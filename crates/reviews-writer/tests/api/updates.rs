@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{WriterAnswer as _, spawn_app};
 
 #[actix_web::test]
 async fn a_partial_update_changes_only_the_given_fields_and_bumps_the_version() {

@@ -7,7 +7,7 @@ use proptest::strategy::ValueTree as _;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 
-use crate::helpers::{review_body, spawn_app};
+use crate::helpers::{WriterAnswer as _, review_body, spawn_app};
 
 /// `review_body` with `path` (dotted; `[i]` not needed) set to `value`.
 fn with(path: &str, value: Value) -> Value {
