@@ -51,6 +51,11 @@ fn rank_expression(q: &str) -> String {
     )
 }
 
+/// The newest/oldest sort key: `published_at` in microseconds since the
+/// epoch (exact in a float8 for this era, and back: the cursor condition
+/// turns it into the same timestamp).
+const PUBLISHED_MICROS: &str = "(extract(epoch FROM r.published_at) * 1000000)::float8";
+
 /// Cuts a page read with one row more than `limit` (and the sort keys of
 /// its rows) to `limit`: the items, and the sort key of the last one kept
 /// when more follow.
@@ -128,28 +133,42 @@ pub async fn list_reviews(
         }
         None => None,
     };
-    let (key, direction) = match sort {
+    // Every sort but relevance orders by indexed expressions
+    // (`reviews_public_*_idx`) and pages with a row comparison on the same
+    // expressions, so a page is an index range scan, never a sort of every
+    // public review. The cursor carries the sort key as a float8.
+    let (order, key) = match sort {
         Sort::Newest => (
-            "(extract(epoch FROM r.published_at) * 1000000)::float8".to_owned(),
-            "DESC",
+            "r.published_at DESC, r.id DESC",
+            PUBLISHED_MICROS.to_owned(),
         ),
-        Sort::Oldest => (
-            "(extract(epoch FROM r.published_at) * 1000000)::float8".to_owned(),
-            "ASC",
+        Sort::Oldest => ("r.published_at, r.id", PUBLISHED_MICROS.to_owned()),
+        Sort::Rating => (
+            "coalesce(r.rating, -1) DESC, r.id DESC",
+            "coalesce(r.rating, -1)::float8".to_owned(),
         ),
-        Sort::Rating => ("coalesce(r.rating, -1)::float8".to_owned(), "DESC"),
-        Sort::Relevance => (rank.clone().unwrap_or_else(|| "0::float8".into()), "DESC"),
+        Sort::Relevance => (
+            "sort_key DESC, r.id DESC",
+            rank.unwrap_or_else(|| "0::float8".into()),
+        ),
     };
     if let Some((k, id)) = after {
-        let op = if direction == "DESC" { "<" } else { ">" };
         let (k, id) = (args.add(k), args.add(id));
-        conditions.push(format!("({key}, r.id) {op} ({k}::float8, {id}::int8)"));
+        let published = format!("to_timestamp(0) + {k}::float8 * interval '1 microsecond'");
+        conditions.push(match sort {
+            Sort::Newest => format!("(r.published_at, r.id) < ({published}, {id}::int8)"),
+            Sort::Oldest => format!("(r.published_at, r.id) > ({published}, {id}::int8)"),
+            Sort::Rating => {
+                format!("(coalesce(r.rating, -1), r.id) < ({k}::float8::numeric, {id}::int8)")
+            }
+            Sort::Relevance => format!("({key}, r.id) < ({k}::float8, {id}::int8)"),
+        });
     }
     let limit_placeholder = args.add(limit + 1);
     let sql = format!(
         "SELECT {REVIEW_LIST_COLUMNS}, {key} AS sort_key FROM {REVIEW_FROM}
           WHERE {}
-          ORDER BY sort_key {direction}, r.id {direction}
+          ORDER BY {order}
           LIMIT {limit_placeholder}",
         conditions.join(" AND ")
     );

@@ -13,11 +13,20 @@ use crate::process::{self, StackError};
 use crate::{Layout, Stack, path_str};
 
 /// How long each scenario is measured (after its warm-up).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BenchOptions {
     pub seconds: u64,
     pub warmup_seconds: u64,
     pub connections: u32,
+    /// Runs only the scenarios whose names contain one of these (all when
+    /// empty); a paced scenario brings its peak scenario along.
+    pub only: Vec<String>,
+}
+
+impl BenchOptions {
+    fn selected(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()))
+    }
 }
 
 /// One measured scenario.
@@ -379,8 +388,36 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
             admin_env.clone(),
         ),
     ];
+    // Half of the peak load, paced: the latency the SLOs speak of. Each
+    // paced scenario names the scenario whose req/s is its peak.
+    let paced = [
+        (
+            "GET /content cached, straight to a reader, at half peak",
+            format!("{}/content", base(reader)),
+            "get.lua",
+            "GET /content cached, straight to a reader",
+        ),
+        (
+            "GET /content cached, gateway, at half peak",
+            format!("{}/content", base(gateway)),
+            "get.lua",
+            "GET /content cached, through the gateway",
+        ),
+        (
+            "GET /content?q= uncached search, at half peak",
+            base(gateway),
+            "search.lua",
+            "GET /content?q= uncached search, gateway",
+        ),
+    ];
+    let needed = |name: &str| {
+        options.selected(name)
+            || paced
+                .iter()
+                .any(|(paced_name, _, _, peak)| *peak == name && options.selected(paced_name))
+    };
     let mut rows = Vec::new();
-    for (name, url, script, conns, env) in &scenarios {
+    for (name, url, script, conns, env) in scenarios.iter().filter(|s| needed(s.0)) {
         println!(
             "{name}: warm-up {}s, measure {}s",
             options.warmup_seconds, options.seconds
@@ -392,39 +429,27 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
         row.name = (*name).to_owned();
         rows.push(row);
     }
-    // Half of the peak load, paced: the latency the SLOs speak of.
-    let peak = |name: &str| {
-        rows.iter()
-            .find(|r| r.name.starts_with(name))
-            .map_or(1.0, |r| r.rps)
-    };
-    let paced = [
-        (
-            "GET /content cached, gateway, at half peak",
-            format!("{}/content", base(gateway)),
-            "get.lua",
-            peak("GET /content cached, through"),
-        ),
-        (
-            "GET /content?q= uncached search, at half peak",
-            base(gateway),
-            "search.lua",
-            peak("GET /content?q="),
-        ),
-    ];
-    for (name, url, script, peak_rps) in paced {
-        let target = (peak_rps / 2.0).max(1.0);
+    let peaks: Vec<f64> = paced
+        .iter()
+        .map(|p| rows.iter().find(|r| r.name == p.3).map_or(1.0, |r| r.rps))
+        .collect();
+    for ((name, url, script, _), peak) in paced
+        .iter()
+        .zip(peaks)
+        .filter(|(p, _)| options.selected(p.0))
+    {
+        let target = (peak / 2.0).max(1.0);
         let delay_ms = ((f64::from(c) * 1000.0) / target).round().max(1.0);
         println!("{name}: ~{target:.0} req/s");
         let mut row = wrk(
             &root,
-            &url,
+            url,
             script,
             options.seconds,
             c,
             &[("RCR_DELAY_MS", format!("{delay_ms}"))],
         )?;
-        row.name = name.to_owned();
+        row.name = (*name).to_owned();
         rows.push(row);
     }
     let rss: Vec<(String, f64)> = processes
@@ -442,10 +467,10 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     for (_, pid) in &processes {
         pin_tree(*pid, "0,1");
     }
-    Ok(report(&rows, &rss, options))
+    Ok(report(&rows, &rss, &options))
 }
 
-fn report(rows: &[Row], rss: &[(String, f64)], options: BenchOptions) -> String {
+fn report(rows: &[Row], rss: &[(String, f64)], options: &BenchOptions) -> String {
     let rps = |prefix: &str| {
         rows.iter()
             .find(|r| r.name.starts_with(prefix))

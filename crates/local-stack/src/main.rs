@@ -89,6 +89,13 @@ fn main() -> ExitCode {
                 seconds,
                 warmup_seconds: (seconds / 3).max(1),
                 connections: 32,
+                only: std::env::var("BENCH_ONLY")
+                    .unwrap_or_default()
+                    .split('|')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             };
             local_stack::bench::run(&stack, options).map(|report| {
                 println!("\n{report}");

@@ -366,7 +366,8 @@ impl TestApp {
 
     /// Inserts `count` published reviews of one new subject straight into
     /// the primary (bulk data), then bumps the content version. Titles are
-    /// `{prefix} {n}`; returns the new ids.
+    /// `{prefix} {n}`; one in eleven is unrated (sorted after every rated
+    /// one); returns the new ids.
     pub async fn insert_reviews(&self, prefix: &str, count: i32) -> Vec<i64> {
         let client = self.db.primary_client().await;
         let slug = format!("bulkbrand-{}", prefix.to_lowercase());
@@ -383,7 +384,7 @@ impl TestApp {
             .query(
                 "INSERT INTO reviews (slug, subject_id, editor_id, title, body, rating, language, status, published_at)
                  SELECT $1 || '-' || g, $2, $3, $4 || ' ' || g, 'Bulk body ' || g,
-                        (g % 21) * 0.5, 'en', 'published',
+                        CASE WHEN g % 11 = 0 THEN NULL ELSE (g % 21) * 0.5 END, 'en', 'published',
                         now() - interval '1 day' - (g / 5) * interval '1 minute'
                    FROM generate_series(1, $5) AS g
                  RETURNING id",

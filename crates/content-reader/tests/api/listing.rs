@@ -255,7 +255,8 @@ async fn paging_through_500_reviews_while_100_more_are_published_never_repeats_o
     }
     assert!(original_set.is_subset(&unique));
 
-    // Rating ties are broken by id: paging by rating covers each once.
+    // Rating ties are broken by id, and unrated reviews come last: paging
+    // by rating covers each once.
     let mut budget = 0;
     let seen = page_while_publishing(
         &app,
