@@ -37,7 +37,10 @@ pub struct Node {
     /// `replica:<name>` or `primary`: the `X-Served-From` value.
     pub label: String,
     pub is_primary: bool,
+    /// Connections for reads.
     pub pool: Pool,
+    /// Connections for checks and replay-position polls only.
+    checks: Pool,
     health: Mutex<(Health, Option<Instant>)>,
 }
 
@@ -51,11 +54,12 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    pub fn new(label: String, is_primary: bool, pool: Pool) -> Self {
+    pub fn new(label: String, is_primary: bool, pool: Pool, checks: Pool) -> Self {
         Self {
             label,
             is_primary,
             pool,
+            checks,
             health: Mutex::new((
                 Health {
                     up: false,
@@ -380,7 +384,7 @@ fn down(before: Health, reason: String, node: &Node) -> Health {
 
 /// One health check.
 async fn probe(node: &Node) -> Result<Health, String> {
-    let client = node.pool.get().await.map_err(|e| e.to_string())?;
+    let client = node.checks.get().await.map_err(|e| e.to_string())?;
     let row = client
         .query_one(
             "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0')
@@ -406,7 +410,7 @@ async fn probe(node: &Node) -> Result<Health, String> {
 
 /// The replay position of a node, asked directly (read-your-writes wait).
 async fn replay_lsn(node: &Node) -> Option<u64> {
-    let client = node.pool.get().await.ok()?;
+    let client = node.checks.get().await.ok()?;
     let row = client
         .query_one(
             "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0')

@@ -57,17 +57,40 @@ pub enum StartupError {
 /// The service, bound and ready to run.
 pub type Application = platform::server::Running;
 
-fn node_pool(
+/// Connections of a node's checks (health, version poll, read-your-writes
+/// replay position): their own, so that queries holding every pooled
+/// connection never make a busy node look down.
+const CHECK_CONNECTIONS: usize = 2;
+
+/// The node's query pool and its check pool.
+fn node(
     base: &DatabaseSettings,
     url: &Secret,
-    name: &str,
-) -> Result<deadpool_postgres::Pool, SettingsError> {
+    label: String,
+    is_primary: bool,
+    metrics: &Metrics,
+) -> Result<Node, SettingsError> {
+    let name = format!("content-reader-{}", label.trim_start_matches("replica:"));
     let settings = DatabaseSettings {
         url: url.clone(),
         url_file: None,
         ..base.clone()
     };
-    platform::db::pool(&settings, name, platform::db::Role::Any)
+    let pool = platform::db::pool(&settings, &name, platform::db::Role::Any)?;
+    platform::db::observe_pool(
+        metrics,
+        &pool,
+        if is_primary { "primary" } else { "replica" },
+    );
+    let checks = platform::db::pool(
+        &DatabaseSettings {
+            pool_size: CHECK_CONNECTIONS,
+            ..settings
+        },
+        &format!("{name}-checks"),
+        platform::db::Role::Any,
+    )?;
+    Ok(Node::new(label, is_primary, pool, checks))
 }
 
 /// Binds and prepares the server. Connects to nothing yet: nodes are
@@ -78,24 +101,22 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
     let metrics = Metrics::new("content-reader", &settings.region);
     let mut replicas = Vec::new();
     for replica in &settings.replicas {
-        let pool = node_pool(
+        replicas.push(Arc::new(node(
             &settings.database,
             &replica.url,
-            &format!("content-reader-{}", replica.name),
-        )?;
-        platform::db::observe_pool(&metrics, &pool, "replica");
-        replicas.push(Arc::new(Node::new(
             format!("replica:{}", replica.name),
             false,
-            pool,
-        )));
+            &metrics,
+        )?));
     }
     let primary = match &settings.primary_url {
-        Some(url) if !url.is_empty() => {
-            let pool = node_pool(&settings.database, url, "content-reader-primary")?;
-            platform::db::observe_pool(&metrics, &pool, "primary");
-            Some(Arc::new(Node::new("primary".into(), true, pool)))
-        }
+        Some(url) if !url.is_empty() => Some(Arc::new(node(
+            &settings.database,
+            url,
+            "primary".into(),
+            true,
+            &metrics,
+        )?)),
         _ => None,
     };
     if replicas.is_empty() && primary.is_none() {

@@ -1,7 +1,7 @@
 //! Replica routing under faults (SPEC §6): a paused replica, a stopped
 //! replica, no node at all. Each fault test has a cluster of its own.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use test_support::StopMode;
@@ -229,4 +229,59 @@ async fn a_read_that_finds_its_replica_dead_since_the_last_check_is_served_by_th
     );
     assert_eq!(answer.served_from(), "primary");
     assert!(answer.ids().contains(&id));
+}
+
+#[actix_web::test]
+async fn a_replica_whose_every_pooled_connection_is_busy_is_still_checked_and_stays_in_use() {
+    let cluster = test_support::dedicated_cluster();
+    let app = spawn_app_on(&cluster, |settings| {
+        settings.database.pool_size = 2;
+        settings.routing.check_timeout_ms = 200;
+    })
+    .await;
+    let id = app.publish_titled("Before the lock").await.body["id"]
+        .as_i64()
+        .expect("id");
+    until_fresh(&app, "reads from the replica", |a| {
+        a.served_from() == "replica:r1" && a.ids().contains(&id)
+    })
+    .await;
+
+    // A lock on `reviews` taken on the primary is replayed on the replica
+    // (once a commit elsewhere flushes it there): reads of reviews wait
+    // there, holding both pooled connections.
+    let mut locker = app.db.primary_client().await;
+    let lock = locker.transaction().await.expect("transaction");
+    lock.batch_execute("LOCK TABLE reviews IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locked");
+    app.bump_version().await;
+    let released = AtomicBool::new(false);
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let (path, app, released) = (fresh_list_path(), &app, &released);
+            async move {
+                let answer = app.get(&path).await;
+                (answer, released.load(Ordering::SeqCst))
+            }
+        })
+        .collect();
+    let held = futures_util::future::join_all(held);
+    let checked = async {
+        // Several check periods, each longer than the check timeout.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let up = app
+            .metric(&app.reader, "rcr_node_up", &[r#"node="replica:r1""#])
+            .await;
+        released.store(true, Ordering::SeqCst);
+        lock.rollback().await.expect("lock released");
+        up
+    };
+    let (answers, up) = tokio::join!(held, checked);
+    assert_eq!(up, 1.0, "the busy replica was marked down");
+    for (answer, after_release) in answers {
+        assert!(after_release, "a read did not wait for the lock");
+        assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
+        assert_eq!(answer.served_from(), "replica:r1");
+    }
 }
