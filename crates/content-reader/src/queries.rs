@@ -42,9 +42,12 @@ fn search_condition(q: &str) -> String {
     )
 }
 
+/// Relevance: cover density over the review's small ranking vector
+/// (`rank_document`: subject, title, summary, pros, cons and the opening of
+/// the body; migration V3), so that ranking a match reads no TOAST value.
 fn rank_expression(q: &str) -> String {
     format!(
-        "ts_rank_cd(r.search_document, CASE r.language
+        "ts_rank_cd(r.rank_document, CASE r.language
              WHEN 'pt' THEN websearch_to_tsquery('rcr_pt', {q})
              WHEN 'en' THEN websearch_to_tsquery('rcr_en', {q})
              ELSE websearch_to_tsquery('rcr_es', {q}) END)::float8"

@@ -6,7 +6,9 @@ local words = { "camara", "lente", "foco", "sensor", "imagen", "video", "retrato
   "sony", "nikon", "canon", "fujifilm", "sigma", "tamron", "leica", "panasonic", "olympus" }
 local pace = tonumber(os.getenv("RCR_DELAY_MS") or "0")
 if pace > 0 then
-  delay = function() return pace end
+  -- Exponential think times (mean RCR_DELAY_MS): arrivals close to a
+  -- Poisson process, not every connection firing in step.
+  delay = function() return math.floor(-pace * math.log(1 - math.random())) end
 end
 local counter = 0
 request = function()

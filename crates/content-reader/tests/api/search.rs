@@ -134,3 +134,34 @@ async fn a_review_of_the_subject_ranks_above_one_that_only_mentions_it_in_the_bo
     let newest = app.get("/content?q=sony%20a7%20iv&sort=newest").await;
     assert_eq!(newest.ids(), vec![mention, about]);
 }
+
+#[actix_web::test]
+async fn a_word_found_only_deep_in_a_long_body_is_matched_and_ranks_below_an_early_mention() {
+    let app = spawn_app().await;
+    // Relevance reads the opening of the body only; matching reads all of it.
+    let filler = "La empuñadura es firme y los diales responden bien. ".repeat(40);
+    let early = publish(
+        &app,
+        review(
+            "Nikon",
+            "Z8",
+            "La Z8 en la calle",
+            "El estabilizador rinde de noche desde el primer día.",
+            "es",
+        ),
+    )
+    .await;
+    let deep = publish(
+        &app,
+        review(
+            "Nikon",
+            "Z6 III",
+            "Un año con la Z6 III",
+            &format!("{filler}Al final, el estabilizador rinde de noche."),
+            "es",
+        ),
+    )
+    .await;
+    // The deep mention is newer, yet ranks second; and it is found.
+    assert_eq!(search(&app, "estabilizador").await, vec![early, deep]);
+}
