@@ -390,31 +390,50 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     ];
     // Half of the peak load, paced: the latency the SLOs speak of. Each
     // paced scenario names the scenario whose req/s is its peak.
-    let paced = [
+    let paced: Vec<Scenario<'_>> = vec![
         (
             "GET /content cached, straight to a reader, at half peak",
             format!("{}/content", base(reader)),
             "get.lua",
-            "GET /content cached, straight to a reader",
+            c,
+            vec![],
         ),
         (
-            "GET /content cached, gateway, at half peak",
+            "GET /content cached, through the gateway, at half peak",
             format!("{}/content", base(gateway)),
             "get.lua",
-            "GET /content cached, through the gateway",
+            c,
+            vec![],
         ),
         (
             "GET /content?q= uncached search, at half peak",
             base(gateway),
             "search.lua",
-            "GET /content?q= uncached search, gateway",
+            c,
+            vec![],
+        ),
+        (
+            "POST /reviews, at half peak",
+            base(gateway),
+            "post_review.lua",
+            8,
+            token_env.clone(),
         ),
     ];
+    // The scenario whose req/s is a paced scenario's peak.
+    let peak_of = |paced_name: &str| {
+        let prefix = paced_name.trim_end_matches(", at half peak");
+        scenarios
+            .iter()
+            .map(|s| s.0)
+            .find(|name| name.starts_with(prefix))
+            .unwrap_or_default()
+    };
     let needed = |name: &str| {
         options.selected(name)
             || paced
                 .iter()
-                .any(|(paced_name, _, _, peak)| *peak == name && options.selected(paced_name))
+                .any(|p| peak_of(p.0) == name && options.selected(p.0))
     };
     let mut rows = Vec::new();
     for (name, url, script, conns, env) in scenarios.iter().filter(|s| needed(s.0)) {
@@ -431,24 +450,23 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     }
     let peaks: Vec<f64> = paced
         .iter()
-        .map(|p| rows.iter().find(|r| r.name == p.3).map_or(1.0, |r| r.rps))
+        .map(|p| {
+            rows.iter()
+                .find(|r| r.name == peak_of(p.0))
+                .map_or(1.0, |r| r.rps)
+        })
         .collect();
-    for ((name, url, script, _), peak) in paced
+    for ((name, url, script, conns, env), peak) in paced
         .iter()
         .zip(peaks)
         .filter(|(p, _)| options.selected(p.0))
     {
         let target = (peak / 2.0).max(1.0);
-        let delay_ms = ((f64::from(c) * 1000.0) / target).round().max(1.0);
+        let delay_ms = ((f64::from(*conns) * 1000.0) / target).round().max(1.0);
         println!("{name}: ~{target:.0} req/s");
-        let mut row = wrk(
-            &root,
-            url,
-            script,
-            options.seconds,
-            c,
-            &[("RCR_DELAY_MS", format!("{delay_ms}"))],
-        )?;
+        let mut env = env.clone();
+        env.push(("RCR_DELAY_MS", format!("{delay_ms}")));
+        let mut row = wrk(&root, url, script, options.seconds, *conns, &env)?;
         row.name = (*name).to_owned();
         rows.push(row);
     }
@@ -494,7 +512,7 @@ fn report(rows: &[Row], rss: &[(String, f64)], options: &BenchOptions) -> String
     );
     for r in rows {
         let ratio = |ceiling: f64| {
-            if ceiling > 0.0 && r.name.starts_with("GET") {
+            if ceiling > 0.0 && r.name.starts_with("GET") && !r.name.ends_with("at half peak") {
                 format!("{:.2}×", r.rps / ceiling)
             } else {
                 String::new()

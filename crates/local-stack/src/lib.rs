@@ -335,7 +335,7 @@ impl Stack {
         if !data.join("PG_VERSION").exists() {
             pg.initdb(&data)?;
             let conf = "\n# local stack\nlisten_addresses = '127.0.0.1'\nwal_level = replica\nmax_wal_senders = 10\n\
-                        max_replication_slots = 10\nhot_standby = on\nwal_keep_size = '256MB'\nshared_buffers = '64MB'\n";
+                        max_replication_slots = 10\nhot_standby = on\nwal_keep_size = '256MB'\nshared_buffers = '256MB'\n";
             process::append(&data.join("postgresql.conf"), conf)?;
             // Local development only: trust on loopback, replication included.
             std::fs::write(
