@@ -62,15 +62,15 @@ pub type Application = platform::server::Running;
 /// connection never make a busy node look down.
 const CHECK_CONNECTIONS: usize = 2;
 
-/// The node's query pool and its check pool.
+/// A node — the replica named `replica`, or the primary when `None` — with
+/// its query pool and its check pool.
 fn node(
     base: &DatabaseSettings,
     url: &Secret,
-    label: String,
-    is_primary: bool,
+    replica: Option<&str>,
     metrics: &Metrics,
 ) -> Result<Node, SettingsError> {
-    let name = format!("content-reader-{}", label.trim_start_matches("replica:"));
+    let name = format!("content-reader-{}", replica.unwrap_or("primary"));
     let settings = DatabaseSettings {
         url: url.clone(),
         url_file: None,
@@ -80,7 +80,11 @@ fn node(
     platform::db::observe_pool(
         metrics,
         &pool,
-        if is_primary { "primary" } else { "replica" },
+        if replica.is_some() {
+            "replica"
+        } else {
+            "primary"
+        },
     );
     let checks = platform::db::pool(
         &DatabaseSettings {
@@ -90,7 +94,8 @@ fn node(
         &format!("{name}-checks"),
         platform::db::Role::Any,
     )?;
-    Ok(Node::new(label, is_primary, pool, checks))
+    let label = replica.map_or_else(|| "primary".to_owned(), |r| format!("replica:{r}"));
+    Ok(Node::new(label, replica.is_none(), pool, checks))
 }
 
 /// Binds and prepares the server. Connects to nothing yet: nodes are
@@ -104,19 +109,14 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         replicas.push(Arc::new(node(
             &settings.database,
             &replica.url,
-            format!("replica:{}", replica.name),
-            false,
+            Some(&replica.name),
             &metrics,
         )?));
     }
     let primary = match &settings.primary_url {
-        Some(url) if !url.is_empty() => Some(Arc::new(node(
-            &settings.database,
-            url,
-            "primary".into(),
-            true,
-            &metrics,
-        )?)),
+        Some(url) if !url.is_empty() => {
+            Some(Arc::new(node(&settings.database, url, None, &metrics)?))
+        }
         _ => None,
     };
     if replicas.is_empty() && primary.is_none() {

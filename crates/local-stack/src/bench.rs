@@ -44,8 +44,39 @@ fn scripts_dir(root: &Path) -> PathBuf {
     root.join("crates/local-stack/bench")
 }
 
-/// A scenario: name, URL, wrk script, connections, script environment.
-type Scenario<'a> = (&'a str, String, &'a str, u32, Vec<(&'a str, String)>);
+/// A scenario: what wrk runs, and the name of its row at half of its peak
+/// req/s when the SLOs speak of it.
+struct Scenario<'a> {
+    name: &'a str,
+    url: String,
+    script: &'a str,
+    connections: u32,
+    env: Vec<(&'a str, String)>,
+    half_peak: Option<&'a str>,
+}
+
+impl<'a> Scenario<'a> {
+    fn new(name: &'a str, url: String, script: &'a str, connections: u32) -> Self {
+        Self {
+            name,
+            url,
+            script,
+            connections,
+            env: Vec::new(),
+            half_peak: None,
+        }
+    }
+
+    fn env(mut self, env: Vec<(&'a str, String)>) -> Self {
+        self.env = env;
+        self
+    }
+
+    fn half_peak(mut self, name: &'a str) -> Self {
+        self.half_peak = Some(name);
+        self
+    }
+}
 
 /// Runs wrk pinned to core 1; the figures its `done` hook printed.
 fn wrk(
@@ -320,43 +351,40 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     ];
     let token_env = vec![("RCR_TOKEN", token)];
     let c = options.connections;
-    let scenarios: Vec<Scenario<'_>> = vec![
-        (
+    let scenarios = [
+        Scenario::new(
             "ceiling: nginx static, direct",
             format!("{}/content", base(static_port)),
             "get.lua",
             c,
-            vec![],
         ),
-        (
+        Scenario::new(
             "ceiling: gateway → nginx static",
             format!("{}/content", base(ceiling_gateway)),
             "get.lua",
             c,
-            vec![],
         ),
-        (
+        Scenario::new(
             "GET /content cached, straight to a reader",
             format!("{}/content", base(reader)),
             "get.lua",
             c,
-            vec![],
-        ),
-        (
+        )
+        .half_peak("GET /content cached, straight to a reader, at half peak"),
+        Scenario::new(
             "GET /content cached, through the gateway",
             format!("{}/content", base(gateway)),
             "get.lua",
             c,
-            vec![],
-        ),
-        (
+        )
+        .half_peak("GET /content cached, through the gateway, at half peak"),
+        Scenario::new(
             "GET /content/{slug} cached, gateway",
             format!("{}/content/{slug}", base(gateway)),
             "get.lua",
             c,
-            vec![],
         ),
-        (
+        Scenario::new(
             "GET /content/compare, gateway",
             format!(
                 "{}/content/compare?subjects=bench-sony-bm-10,bench-nikon-bm-1",
@@ -364,110 +392,78 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
             ),
             "get.lua",
             c,
-            vec![],
         ),
-        (
+        Scenario::new(
             "GET /content?q= uncached search, gateway",
             base(gateway),
             "search.lua",
             c,
-            vec![],
-        ),
-        (
+        )
+        .half_peak("GET /content?q= uncached search, at half peak"),
+        Scenario::new(
             "POST /reviews, gateway",
             base(gateway),
             "post_review.lua",
             8,
-            token_env.clone(),
-        ),
-        (
-            "POST /auth/login, gateway",
-            base(gateway),
-            "login.lua",
-            4,
-            admin_env.clone(),
-        ),
+        )
+        .env(token_env)
+        .half_peak("POST /reviews, at half peak"),
+        Scenario::new("POST /auth/login, gateway", base(gateway), "login.lua", 4).env(admin_env),
     ];
-    // Half of the peak load, paced: the latency the SLOs speak of. Each
-    // paced scenario names the scenario whose req/s is its peak.
-    let paced: Vec<Scenario<'_>> = vec![
-        (
-            "GET /content cached, straight to a reader, at half peak",
-            format!("{}/content", base(reader)),
-            "get.lua",
-            c,
-            vec![],
-        ),
-        (
-            "GET /content cached, through the gateway, at half peak",
-            format!("{}/content", base(gateway)),
-            "get.lua",
-            c,
-            vec![],
-        ),
-        (
-            "GET /content?q= uncached search, at half peak",
-            base(gateway),
-            "search.lua",
-            c,
-            vec![],
-        ),
-        (
-            "POST /reviews, at half peak",
-            base(gateway),
-            "post_review.lua",
-            8,
-            token_env.clone(),
-        ),
-    ];
-    // The scenario whose req/s is a paced scenario's peak.
-    let peak_of = |paced_name: &str| {
-        let prefix = paced_name.trim_end_matches(", at half peak");
-        scenarios
-            .iter()
-            .map(|s| s.0)
-            .find(|name| name.starts_with(prefix))
-            .unwrap_or_default()
-    };
-    let needed = |name: &str| {
-        options.selected(name)
-            || paced
-                .iter()
-                .any(|p| peak_of(p.0) == name && options.selected(p.0))
+    // A paced scenario needs its peak measured first.
+    let wanted = |s: &Scenario<'_>| {
+        options.selected(s.name) || s.half_peak.is_some_and(|h| options.selected(h))
     };
     let mut rows = Vec::new();
-    for (name, url, script, conns, env) in scenarios.iter().filter(|s| needed(s.0)) {
+    // Half of the peak load, paced: the latency the SLOs speak of. Run after
+    // every peak, in the order of their scenarios.
+    let mut paced = Vec::new();
+    for s in scenarios.iter().filter(|s| wanted(s)) {
         println!(
-            "{name}: warm-up {}s, measure {}s",
-            options.warmup_seconds, options.seconds
+            "{}: warm-up {}s, measure {}s",
+            s.name, options.warmup_seconds, options.seconds
         );
         if options.warmup_seconds > 0 {
-            wrk(&root, url, script, options.warmup_seconds, *conns, env)?;
+            wrk(
+                &root,
+                &s.url,
+                s.script,
+                options.warmup_seconds,
+                s.connections,
+                &s.env,
+            )?;
         }
-        let mut row = wrk(&root, url, script, options.seconds, *conns, env)?;
-        row.name = (*name).to_owned();
+        let mut row = wrk(
+            &root,
+            &s.url,
+            s.script,
+            options.seconds,
+            s.connections,
+            &s.env,
+        )?;
+        row.name = s.name.to_owned();
+        if let Some(name) = s.half_peak.filter(|h| options.selected(h)) {
+            paced.push((name, s, row.rps));
+        }
         rows.push(row);
     }
-    let peaks: Vec<f64> = paced
-        .iter()
-        .map(|p| {
-            rows.iter()
-                .find(|r| r.name == peak_of(p.0))
-                .map_or(1.0, |r| r.rps)
-        })
-        .collect();
-    for ((name, url, script, conns, env), peak) in paced
-        .iter()
-        .zip(peaks)
-        .filter(|(p, _)| options.selected(p.0))
-    {
+    for (name, s, peak) in paced {
         let target = (peak / 2.0).max(1.0);
-        let delay_ms = ((f64::from(*conns) * 1000.0) / target).round().max(1.0);
+        let delay_ms = ((f64::from(s.connections) * 1000.0) / target)
+            .round()
+            .max(1.0);
         println!("{name}: ~{target:.0} req/s");
-        let mut env = env.clone();
+        let mut env = s.env.clone();
         env.push(("RCR_DELAY_MS", format!("{delay_ms}")));
-        let mut row = wrk(&root, url, script, options.seconds, *conns, &env)?;
-        row.name = (*name).to_owned();
+        let mut row = wrk(
+            &root,
+            &s.url,
+            s.script,
+            options.seconds,
+            s.connections,
+            &env,
+        )?;
+        row.name = name.to_owned();
         rows.push(row);
     }
     let rss: Vec<(String, f64)> = processes
