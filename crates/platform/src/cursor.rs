@@ -312,7 +312,7 @@ mod tests {
     }
 
     /// Sort keys of `/content`: microseconds since the epoch, ratings, and
-    /// `ts_rank_cd` relevance (a `real` widened to `float8`).
+    /// `ts_rank` relevance (a `real` widened to `float8`).
     fn sort_key() -> impl Strategy<Value = f64> {
         prop_oneof![
             (0i64..4_000_000_000_000_000).prop_map(|us| us as f64),

@@ -1,6 +1,7 @@
 //! Full-text search (SPEC §5): stemmed per language, accent-insensitive,
 //! subject and title above body.
 
+use awc::http::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{ReaderAnswer as _, TestApp, spawn_app};
@@ -164,4 +165,71 @@ async fn a_word_found_only_deep_in_a_long_body_is_matched_and_ranks_below_an_ear
     .await;
     // The deep mention is newer, yet ranks second; and it is found.
     assert_eq!(search(&app, "estabilizador").await, vec![early, deep]);
+}
+
+/// Every page of `/content?{query}`, following `next_cursor`.
+async fn all_pages(app: &TestApp, query: &str) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/content?{query}&cursor={c}"),
+            None => format!("/content?{query}"),
+        };
+        let page = app.get(&path).await;
+        assert_eq!(page.status.as_u16(), 200, "{path}: {:?}", page.body);
+        ids.extend(page.ids());
+        cursor = page.next_cursor();
+        if cursor.is_none() {
+            return ids;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn search_pages_in_one_order_across_languages_and_never_finds_a_draft_or_a_retraction() {
+    let app = spawn_app().await;
+    // Twelve public matches, four per language: the word in the title of
+    // half of them, one to four times in the body of the others.
+    let mut public = Vec::new();
+    for i in 0..12_usize {
+        let language = ["es", "pt", "en"][i % 3];
+        let (title, body) = if i % 2 == 0 {
+            (
+                format!("Zoom {i} a fondo"),
+                "Texto sin la palabra.".to_owned(),
+            )
+        } else {
+            (format!("Prueba {i}"), "Un buen zoom. ".repeat(i % 4 + 1))
+        };
+        let model = format!("Z{i}");
+        public.push(publish(&app, review("Tamron", &model, &title, &body, language)).await);
+    }
+    let mut draft = review("Tamron", "ZD", "Zoom en borrador", "zoom", "es");
+    draft["status"] = json!("draft");
+    app.publish(&draft).await;
+    let retracted = publish(&app, review("Tamron", "ZR", "Zoom retirado", "zoom", "en")).await;
+    let gone = app
+        .write(Method::DELETE, &format!("/reviews/{retracted}"), None)
+        .await;
+    assert_eq!(gone.status.as_u16(), 204, "{:?}", gone.body);
+    let whole = app
+        .eventually("/content?q=zoom&limit=100", |a| {
+            !a.ids().contains(&retracted)
+        })
+        .await
+        .ids();
+
+    let mut found = whole.clone();
+    found.sort_unstable();
+    assert_eq!(found, public, "exactly the public matches");
+    // Titles first: every review with the word in its title ranks above
+    // every review with it only in the body.
+    let titled: Vec<i64> = public.iter().step_by(2).copied().collect();
+    assert!(whole[..6].iter().all(|id| titled.contains(id)), "{whole:?}");
+    // Paged five at a time, relevance and newest give the very same order
+    // as one page: no repeat, no gap.
+    assert_eq!(all_pages(&app, "q=zoom&limit=5").await, whole);
+    let newest: Vec<i64> = public.iter().rev().copied().collect();
+    assert_eq!(all_pages(&app, "q=zoom&sort=newest&limit=5").await, newest);
 }
