@@ -2,11 +2,6 @@
 local token = os.getenv("RCR_TOKEN")
 local thread_id = math.random(1, 1000000000)
 local counter = 0
-local pace = tonumber(os.getenv("RCR_DELAY_MS") or "0")
-if pace > 0 then
-  -- Exponential think times (mean RCR_DELAY_MS), as in get.lua.
-  delay = function() return math.floor(-pace * math.log(1 - math.random())) end
-end
 request = function()
   counter = counter + 1
   local key = string.format("bench-%d-%d-%d", thread_id, os.time(), counter)

@@ -4,12 +4,6 @@ local words = { "camara", "lente", "foco", "sensor", "imagen", "video", "retrato
   "objetiva", "cor", "nitidez", "bateria", "foto", "camera", "lens", "focus", "image", "battery",
   "body", "light", "night", "noise", "portrait", "landscape", "sharp", "fast", "weather",
   "sony", "nikon", "canon", "fujifilm", "sigma", "tamron", "leica", "panasonic", "olympus" }
-local pace = tonumber(os.getenv("RCR_DELAY_MS") or "0")
-if pace > 0 then
-  -- Exponential think times (mean RCR_DELAY_MS): arrivals close to a
-  -- Poisson process, not every connection firing in step.
-  delay = function() return math.floor(-pace * math.log(1 - math.random())) end
-end
 local counter = 0
 request = function()
   counter = counter + 1

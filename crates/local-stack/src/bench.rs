@@ -38,11 +38,17 @@ pub struct Row {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub errors: u64,
+    /// The median, over interleaved rounds, of req/s over the ceiling's
+    /// req/s in the same round: (nginx static direct, gateway → static).
+    pub ratios: Option<(f64, f64)>,
 }
 
 fn scripts_dir(root: &Path) -> PathBuf {
     root.join("crates/local-stack/bench")
 }
+
+const CEILING_DIRECT: &str = "ceiling: nginx static, direct";
+const CEILING_GATEWAY: &str = "ceiling: gateway → nginx static";
 
 /// A scenario: what wrk runs, and the name of its row at half of its peak
 /// req/s when the SLOs speak of it.
@@ -53,6 +59,9 @@ struct Scenario<'a> {
     connections: u32,
     env: Vec<(&'a str, String)>,
     half_peak: Option<&'a str>,
+    /// A ceiling or a read compared with the ceilings: measured in rounds
+    /// interleaved with them.
+    interleaved: bool,
 }
 
 impl<'a> Scenario<'a> {
@@ -64,7 +73,13 @@ impl<'a> Scenario<'a> {
             connections,
             env: Vec::new(),
             half_peak: None,
+            interleaved: false,
         }
+    }
+
+    fn interleaved(mut self) -> Self {
+        self.interleaved = true;
+        self
     }
 
     fn env(mut self, env: Vec<(&'a str, String)>) -> Self {
@@ -136,6 +151,7 @@ fn wrk(
         p99_ms: num("p99_us") / 1000.0,
         p999_ms: num("p999_us") / 1000.0,
         errors: v["errors"].as_u64().unwrap_or(0),
+        ratios: None,
     })
 }
 
@@ -353,37 +369,42 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     let c = options.connections;
     let scenarios = [
         Scenario::new(
-            "ceiling: nginx static, direct",
+            CEILING_DIRECT,
             format!("{}/content", base(static_port)),
             "get.lua",
             c,
-        ),
-        Scenario::new(
-            "ceiling: gateway → nginx static",
-            format!("{}/content", base(ceiling_gateway)),
-            "get.lua",
-            c,
-        ),
+        )
+        .interleaved(),
         Scenario::new(
             "GET /content cached, straight to a reader",
             format!("{}/content", base(reader)),
             "get.lua",
             c,
         )
+        .interleaved()
         .half_peak("GET /content cached, straight to a reader, at half peak"),
+        Scenario::new(
+            CEILING_GATEWAY,
+            format!("{}/content", base(ceiling_gateway)),
+            "get.lua",
+            c,
+        )
+        .interleaved(),
         Scenario::new(
             "GET /content cached, through the gateway",
             format!("{}/content", base(gateway)),
             "get.lua",
             c,
         )
+        .interleaved()
         .half_peak("GET /content cached, through the gateway, at half peak"),
         Scenario::new(
             "GET /content/{slug} cached, gateway",
             format!("{}/content/{slug}", base(gateway)),
             "get.lua",
             c,
-        ),
+        )
+        .interleaved(),
         Scenario::new(
             "GET /content/compare, gateway",
             format!(
@@ -392,7 +413,8 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
             ),
             "get.lua",
             c,
-        ),
+        )
+        .interleaved(),
         Scenario::new(
             "GET /content?q= uncached search, gateway",
             base(gateway),
@@ -414,33 +436,40 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     let wanted = |s: &Scenario<'_>| {
         options.selected(s.name) || s.half_peak.is_some_and(|h| options.selected(h))
     };
+    let wanted: Vec<&Scenario<'_>> = scenarios.iter().filter(|s| wanted(s)).collect();
+    let mut interleaved = measure_interleaved(&root, &wanted, &options)?;
     let mut rows = Vec::new();
     // Half of the peak load, paced: the latency the SLOs speak of. Run after
     // every peak, in the order of their scenarios.
     let mut paced = Vec::new();
-    for s in scenarios.iter().filter(|s| wanted(s)) {
-        println!(
-            "{}: warm-up {}s, measure {}s",
-            s.name, options.warmup_seconds, options.seconds
-        );
-        if options.warmup_seconds > 0 {
-            wrk(
-                &root,
-                &s.url,
-                s.script,
-                options.warmup_seconds,
-                s.connections,
-                &s.env,
-            )?;
-        }
-        let mut row = wrk(
-            &root,
-            &s.url,
-            s.script,
-            options.seconds,
-            s.connections,
-            &s.env,
-        )?;
+    for s in wanted {
+        let mut row = match interleaved.remove(s.name) {
+            Some(row) => row,
+            None => {
+                println!(
+                    "{}: warm-up {}s, measure {}s",
+                    s.name, options.warmup_seconds, options.seconds
+                );
+                if options.warmup_seconds > 0 {
+                    wrk(
+                        &root,
+                        &s.url,
+                        s.script,
+                        options.warmup_seconds,
+                        s.connections,
+                        &s.env,
+                    )?;
+                }
+                wrk(
+                    &root,
+                    &s.url,
+                    s.script,
+                    options.seconds,
+                    s.connections,
+                    &s.env,
+                )?
+            }
+        };
         row.name = s.name.to_owned();
         if let Some(name) = s.half_peak.filter(|h| options.selected(h)) {
             paced.push((name, s, row.rps));
@@ -449,12 +478,10 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     }
     for (name, s, peak) in paced {
         let target = (peak / 2.0).max(1.0);
-        let delay_ms = ((f64::from(s.connections) * 1000.0) / target)
-            .round()
-            .max(1.0);
         println!("{name}: ~{target:.0} req/s");
+        let delay_ms = calibrate_pace(&root, s, target, options.warmup_seconds.max(3))?;
         let mut env = s.env.clone();
-        env.push(("RCR_DELAY_MS", format!("{delay_ms}")));
+        env.push(("RCR_DELAY_MS", format!("{delay_ms:.3}")));
         let mut row = wrk(
             &root,
             &s.url,
@@ -484,19 +511,114 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     Ok(report(&rows, &rss, &options))
 }
 
-fn report(rows: &[Row], rss: &[(String, f64)], options: &BenchOptions) -> String {
-    let rps = |prefix: &str| {
-        rows.iter()
-            .find(|r| r.name.starts_with(prefix))
-            .map_or(0.0, |r| r.rps)
+/// Rounds of the interleaved scenarios (the ceilings and the reads compared
+/// with them), each round running every one of them in turn.
+const ROUNDS: usize = 3;
+
+/// Measures the interleaved scenarios among `wanted` (each read listed right
+/// after the ceiling it is held to): a warm-up each, then
+/// `ROUNDS` rounds of half the scenario time each, so that a drift of the
+/// shared machine lands on a ceiling and the reads compared with it alike.
+/// Each row holds the medians over its rounds; a read's ratios are the
+/// medians of its req/s over the ceiling's in the same round.
+fn measure_interleaved(
+    root: &Path,
+    wanted: &[&Scenario<'_>],
+    options: &BenchOptions,
+) -> Result<std::collections::HashMap<String, Row>, StackError> {
+    let set: Vec<&Scenario<'_>> = wanted.iter().copied().filter(|s| s.interleaved).collect();
+    let seconds = (options.seconds / 2).max(1);
+    for s in &set {
+        if options.warmup_seconds > 0 {
+            println!("{}: warm-up {}s", s.name, options.warmup_seconds);
+            wrk(
+                root,
+                &s.url,
+                s.script,
+                options.warmup_seconds,
+                s.connections,
+                &s.env,
+            )?;
+        }
+    }
+    let mut rounds: Vec<Vec<Row>> = vec![Vec::new(); set.len()];
+    for round in 1..=ROUNDS {
+        for (s, measured) in set.iter().zip(&mut rounds) {
+            let row = wrk(root, &s.url, s.script, seconds, s.connections, &s.env)?;
+            println!(
+                "{}: round {round}/{ROUNDS}, {seconds}s: {:.0} req/s",
+                s.name, row.rps
+            );
+            measured.push(row);
+        }
+    }
+    let ceiling = |name: &str| set.iter().position(|s| s.name == name).map(|i| &rounds[i]);
+    let direct = ceiling(CEILING_DIRECT);
+    let via_gateway = ceiling(CEILING_GATEWAY);
+    let ratio = |own: &[Row], ceiling: Option<&Vec<Row>>| {
+        ceiling.map_or(f64::NAN, |c| {
+            median(own.iter().zip(c).map(|(o, c)| o.rps / c.rps).collect())
+        })
     };
-    let direct = rps("ceiling: nginx static");
-    let via_gateway = rps("ceiling: gateway");
+    let mut out = std::collections::HashMap::new();
+    for (s, own) in set.iter().zip(&rounds) {
+        let pick = |f: fn(&Row) -> f64| median(own.iter().map(f).collect());
+        let is_ceiling = s.name == CEILING_DIRECT || s.name == CEILING_GATEWAY;
+        out.insert(
+            s.name.to_owned(),
+            Row {
+                name: s.name.to_owned(),
+                rps: pick(|r| r.rps),
+                p50_ms: pick(|r| r.p50_ms),
+                p99_ms: pick(|r| r.p99_ms),
+                p999_ms: pick(|r| r.p999_ms),
+                errors: own.iter().map(|r| r.errors).sum(),
+                ratios: (!is_ceiling).then(|| (ratio(own, direct), ratio(own, via_gateway))),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The median of a few figures (the upper middle one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The mean think time (ms) that holds `target` req/s over the scenario's
+/// connections. Each connection's cycle is its think time plus the answer's
+/// latency, so a short paced run measures the latency at that load and the
+/// think time is shortened by it.
+fn calibrate_pace(
+    root: &Path,
+    s: &Scenario<'_>,
+    target: f64,
+    seconds: u64,
+) -> Result<f64, StackError> {
+    let cycle_ms = f64::from(s.connections) * 1000.0 / target;
+    let mut env = s.env.clone();
+    env.push(("RCR_DELAY_MS", format!("{cycle_ms:.3}")));
+    let trial = wrk(root, &s.url, s.script, seconds, s.connections, &env)?;
+    let latency_ms = if trial.rps > 0.0 {
+        (f64::from(s.connections) * 1000.0 / trial.rps - cycle_ms).max(0.0)
+    } else {
+        0.0
+    };
+    Ok((cycle_ms - latency_ms).max(0.05))
+}
+
+fn report(rows: &[Row], rss: &[(String, f64)], options: &BenchOptions) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} s per scenario after {} s of warm-up, {} connections (POST /reviews 8, login 4); system under test on core 0, wrk on core 1.\n",
-        options.seconds, options.warmup_seconds, options.connections
+        "Ceilings and the cached reads compared with them: {ROUNDS} interleaved rounds of {} s after {} s of warm-up, medians. \
+         Other scenarios: {} s after {} s of warm-up. {} connections (POST /reviews 8, login 4); system under test on core 0, wrk on core 1.\n",
+        (options.seconds / 2).max(1),
+        options.warmup_seconds,
+        options.seconds,
+        options.warmup_seconds,
+        options.connections
     );
     let _ = writeln!(
         out,
@@ -506,14 +628,15 @@ fn report(rows: &[Row], rss: &[(String, f64)], options: &BenchOptions) -> String
         out,
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
+    let ratio = |r: f64| {
+        if r.is_finite() {
+            format!("{r:.2}×")
+        } else {
+            String::new()
+        }
+    };
     for r in rows {
-        let ratio = |ceiling: f64| {
-            if ceiling > 0.0 && r.name.starts_with("GET") && !r.name.ends_with("at half peak") {
-                format!("{:.2}×", r.rps / ceiling)
-            } else {
-                String::new()
-            }
-        };
+        let (direct, via_gateway) = r.ratios.unwrap_or((f64::NAN, f64::NAN));
         let _ = writeln!(
             out,
             "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
