@@ -84,6 +84,20 @@ struct Local {
     map: HashMap<String, Arc<Entry>>,
     /// Insertion order, to evict the oldest when full.
     order: VecDeque<String>,
+    /// What the entries hold, as `footprint` counts it.
+    bytes: usize,
+}
+
+/// The memory an entry under `key` takes: its body, its header values, the
+/// key twice (map and order) and a fixed allowance for the bookkeeping.
+fn footprint(key: &str, entry: &Entry) -> usize {
+    const OVERHEAD: usize = 160;
+    entry.body.len()
+        + entry.etag.len()
+        + entry.surrogate_keys.len()
+        + entry.source.len()
+        + 2 * key.len()
+        + OVERHEAD
 }
 
 /// Cache metrics.
@@ -124,7 +138,8 @@ pub struct Cache {
     enabled: bool,
     region: String,
     local: Mutex<Local>,
-    capacity: usize,
+    /// Bytes of entries kept in memory (by `footprint`).
+    budget: usize,
     redis: RedisHandle,
     ttl: Duration,
     pub metrics: CacheMetrics,
@@ -143,7 +158,7 @@ impl Cache {
     pub fn new(
         enabled: bool,
         region: &str,
-        capacity: usize,
+        budget: usize,
         redis: RedisHandle,
         ttl: Duration,
         metrics: CacheMetrics,
@@ -152,7 +167,7 @@ impl Cache {
             enabled,
             region: region.to_owned(),
             local: Mutex::new(Local::default()),
-            capacity: capacity.max(1),
+            budget,
             redis,
             ttl,
             metrics,
@@ -227,14 +242,23 @@ impl Cache {
         if entry.version != local.version {
             return;
         }
-        if local.map.insert(key.to_owned(), entry).is_none() {
-            local.order.push_back(key.to_owned());
+        let size = footprint(key, &entry);
+        if size > self.budget {
+            // Larger than the whole budget: Redis only.
+            return;
         }
-        while local.map.len() > self.capacity {
+        match local.map.insert(key.to_owned(), entry) {
+            Some(old) => local.bytes -= footprint(key, &old),
+            None => local.order.push_back(key.to_owned()),
+        }
+        local.bytes += size;
+        while local.bytes > self.budget {
             let Some(oldest) = local.order.pop_front() else {
                 break;
             };
-            local.map.remove(&oldest);
+            if let Some(old) = local.map.remove(&oldest) {
+                local.bytes -= footprint(&oldest, &old);
+            }
         }
     }
 
@@ -289,13 +313,46 @@ mod tests {
         let redis =
             RedisHandle::new(&platform::settings::RedisSettings::default()).expect("lazy handle");
         let metrics = CacheMetrics::new(&platform::metrics::Metrics::new("test", "sa"));
-        let cache = Cache::new(true, "sa", 10, redis, Duration::from_secs(60), metrics);
+        let cache = Cache::new(true, "sa", 4096, redis, Duration::from_secs(60), metrics);
         cache.put_local("k", entry_at(7));
         // The poll still says 6: the entry read at 7 is newer data.
         assert_eq!(cache.get_local("k", 6).map(|e| e.version), Some(7));
         assert_eq!(cache.get_local("k", 7).map(|e| e.version), Some(7));
         // The poll says 8: the entry at 7 may be stale.
         assert!(cache.get_local("k", 8).is_none());
+    }
+
+    #[actix_web::test]
+    async fn memory_holds_at_most_its_byte_budget_dropping_the_oldest_entries_first() {
+        let redis =
+            RedisHandle::new(&platform::settings::RedisSettings::default()).expect("lazy handle");
+        let metrics = CacheMetrics::new(&platform::metrics::Metrics::new("test", "sa"));
+        let sized = |len: usize| {
+            Arc::new(Entry {
+                body: Bytes::from(vec![b'x'; len]),
+                ..(*entry_at(1)).clone()
+            })
+        };
+        let one = footprint("k0", &sized(1000));
+        let cache = Cache::new(true, "sa", 3 * one, redis, Duration::from_secs(60), metrics);
+        for i in 0..5 {
+            cache.put_local(&format!("k{i}"), sized(1000));
+        }
+        let kept: Vec<bool> = (0..5)
+            .map(|i| cache.get_local(&format!("k{i}"), 1).is_some())
+            .collect();
+        assert_eq!(kept, [false, false, true, true, true]);
+        // Replacing an entry counts its new size, not both.
+        cache.put_local("k4", sized(1000));
+        assert!(cache.get_local("k2", 1).is_some());
+        // An entry larger than the whole budget stays out (Redis only) and
+        // evicts nothing.
+        cache.put_local("big", sized(4 * one));
+        assert!(cache.get_local("big", 1).is_none());
+        assert!(cache.get_local("k2", 1).is_some());
+        let local = cache.local.lock().expect("lock");
+        assert!(local.bytes <= 3 * one, "{} > {}", local.bytes, 3 * one);
+        assert_eq!(local.map.len(), local.order.len());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! - `RCR__ROUTING__MAX_LAG_MS` (5000), `RCR__ROUTING__CHECK_INTERVAL_MS`
 //!   (250, also the `content_state.version` poll), `RCR__ROUTING__CHECK_TIMEOUT_MS`
 //!   (500), `RCR__ROUTING__RYW_WAIT_MS` (1000), `RCR__ROUTING__RYW_POLL_MS` (20)
-//! - `RCR__CACHE__TTL_S` (300), `RCR__CACHE__LOCAL_ENTRIES` (2048),
+//! - `RCR__CACHE__TTL_S` (300), `RCR__CACHE__LOCAL_BYTES` (16 MiB),
 //!   `RCR__CACHE__ENABLED` (true)
 //! - `RCR__HTTP_CACHE__MAX_AGE_S` (5), `RCR__HTTP_CACHE__STALE_WHILE_REVALIDATE_S` (30),
 //!   `RCR__HTTP_CACHE__STALE_IF_ERROR_S` (600)
@@ -107,8 +107,9 @@ pub struct CacheSettings {
     pub enabled: bool,
     /// Safety-net expiry of Redis entries (keys change with every write).
     pub ttl_s: u64,
-    /// Entries kept in process memory, in front of Redis.
-    pub local_entries: usize,
+    /// Bytes of answers kept in process memory, in front of Redis (the
+    /// oldest go first; a larger answer is kept in Redis only).
+    pub local_bytes: usize,
 }
 
 impl Default for CacheSettings {
@@ -116,7 +117,7 @@ impl Default for CacheSettings {
         Self {
             enabled: true,
             ttl_s: 300,
-            local_entries: 2048,
+            local_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -133,7 +133,7 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
     let cache = Cache::new(
         settings.cache.enabled,
         &settings.region,
-        settings.cache.local_entries,
+        settings.cache.local_bytes,
         redis,
         Duration::from_secs(settings.cache.ttl_s),
         CacheMetrics::new(&metrics),

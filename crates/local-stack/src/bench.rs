@@ -513,11 +513,11 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
 
 /// Rounds of the interleaved scenarios (the ceilings and the reads compared
 /// with them), each round running every one of them in turn.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// Measures the interleaved scenarios among `wanted` (each read listed right
 /// after the ceiling it is held to): a warm-up each, then
-/// `ROUNDS` rounds of half the scenario time each, so that a drift of the
+/// `ROUNDS` rounds of `round_seconds` each, so that a drift of the
 /// shared machine lands on a ceiling and the reads compared with it alike.
 /// Each row holds the medians over its rounds; a read's ratios are the
 /// medians of its req/s over the ceiling's in the same round.
@@ -527,7 +527,7 @@ fn measure_interleaved(
     options: &BenchOptions,
 ) -> Result<std::collections::HashMap<String, Row>, StackError> {
     let set: Vec<&Scenario<'_>> = wanted.iter().copied().filter(|s| s.interleaved).collect();
-    let seconds = (options.seconds / 2).max(1);
+    let seconds = round_seconds(options);
     for s in &set {
         if options.warmup_seconds > 0 {
             println!("{}: warm-up {}s", s.name, options.warmup_seconds);
@@ -580,6 +580,12 @@ fn measure_interleaved(
     Ok(out)
 }
 
+/// Each interleaved round: three tenths of the scenario time, so that the
+/// rounds together take one and a half times a single measurement.
+fn round_seconds(options: &BenchOptions) -> u64 {
+    (options.seconds * 3 / 10).max(1)
+}
+
 /// The median of a few figures (the upper middle one of an even count).
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -614,7 +620,7 @@ fn report(rows: &[Row], rss: &[(String, f64)], options: &BenchOptions) -> String
         out,
         "Ceilings and the cached reads compared with them: {ROUNDS} interleaved rounds of {} s after {} s of warm-up, medians. \
          Other scenarios: {} s after {} s of warm-up. {} connections (POST /reviews 8, login 4); system under test on core 0, wrk on core 1.\n",
-        (options.seconds / 2).max(1),
+        round_seconds(options),
         options.warmup_seconds,
         options.seconds,
         options.warmup_seconds,
