@@ -77,6 +77,23 @@ impl<'a> Scenario<'a> {
         }
     }
 
+    /// Runs wrk on this scenario for `seconds`, paced with a mean think time
+    /// of `delay_ms` when given.
+    fn run(&self, root: &Path, seconds: u64, delay_ms: Option<f64>) -> Result<Row, StackError> {
+        let mut env = self.env.clone();
+        if let Some(delay) = delay_ms {
+            env.push(("RCR_DELAY_MS", format!("{delay:.3}")));
+        }
+        wrk(
+            root,
+            &self.url,
+            self.script,
+            seconds,
+            self.connections,
+            &env,
+        )
+    }
+
     fn interleaved(mut self) -> Self {
         self.interleaved = true;
         self
@@ -451,23 +468,9 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
                     s.name, options.warmup_seconds, options.seconds
                 );
                 if options.warmup_seconds > 0 {
-                    wrk(
-                        &root,
-                        &s.url,
-                        s.script,
-                        options.warmup_seconds,
-                        s.connections,
-                        &s.env,
-                    )?;
+                    s.run(&root, options.warmup_seconds, None)?;
                 }
-                wrk(
-                    &root,
-                    &s.url,
-                    s.script,
-                    options.seconds,
-                    s.connections,
-                    &s.env,
-                )?
+                s.run(&root, options.seconds, None)?
             }
         };
         row.name = s.name.to_owned();
@@ -480,16 +483,7 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
         let target = (peak / 2.0).max(1.0);
         println!("{name}: ~{target:.0} req/s");
         let delay_ms = calibrate_pace(&root, s, target, options.warmup_seconds.max(3))?;
-        let mut env = s.env.clone();
-        env.push(("RCR_DELAY_MS", format!("{delay_ms:.3}")));
-        let mut row = wrk(
-            &root,
-            &s.url,
-            s.script,
-            options.seconds,
-            s.connections,
-            &env,
-        )?;
+        let mut row = s.run(&root, options.seconds, Some(delay_ms))?;
         row.name = name.to_owned();
         rows.push(row);
     }
@@ -531,20 +525,13 @@ fn measure_interleaved(
     for s in &set {
         if options.warmup_seconds > 0 {
             println!("{}: warm-up {}s", s.name, options.warmup_seconds);
-            wrk(
-                root,
-                &s.url,
-                s.script,
-                options.warmup_seconds,
-                s.connections,
-                &s.env,
-            )?;
+            s.run(root, options.warmup_seconds, None)?;
         }
     }
     let mut rounds: Vec<Vec<Row>> = vec![Vec::new(); set.len()];
     for round in 1..=ROUNDS {
         for (s, measured) in set.iter().zip(&mut rounds) {
-            let row = wrk(root, &s.url, s.script, seconds, s.connections, &s.env)?;
+            let row = s.run(root, seconds, None)?;
             println!(
                 "{}: round {round}/{ROUNDS}, {seconds}s: {:.0} req/s",
                 s.name, row.rps
@@ -603,9 +590,7 @@ fn calibrate_pace(
     seconds: u64,
 ) -> Result<f64, StackError> {
     let cycle_ms = f64::from(s.connections) * 1000.0 / target;
-    let mut env = s.env.clone();
-    env.push(("RCR_DELAY_MS", format!("{cycle_ms:.3}")));
-    let trial = wrk(root, &s.url, s.script, seconds, s.connections, &env)?;
+    let trial = s.run(root, seconds, Some(cycle_ms))?;
     let latency_ms = if trial.rps > 0.0 {
         (f64::from(s.connections) * 1000.0 / trial.rps - cycle_ms).max(0.0)
     } else {
