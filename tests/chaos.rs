@@ -11,9 +11,10 @@
 //!
 //! Checked per scenario: every 201 is in the primary exactly once, with the
 //! acknowledged id; no read-your-writes read misses its write; no answer is
-//! a 5xx except those of requests in flight on the killed process and the
-//! 503 + `Retry-After` that writes answer by design while the writer or the
-//! primary is down; the component is back in service after its restart.
+//! a 5xx except those of requests in flight on the killed process (for the
+//! writer, also a 502 + `Retry-After` for a write the gateway sent on a
+//! kept-alive connection to the dead process) and the 503 + `Retry-After`
+//! that writes answer by design while the writer or the primary is down; the component is back in service after its restart.
 //! The report (a markdown table) is printed with `--nocapture` and is part
 //! of any failure message.
 //!
@@ -621,8 +622,18 @@ fn analyse(stack: &Stack, name: &str, fault: &Fault, log: &Log, marks: &Marks) -
         if a.status != 0 && a.status < 500 {
             continue;
         }
-        // On the process while it was being killed.
-        let in_flight = a.start <= marks.fault_done && a.end >= marks.fault;
+        // On the process while it was being killed; or, for the writer,
+        // sent before the restart on a connection the gateway had kept
+        // open to it: the dead process closed that connection, but the
+        // gateway may take it from its keepalive pool before it sees the
+        // close, and it answers 502 + Retry-After (outcome unknown).
+        let kept_alive = matches!(fault, Fault::Kill(Component::Writer))
+            && a.kind == Kind::Write
+            && a.status == 502
+            && a.retry_after
+            && a.start >= marks.fault
+            && a.start < marks.restart_begin;
+        let in_flight = a.start <= marks.fault_done && a.end >= marks.fault || kept_alive;
         let down = a.start >= marks.fault && a.start <= marks.restart_end;
         if in_flight && a.status >= 500 {
             in_flight_5xx += 1;
