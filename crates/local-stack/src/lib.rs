@@ -426,24 +426,21 @@ impl Stack {
         layout: &Layout,
         secrets: &BTreeMap<&'static str, PathBuf>,
     ) -> Result<(), StackError> {
-        let mut services = vec![Component::Auth, Component::Writer];
-        for region in &layout.regions {
-            services.extend(
-                (1..=layout.readers[region].len()).map(|n| Component::Reader(region.clone(), n)),
-            );
-        }
-        for service in &services {
-            self.start_service(service, layout, secrets)?;
+        for service in &services_of(layout) {
+            self.start_service(service, layout, secrets, None)?;
         }
         Ok(())
     }
 
-    /// Starts auth, the writer or a reader with its configuration.
+    /// Starts auth, the writer or a reader with its configuration; with
+    /// `cpus`, confined to those cores (`taskset -c` syntax) from its start,
+    /// so that it sizes its worker threads to them.
     fn start_service(
         &self,
         service: &Component,
         layout: &Layout,
         secrets: &BTreeMap<&'static str, PathBuf>,
+        cpus: Option<&str>,
     ) -> Result<(), StackError> {
         let db_url = format!(
             "postgres://postgres@127.0.0.1:{}/{DATABASE}",
@@ -516,10 +513,14 @@ impl Stack {
                 return Err(StackError::new(format!("{service} is not a service")));
             }
         };
+        // Workers 0: one per core the process may run on, as deployed.
         cmd.env("RCR__HTTP__PORT", port.to_string())
-            .env("RCR__HTTP__WORKERS", "2")
+            .env("RCR__HTTP__WORKERS", "0")
             .env("RCR__HTTP__SHUTDOWN_TIMEOUT_S", "5")
             .env("RCR__LOG__FORMAT", "json");
+        if let Some(cpus) = cpus {
+            cmd = process::on_cpus(&cmd, cpus);
+        }
         self.spawn_service(&service.to_string(), &mut cmd, port)
     }
 
@@ -699,9 +700,42 @@ impl Stack {
             Component::Redis(region) => self.start_redis(&layout, region),
             Component::Auth | Component::Writer | Component::Reader(..) => {
                 let secrets = self.secrets()?;
-                self.start_service(component, &layout, &secrets)
+                self.start_service(component, &layout, &secrets, None)
             }
         }
+    }
+
+    /// Stops a running service (auth, the writer or a reader) gracefully
+    /// and starts it again with its configuration, confined to `cpus`
+    /// (`taskset -c` syntax) or, with `None`, free to run on every core.
+    /// Its worker threads follow: one per core it may run on.
+    pub fn restart_service_on(
+        &self,
+        service: &Component,
+        cpus: Option<&str>,
+    ) -> Result<(), StackError> {
+        let layout = self
+            .saved_layout()
+            .ok_or_else(|| StackError::new("no stack here"))?;
+        if !matches!(
+            service,
+            Component::Auth | Component::Writer | Component::Reader(..)
+        ) {
+            return Err(StackError::new(format!("{service} is not a service")));
+        }
+        let secrets = self.secrets()?;
+        process::terminate(
+            &self.dir(&format!("run/{service}.pid")),
+            Duration::from_secs(10),
+        );
+        self.start_service(service, &layout, &secrets, cpus)
+    }
+
+    /// The services of the running stack: auth, the writer, every reader.
+    pub fn services(&self) -> Vec<Component> {
+        self.saved_layout()
+            .map(|layout| services_of(&layout))
+            .unwrap_or_default()
     }
 
     /// Runs SQL on the `rcr` database of the primary or a replica: the
@@ -805,4 +839,15 @@ impl Stack {
 /// A path as text for command lines and configuration files.
 pub fn path_str(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+/// The services of a layout: auth, the writer, every reader.
+fn services_of(layout: &Layout) -> Vec<Component> {
+    let mut services = vec![Component::Auth, Component::Writer];
+    for region in &layout.regions {
+        services.extend(
+            (1..=layout.readers[region].len()).map(|n| Component::Reader(region.clone(), n)),
+        );
+    }
+    services
 }

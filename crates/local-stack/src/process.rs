@@ -86,6 +86,26 @@ pub fn spawn_detached(
     Ok(pid)
 }
 
+/// `cmd` run by `taskset -c cpus`, which confines it to those cores from
+/// its first instruction and then becomes it (same pid).
+pub fn on_cpus(cmd: &Command, cpus: &str) -> Command {
+    let mut pinned = Command::new("taskset");
+    pinned
+        .args(["-c", cpus])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => pinned.env(key, value),
+            None => pinned.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        pinned.current_dir(dir);
+    }
+    pinned
+}
+
 fn read_pid(file: &Path) -> Option<u32> {
     std::fs::read_to_string(file)
         .ok()?
