@@ -14,7 +14,8 @@
 //! a 5xx except those of requests in flight on the killed process (for the
 //! writer, also a 502 + `Retry-After` for a write the gateway sent on a
 //! kept-alive connection to the dead process) and the 503 + `Retry-After`
-//! that writes answer by design while the writer or the primary is down; the component is back in service after its restart.
+//! that writes answer by design while the writer or the primary is down;
+//! the component is back in service after its restart.
 //! The report (a markdown table) is printed with `--nocapture` and is part
 //! of any failure message.
 //!
@@ -633,7 +634,7 @@ fn analyse(stack: &Stack, name: &str, fault: &Fault, log: &Log, marks: &Marks) -
             && a.retry_after
             && a.start >= marks.fault
             && a.start < marks.restart_begin;
-        let in_flight = a.start <= marks.fault_done && a.end >= marks.fault || kept_alive;
+        let in_flight = (a.start <= marks.fault_done && a.end >= marks.fault) || kept_alive;
         let down = a.start >= marks.fault && a.start <= marks.restart_end;
         if in_flight && a.status >= 500 {
             in_flight_5xx += 1;
