@@ -33,7 +33,7 @@ impl EditorView {
             email: row.try_get("email")?,
             name: row.try_get("name")?,
             role: Role::parse(&role)
-                .map_err(|_| AuthError::Internal(format!("bad role {role}")))?,
+                .map_err(|_| AuthError::internal(format!("bad role {role}")))?,
             disabled: row.try_get("disabled")?,
             created_at: row.try_get("created_at")?,
             last_login_at: row.try_get("last_login_at")?,

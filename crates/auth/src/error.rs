@@ -2,7 +2,7 @@
 
 use domain::{ErrorCode, ValidationErrors};
 use platform::Problem;
-use platform::db::DbError;
+use platform::error::CommonError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -31,25 +31,12 @@ pub enum AuthError {
     InvalidParameter(&'static str, String),
     #[error("invalid cursor")]
     InvalidCursor,
+    /// The database or a broken invariant: 503 or 500.
     #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("internal: {0}")]
-    Internal(String),
+    Common(#[from] CommonError),
     /// Already an answer (from a shared extractor or helper).
     #[error("{0}")]
     Problem(Problem),
-}
-
-impl From<tokio_postgres::Error> for AuthError {
-    fn from(err: tokio_postgres::Error) -> Self {
-        Self::Db(DbError::from_pg(err))
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for AuthError {
-    fn from(err: deadpool_postgres::PoolError) -> Self {
-        Self::Db(DbError::from(err))
-    }
 }
 
 impl From<Problem> for AuthError {
@@ -58,8 +45,16 @@ impl From<Problem> for AuthError {
     }
 }
 
+platform::wraps_common_errors!(AuthError);
+
 impl AuthError {
-    /// The answer. No `_` arm: a new variant must decide its status here.
+    /// A broken invariant: 500, the cause in the log only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Common(CommonError::internal(cause))
+    }
+
+    /// The answer, without side effects (the middleware logs a 5xx cause).
+    /// No `_` arm: a new variant must decide its status here.
     pub fn to_problem(&self) -> Problem {
         match self {
             Self::InvalidCredentials => {
@@ -90,9 +85,7 @@ impl AuthError {
             Self::InvalidCursor => Problem::new(ErrorCode::InvalidCursor)
                 .detail("the cursor is invalid")
                 .field("cursor", "is invalid"),
-            Self::Db(DbError::Unavailable(cause)) => platform::problem::unavailable(cause, 1),
-            Self::Db(err @ DbError::Other(_)) => platform::problem::internal(err),
-            Self::Internal(cause) => platform::problem::internal(cause),
+            Self::Common(err) => err.to_problem(),
             Self::Problem(p) => p.clone(),
         }
     }
@@ -100,7 +93,7 @@ impl AuthError {
 
 impl actix_web::ResponseError for AuthError {
     fn status_code(&self) -> actix_web::http::StatusCode {
-        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+        self.to_problem().status()
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {

@@ -140,7 +140,7 @@ async fn issue_pair(
         editor.id,
         editor.role,
     )
-    .map_err(|e| AuthError::Internal(e.to_string()))?;
+    .map_err(|e| AuthError::internal(e.to_string()))?;
     let (refresh, hash) = tokens::new_refresh_token();
     let ttl = i64::try_from(state.settings.tokens.refresh_ttl_s).unwrap_or(i64::MAX);
     let stmt = client
@@ -441,7 +441,7 @@ async fn change_password(
         .hasher
         .hash(new_password.expose())
         .await
-        .map_err(|e| AuthError::Internal(e.to_string()))?;
+        .map_err(|e| AuthError::internal(e.to_string()))?;
     let tx = client.transaction().await?;
     let stmt = tx
         .prepare_cached("UPDATE editors SET password_hash = $2, updated_at = now() WHERE id = $1")
@@ -544,7 +544,7 @@ async fn create_editor(
         .hasher
         .hash(new.password().expose())
         .await
-        .map_err(|e| AuthError::Internal(e.to_string()))?;
+        .map_err(|e| AuthError::internal(e.to_string()))?;
     let tx = client.transaction().await?;
     let editor = insert_editor(&tx, &new, &hash).await?;
     let mut event = ctx.event(Some(caller.0.id), "editor_created", Some(editor.id));

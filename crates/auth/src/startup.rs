@@ -7,7 +7,7 @@ use platform::health::Readiness;
 use platform::jwt::JwtVerifier;
 use platform::metrics::Metrics;
 use platform::redis::RedisHandle;
-use platform::server::Shared;
+use platform::server::{Shared, StartupError};
 use platform::settings::SettingsError;
 use prometheus::{IntCounter, IntCounterVec, Opts};
 
@@ -34,16 +34,6 @@ pub struct State {
     pub metrics: AuthMetrics,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("cannot bind {0}")]
-    Bind(#[from] std::io::Error),
-    #[error(transparent)]
-    Hash(#[from] crate::password::HashError),
-}
-
 /// The service, bound and ready to run.
 pub type Application = platform::server::Running;
 
@@ -56,7 +46,8 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         &settings.tokens.active_key_file,
         settings.tokens.previous_key_file.as_deref(),
     )?;
-    let hasher = Hasher::new(&settings.passwords)?;
+    let hasher = Hasher::new(&settings.passwords)
+        .map_err(|e| SettingsError::new(format!("passwords: {e}")))?;
     let metrics = Metrics::new("auth", &settings.region.0);
     platform::db::observe_pool(&metrics, &pool, "primary");
     let logins = IntCounterVec::new(

@@ -3,6 +3,7 @@
 //! streaming replicas behind that region's Redis. It never writes.
 
 pub mod cache;
+pub mod error;
 pub mod flight;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -11,16 +11,14 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, guard, web};
 use deadpool_postgres::Transaction;
-use domain::ErrorCode;
-use platform::Problem;
 use platform::consistency::TokenError;
-use platform::db::DbError;
+use platform::surrogate::{SurrogateKey, SurrogateKeys};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio_postgres::IsolationLevel;
-use tokio_postgres::error::SqlState;
 
 use crate::cache::Entry;
+use crate::error::ReadError;
 use crate::params::{self, ListFilters, ParamError, Sort};
 use crate::queries::{self, Position, SubjectPosition};
 use crate::router::{NoNode, Node};
@@ -79,34 +77,11 @@ enum Query {
     Compare(Vec<String>),
 }
 
-fn param_problem(err: ParamError) -> Problem {
-    Problem::new(ErrorCode::InvalidParameter)
-        .detail(format!("`{}`: {}", err.name, err.message))
-        .field(err.name, err.message)
-}
-
-fn not_found(what: &str) -> Problem {
-    Problem::new(ErrorCode::NotFound).detail(format!("no such {what}"))
-}
-
-fn cursor_problem() -> Problem {
-    Problem::new(ErrorCode::InvalidCursor)
-        .detail("the cursor is invalid or belongs to another list")
-        .field("cursor", "is invalid")
-}
-
-fn db_problem(err: DbError) -> Problem {
-    match err {
-        DbError::Unavailable(cause) => platform::problem::unavailable(&cause, 1),
-        other @ DbError::Other(_) => platform::problem::internal(&other),
-    }
-}
-
 fn query_pairs(
     query: web::Query<Vec<(String, String)>>,
     allowed: &[&str],
-) -> Result<BTreeMap<String, String>, Problem> {
-    params::collect(query.into_inner(), allowed).map_err(param_problem)
+) -> Result<BTreeMap<String, String>, ReadError> {
+    Ok(params::collect(query.into_inner(), allowed)?)
 }
 
 /// A short stable digest of an answer body: its strong `ETag`.
@@ -129,7 +104,7 @@ fn paging<P: serde::de::DeserializeOwned>(
     state: &State,
     list: &str,
     params: &BTreeMap<String, String>,
-) -> Result<(String, String, Option<P>), Problem> {
+) -> Result<(String, String, Option<P>), ReadError> {
     let scope = format!(
         "content:{list}:v1:{}",
         params::normalised(params, &["cursor", "limit"])
@@ -138,7 +113,7 @@ fn paging<P: serde::de::DeserializeOwned>(
         .get("cursor")
         .map(|c| state.cursors.decode::<P>(&scope, c))
         .transpose()
-        .map_err(|_| cursor_problem())?;
+        .map_err(|_| ReadError::InvalidCursor)?;
     let key = format!("{list}:{}", params::normalised(params, &[]));
     Ok((key, scope, after))
 }
@@ -148,9 +123,9 @@ async fn list(
     req: HttpRequest,
     state: web::Data<State>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, ReadError> {
     let params = query_pairs(query, params::LIST_PARAMS)?;
-    let (filters, sort, limit) = params::list(&params).map_err(param_problem)?;
+    let (filters, sort, limit) = params::list(&params)?;
     let (key, scope, after) = paging(&state, "list", &params)?;
     serve(
         &req,
@@ -173,7 +148,7 @@ async fn review(
     state: web::Data<State>,
     path: web::Path<String>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, ReadError> {
     query_pairs(query, &[])?;
     let raw = path.into_inner();
     let valid = match raw.parse::<i64>() {
@@ -181,7 +156,7 @@ async fn review(
         Err(_) => domain::Slug::parse(&raw).is_ok(),
     };
     if !valid {
-        return Err(not_found("review"));
+        return Err(ReadError::NotFound("review"));
     }
     serve(&req, &state, format!("review:{raw}"), Query::Review(raw)).await
 }
@@ -191,24 +166,12 @@ async fn subjects(
     req: HttpRequest,
     state: web::Data<State>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, ReadError> {
     let params = query_pairs(query, params::SUBJECT_PARAMS)?;
-    let kind = params
-        .get("kind")
-        .map(|v| params::kind(v))
-        .transpose()
-        .map_err(param_problem)?;
-    let brand = params
-        .get("brand")
-        .map(|v| params::brand(v))
-        .transpose()
-        .map_err(param_problem)?;
-    let q = params
-        .get("q")
-        .map(|v| params::search(v))
-        .transpose()
-        .map_err(param_problem)?;
-    let limit = params::limit(params.get("limit"), 50).map_err(param_problem)?;
+    let kind = params.get("kind").map(|v| params::kind(v)).transpose()?;
+    let brand = params.get("brand").map(|v| params::brand(v)).transpose()?;
+    let q = params.get("q").map(|v| params::search(v)).transpose()?;
+    let limit = params::limit(params.get("limit"), 50)?;
     let (key, scope, after) = paging(&state, "subjects", &params)?;
     let query = Query::Subjects {
         kind: kind.map(|k| k.as_str().to_owned()),
@@ -227,11 +190,11 @@ async fn subject(
     state: web::Data<State>,
     path: web::Path<String>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, ReadError> {
     query_pairs(query, &[])?;
     let slug = path.into_inner();
     if domain::Slug::parse(&slug).is_err() {
-        return Err(not_found("subject"));
+        return Err(ReadError::NotFound("subject"));
     }
     serve(
         &req,
@@ -247,10 +210,10 @@ async fn compare(
     req: HttpRequest,
     state: web::Data<State>,
     query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, ReadError> {
     let params = query_pairs(query, &["subjects"])?;
     let invalid = |message: &str| {
-        param_problem(ParamError {
+        ReadError::InvalidParameter(ParamError {
             name: "subjects".into(),
             message: message.into(),
         })
@@ -263,7 +226,7 @@ async fn compare(
         return Err(invalid("must name 2 to 4 subjects"));
     }
     for slug in &slugs {
-        params::slug("subjects", slug).map_err(param_problem)?;
+        params::slug("subjects", slug)?;
     }
     let mut distinct = slugs.clone();
     distinct.sort();
@@ -286,14 +249,14 @@ async fn serve(
     state: &State,
     key: String,
     query: Query,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, ReadError> {
     let token = match req.headers().get("x-consistency-token") {
         None => None,
         Some(value) => {
             let text = value
                 .to_str()
-                .map_err(|_| token_problem(TokenError::Malformed))?;
-            Some(state.tokens.verify(text).map_err(token_problem)?)
+                .map_err(|_| ReadError::InvalidToken(TokenError::Malformed))?;
+            Some(state.tokens.verify(text).map_err(ReadError::InvalidToken)?)
         }
     };
     let min_lsn = token.map(|t| t.lsn.0);
@@ -318,12 +281,6 @@ async fn serve(
     Ok(answer(req, state, &entry, &entry.source, min_lsn.is_some()))
 }
 
-fn token_problem(err: TokenError) -> Problem {
-    Problem::new(ErrorCode::InvalidConsistencyToken)
-        .detail(format!("X-Consistency-Token: {err}"))
-        .field("X-Consistency-Token", err.to_string())
-}
-
 /// Reads on a node the router picks, retrying once elsewhere when a
 /// replica cancels the query (a conflict with replay, SQLSTATE 40001).
 async fn fetch(
@@ -331,8 +288,8 @@ async fn fetch(
     key: &str,
     query: &Query,
     min_lsn: Option<u64>,
-) -> Result<Arc<Entry>, Problem> {
-    let unavailable = |_: NoNode| Problem::new(ErrorCode::ServiceUnavailable).retry_after(1);
+) -> Result<Arc<Entry>, ReadError> {
+    let unavailable = |_: NoNode| ReadError::NoNode;
     let node = match min_lsn {
         Some(lsn) => state
             .router
@@ -345,8 +302,8 @@ async fn fetch(
         // A replica cancelled the query (conflict with replay, 40001) or
         // could not be reached: once more, on another node. Read-your-writes
         // requests retry on the primary, the one node sure to be new enough.
-        Err(ReadFailure::Db(err)) if is_retryable(&err) => {
-            if matches!(err, DbError::Unavailable(_)) {
+        Err(err) if err.is_retryable() => {
+            if err.is_unreachable() {
                 node.mark_down();
             }
             tracing::warn!(node = %node.label, error = %err, "read failed; retrying on another node");
@@ -358,47 +315,19 @@ async fn fetch(
                     .ok_or(NoNode),
                 None => state.router.choose_excluding(Some(&node.label)),
             }
-            .map_err(|_| db_problem(err))?;
+            .map_err(|_| err)?;
             read_on(state, &other, query).await
         }
         other => other,
     };
-    let entry = match entry {
-        Ok(entry) => Arc::new(entry),
-        Err(ReadFailure::Problem(p)) => return Err(p),
-        Err(ReadFailure::Db(e)) => return Err(db_problem(e)),
-    };
+    let entry = Arc::new(entry?);
     state.cache.put(key, entry.clone()).await;
     Ok(entry)
 }
 
-fn is_retryable(err: &DbError) -> bool {
-    match err {
-        DbError::Unavailable(_) => true,
-        DbError::Other(e) => e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE),
-    }
-}
-
-enum ReadFailure {
-    Db(DbError),
-    Problem(Problem),
-}
-
-impl From<tokio_postgres::Error> for ReadFailure {
-    fn from(e: tokio_postgres::Error) -> Self {
-        Self::Db(DbError::from_pg(e))
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for ReadFailure {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Db(DbError::from(e))
-    }
-}
-
 /// One snapshot read. The WAL position is read before the snapshot is
 /// taken, so the entry is at least as new as the position it records.
-async fn read_on(state: &State, node: &Node, query: &Query) -> Result<Entry, ReadFailure> {
+async fn read_on(state: &State, node: &Node, query: &Query) -> Result<Entry, ReadError> {
     state.db_queries.with_label_values(&[&node.label]).inc();
     let mut client = node.pool.get().await?;
     let row = client
@@ -426,22 +355,19 @@ async fn read_on(state: &State, node: &Node, query: &Query) -> Result<Entry, Rea
         .get(0);
     let (body, surrogate_keys) = execute(state, &tx, query).await?;
     tx.commit().await?;
-    let header = |text: String| {
-        HeaderValue::try_from(text)
-            .map_err(|e| ReadFailure::Problem(platform::problem::internal(&e)))
-    };
+    let header = |text: String| HeaderValue::try_from(text).map_err(ReadError::internal);
     Ok(Entry {
         version,
         lsn,
         etag: header(format!("\"{}\"", digest(&body)))?,
-        surrogate_keys: header(surrogate_keys)?,
+        surrogate_keys: header(surrogate_keys.header_value())?,
         source: header(node.label.clone())?,
         body: Bytes::from(body),
     })
 }
 
-fn json_bytes(value: &impl serde::Serialize) -> Result<Vec<u8>, ReadFailure> {
-    serde_json::to_vec(value).map_err(|e| ReadFailure::Problem(platform::problem::internal(&e)))
+fn json_bytes(value: &impl serde::Serialize) -> Result<Vec<u8>, ReadError> {
+    serde_json::to_vec(value).map_err(ReadError::internal)
 }
 
 /// Runs the query; the answer body and its surrogate keys.
@@ -449,7 +375,7 @@ async fn execute(
     state: &State,
     tx: &Transaction<'_>,
     query: &Query,
-) -> Result<(Vec<u8>, String), ReadFailure> {
+) -> Result<(Vec<u8>, SurrogateKeys), ReadError> {
     let url_base = &state.settings.content.public_base_url;
     match query {
         Query::List {
@@ -463,15 +389,14 @@ async fn execute(
             let next_cursor = page.next.map(|p| state.cursors.encode(scope, &p));
             Ok((
                 json_bytes(&json!({ "data": page.items, "next_cursor": next_cursor }))?,
-                "list".into(),
+                SurrogateKeys::lists(),
             ))
         }
         Query::Review(slug_or_id) => {
             let review = queries::review(tx, slug_or_id, url_base)
                 .await?
-                .ok_or_else(|| ReadFailure::Problem(not_found("review")))?;
-            let keys = review.surrogate_keys().replace(" list", "");
-            Ok((json_bytes(&review)?, keys))
+                .ok_or(ReadError::NotFound("review"))?;
+            Ok((json_bytes(&review)?, review.page_keys()))
         }
         Query::Subjects {
             kind,
@@ -493,19 +418,18 @@ async fn execute(
             let next_cursor = next.map(|p| state.cursors.encode(scope, &p));
             Ok((
                 json_bytes(&json!({ "data": items, "next_cursor": next_cursor }))?,
-                "list".into(),
+                SurrogateKeys::lists(),
             ))
         }
         Query::Subject(slug) => {
             let subject = queries::subject(tx, slug)
                 .await?
-                .ok_or_else(|| ReadFailure::Problem(not_found("subject")))?;
+                .ok_or(ReadError::NotFound("subject"))?;
             let reviews = queries::subject_reviews(tx, subject.id, 100, url_base).await?;
-            let mut body = serde_json::to_value(&subject)
-                .map_err(|e| ReadFailure::Problem(platform::problem::internal(&e)))?;
-            body["reviews"] = serde_json::to_value(&reviews)
-                .map_err(|e| ReadFailure::Problem(platform::problem::internal(&e)))?;
-            Ok((json_bytes(&body)?, format!("subject:{slug}")))
+            let mut body = serde_json::to_value(&subject).map_err(ReadError::internal)?;
+            body["reviews"] = serde_json::to_value(&reviews).map_err(ReadError::internal)?;
+            let keys = SurrogateKeys::from_iter([SurrogateKey::Subject(slug.clone())]);
+            Ok((json_bytes(&body)?, keys))
         }
         Query::Compare(slugs) => compare_body(tx, slugs, url_base).await,
     }
@@ -526,7 +450,7 @@ async fn compare_body(
     tx: &Transaction<'_>,
     slugs: &[String],
     url_base: &str,
-) -> Result<(Vec<u8>, String), ReadFailure> {
+) -> Result<(Vec<u8>, SurrogateKeys), ReadError> {
     let mut found = Vec::with_capacity(slugs.len());
     let mut missing = Vec::new();
     for slug in slugs {
@@ -536,12 +460,7 @@ async fn compare_body(
         }
     }
     if !missing.is_empty() {
-        let mut problem = Problem::new(ErrorCode::NotFound)
-            .detail(format!("no such subject: {}", missing.join(", ")));
-        for slug in &missing {
-            problem = problem.field("subjects", format!("no such subject: {slug}"));
-        }
-        return Err(ReadFailure::Problem(problem));
+        return Err(ReadError::SubjectsNotFound(missing));
     }
     let mut subjects = Vec::with_capacity(found.len());
     let mut spec_values: Vec<serde_json::Value> = Vec::with_capacity(found.len());
@@ -550,8 +469,7 @@ async fn compare_body(
             .await?
             .into_iter()
             .next();
-        let specs = serde_json::to_value(&subject.specs)
-            .map_err(|e| ReadFailure::Problem(platform::problem::internal(&e)))?;
+        let specs = serde_json::to_value(&subject.specs).map_err(ReadError::internal)?;
         spec_values.push(specs.clone());
         subjects.push(json!({
             "subject": {
@@ -582,9 +500,8 @@ async fn compare_body(
         .collect();
     let keys = found
         .iter()
-        .map(|s| format!("subject:{}", s.slug))
-        .collect::<Vec<_>>()
-        .join(" ");
+        .map(|s| SurrogateKey::Subject(s.slug.clone()))
+        .collect();
     Ok((
         json_bytes(&json!({ "subjects": subjects, "specs": specs }))?,
         keys,

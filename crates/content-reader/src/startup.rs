@@ -7,18 +7,18 @@ use std::time::Duration;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web;
 use futures_util::FutureExt as _;
-use platform::Problem;
 use platform::consistency::TokenKey;
 use platform::cursor::CursorKey;
 use platform::health::Readiness;
 use platform::http::AnswerHeaders;
 use platform::metrics::Metrics;
 use platform::redis::RedisHandle;
-use platform::server::Shared;
+use platform::server::{Shared, StartupError};
 use platform::settings::{DatabaseSettings, Secret, SettingsError};
 use prometheus::{IntCounterVec, Opts};
 
 use crate::cache::{Cache, CacheMetrics, Entry};
+use crate::error::ReadError;
 use crate::flight::Flights;
 use crate::router::{Node, Router, RouterMetrics};
 use crate::settings::Settings;
@@ -29,7 +29,7 @@ pub struct State {
     pub router: Arc<Router>,
     pub cache: Cache,
     /// Misses being computed, by version and key.
-    pub flights: Flights<Result<Arc<Entry>, Problem>>,
+    pub flights: Flights<Result<Arc<Entry>, ReadError>>,
     pub tokens: TokenKey,
     pub cursors: CursorKey,
     /// Snapshot reads by node (what single flight saves).
@@ -44,14 +44,6 @@ impl std::fmt::Debug for State {
             .field("router", &self.router)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("cannot bind: {0}")]
-    Bind(#[from] std::io::Error),
 }
 
 /// The service, bound and ready to run.

@@ -70,7 +70,7 @@ impl FromRequest for Editor {
         let token = bearer_token(req).map(str::to_owned);
         Box::pin(async move {
             let verifier = verifier
-                .ok_or_else(|| crate::problem::internal(&"JwtVerifier missing from app data"))?;
+                .ok_or_else(|| crate::Problem::internal("JwtVerifier missing from app data"))?;
             let token = token.ok_or_else(missing_token)?;
             let claims = verifier
                 .verify(&token)

@@ -6,6 +6,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 
+use crate::surrogate::SurrogateKeys;
+
 /// Columns of [`REVIEW_FROM`] that [`ReviewView::from_row`] reads. Numeric
 /// columns are cast to `float8`: the driver has no `numeric` type, and the
 /// values (ratings in half points, specs with one decimal) are exact in it.
@@ -159,8 +161,13 @@ impl ReviewView {
         })
     }
 
-    /// `Surrogate-Key` value naming what this review's change affects.
-    pub fn surrogate_keys(&self) -> String {
-        format!("review:{} subject:{} list", self.id, self.subject.slug)
+    /// The keys of this review's own page: the review and its subject.
+    pub fn page_keys(&self) -> SurrogateKeys {
+        SurrogateKeys::review_page(self.id, &self.subject.slug)
+    }
+
+    /// What a write to this review changes: its page and every list.
+    pub fn write_keys(&self) -> SurrogateKeys {
+        SurrogateKeys::review_write(self.id, &self.subject.slug)
     }
 }

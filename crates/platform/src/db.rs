@@ -8,7 +8,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+pub use deadpool_postgres::PoolError;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+/// The driver's error, named here for `wraps_common_errors!`.
+pub use tokio_postgres::Error as PgError;
 use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
@@ -99,46 +102,95 @@ pub fn observe_pool(metrics: &crate::metrics::Metrics, pool: &Pool, name: &'stat
     });
 }
 
-/// A database failure, split by what the client should be told.
+/// A database failure, split by what the client should be told. Built from
+/// a driver or pool error only through [`DbError::from`], which classifies
+/// it: there is no way to wrap a driver error without deciding what it means.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// The database cannot be reached or is shutting down: 503, retry.
+    /// The database cannot be reached, is shutting down or is read-only
+    /// (a demoted primary), or no pooled connection came in time: 503, retry.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The statement ran past `statement_timeout` or was cancelled: 503,
+    /// retry (the server is overloaded or a lock is held too long).
+    #[error("database statement timed out: {0}")]
+    Timeout(tokio_postgres::Error),
+    /// A serialization failure or deadlock (40001, 40P01), which is also how
+    /// a replica cancels a query that conflicts with replay: safe to retry.
+    #[error("database serialization failure: {0}")]
+    Serialization(tokio_postgres::Error),
     /// Anything else: a bug or a constraint we did not map (500).
     #[error("database error: {0}")]
-    Other(#[from] tokio_postgres::Error),
+    Other(tokio_postgres::Error),
 }
 
 impl From<PoolError> for DbError {
     fn from(err: PoolError) -> Self {
         match err {
-            PoolError::Backend(e) => Self::from_pg(e),
+            PoolError::Backend(e) => Self::from(e),
             other => Self::Unavailable(other.to_string()),
         }
     }
 }
 
-impl DbError {
-    /// Classifies a driver error: lost connections and server shutdowns are
-    /// "unavailable", everything else is kept as is.
-    pub fn from_pg(err: tokio_postgres::Error) -> Self {
-        let unavailable = err.is_closed()
-            || match err.code() {
-                None => err.as_db_error().is_none(),
-                Some(code) => {
-                    code.code().starts_with("08")
-                        || *code == SqlState::ADMIN_SHUTDOWN
-                        || *code == SqlState::CRASH_SHUTDOWN
-                        || *code == SqlState::CANNOT_CONNECT_NOW
-                        || *code == SqlState::QUERY_CANCELED
-                        || *code == SqlState::READ_ONLY_SQL_TRANSACTION
-                }
+impl From<tokio_postgres::Error> for DbError {
+    /// Lost connections and server shutdowns are "unavailable", timeouts and
+    /// serialization failures are named, everything else is kept as is.
+    fn from(err: tokio_postgres::Error) -> Self {
+        let Some(code) = err.code() else {
+            // No SQLSTATE: an I/O or protocol failure, unless the server
+            // sent an error without one.
+            return if err.is_closed() || err.as_db_error().is_none() {
+                Self::Unavailable(err.to_string())
+            } else {
+                Self::Other(err)
             };
-        if unavailable {
+        };
+        if err.is_closed()
+            || code.code().starts_with("08")
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+        {
             Self::Unavailable(err.to_string())
+        } else if *code == SqlState::QUERY_CANCELED {
+            Self::Timeout(err)
+        } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            Self::Serialization(err)
         } else {
             Self::Other(err)
+        }
+    }
+}
+
+impl DbError {
+    /// Whether trying again (elsewhere, or later) may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable(_) | Self::Timeout(_) | Self::Serialization(_) => true,
+            Self::Other(_) => false,
+        }
+    }
+
+    /// The answer: 503 + `Retry-After` for what a retry may cure, else 500.
+    /// The cause goes to the log only.
+    pub fn to_problem(&self) -> crate::Problem {
+        if self.is_transient() {
+            crate::Problem::unavailable(self, 1)
+        } else {
+            crate::Problem::internal(self)
+        }
+    }
+
+    /// The metric label of an outcome.
+    pub fn outcome(&self) -> &'static str {
+        if self.is_transient() {
+            "unavailable"
+        } else {
+            "error"
         }
     }
 }

@@ -18,7 +18,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
-use crate::problem::{PROBLEM_JSON, Problem};
+use crate::problem::{Cause, PROBLEM_JSON, Problem};
 use crate::request_id;
 
 /// Limits on request bodies, shared through app data.
@@ -122,6 +122,25 @@ pub async fn conventions(
             .http_duration
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+    // The cause of an error answer (a dependency down, a bug), logged here
+    // once with the request id; the client only ever sees the id.
+    if let Some(Cause(cause)) = res.response().extensions().get::<Cause>() {
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(
+                request.id = id.as_str(),
+                http.route = route.as_str(),
+                error = &**cause,
+                "internal error"
+            );
+        } else {
+            tracing::warn!(
+                request.id = id.as_str(),
+                http.route = route.as_str(),
+                error = &**cause,
+                "dependency unavailable"
+            );
+        }
     }
     // Plain `&str` fields: recorded as strings, not through `Display`.
     tracing::info!(

@@ -8,17 +8,20 @@ pub mod consistency;
 pub mod content;
 pub mod cursor;
 pub mod db;
+pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod jwt;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod redis;
 pub mod request_id;
 pub mod server;
 pub mod settings;
+pub mod surrogate;
 pub mod telemetry;
 
 pub use problem::Problem;

@@ -2,11 +2,14 @@
 //! service sends.
 //!
 //! Each service maps its own error type to a [`Problem`] in one exhaustive
-//! match; the status of every machine-readable code is decided here, once,
-//! by another exhaustive match. 5xx problems never carry a detail: the cause
-//! goes to the log with the request id, the client gets the id only.
+//! match; the status of every machine-readable code is declared beside the
+//! code in `domain::ErrorCode`. Building a `Problem` has no side effect: the
+//! cause of a 5xx rides along in [`Problem::cause`], is never sent, and the
+//! conventions middleware logs it once, with the request id
+//! (`platform::http::conventions`). 5xx problems never carry a detail.
 
 use std::fmt;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -19,38 +22,15 @@ use crate::request_id;
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// The HTTP status of each machine-readable code. No `_` arm: a new code
-/// forces a decision here.
-pub const fn status_of(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::BadRequest
-        | ErrorCode::MalformedJson
-        | ErrorCode::InvalidParameter
-        | ErrorCode::InvalidCursor
-        | ErrorCode::InvalidConsistencyToken => StatusCode::BAD_REQUEST,
-        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::ValidationFailed | ErrorCode::UnknownField | ErrorCode::IdempotencyKeyReused => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::Unauthorized
-        | ErrorCode::InvalidToken
-        | ErrorCode::InvalidCredentials
-        | ErrorCode::RefreshTokenInvalid
-        | ErrorCode::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden | ErrorCode::AccountDisabled => StatusCode::FORBIDDEN,
-        ErrorCode::EmailTaken | ErrorCode::Conflict | ErrorCode::IdempotencyKeyInFlight => {
-            StatusCode::CONFLICT
-        }
-        ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-        ErrorCode::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
-        ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+/// The HTTP status of a machine-readable code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
+
+/// Why a request failed on our side, kept in the answer's extensions for the
+/// middleware to log; never serialised.
+#[derive(Debug, Clone)]
+pub struct Cause(pub Arc<str>);
 
 /// An error answer under construction.
 #[derive(Debug, Clone)]
@@ -60,6 +40,7 @@ pub struct Problem {
     detail: Option<String>,
     errors: Vec<FieldError>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    cause: Option<Arc<str>>,
 }
 
 #[derive(Serialize)]
@@ -84,7 +65,31 @@ impl Problem {
             detail: None,
             errors: Vec::new(),
             headers: Vec::new(),
+            cause: None,
         }
+    }
+
+    /// A 500 whose cause is logged by the middleware, never sent.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::Internal).cause(cause)
+    }
+
+    /// A 503 with `Retry-After` whose cause (a database or other dependency
+    /// down) is logged by the middleware, never sent.
+    pub fn unavailable(cause: impl fmt::Display, retry_after_s: u64) -> Self {
+        Self::new(ErrorCode::ServiceUnavailable)
+            .retry_after(retry_after_s)
+            .cause(cause)
+    }
+
+    /// What went wrong on our side, for the log only.
+    pub fn cause(mut self, cause: impl fmt::Display) -> Self {
+        self.cause = Some(Arc::from(cause.to_string()));
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
     /// A human explanation, safe to show the client. Ignored on 5xx.
@@ -166,6 +171,9 @@ impl Problem {
         };
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        if let Some(cause) = &self.cause {
+            response.extensions_mut().insert(Cause(cause.clone()));
+        }
         for (name, value) in &self.headers {
             response.insert_header((name.clone(), value.clone()));
         }
@@ -192,18 +200,6 @@ impl ResponseError for Problem {
     fn error_response(&self) -> HttpResponse {
         self.to_response()
     }
-}
-
-/// A 503 whose cause is logged, never sent (database or Redis down).
-pub fn unavailable(cause: &dyn fmt::Display, retry_after_s: u64) -> Problem {
-    tracing::warn!(error = %cause, "dependency unavailable");
-    Problem::new(ErrorCode::ServiceUnavailable).retry_after(retry_after_s)
-}
-
-/// A 500 whose cause is logged, never sent.
-pub fn internal(cause: &dyn fmt::Display) -> Problem {
-    tracing::error!(error = %cause, "internal error");
-    Problem::new(ErrorCode::Internal)
 }
 
 impl actix_web::Responder for Problem {

@@ -107,6 +107,16 @@ where
     Ok(Running { port, server })
 }
 
+/// Why a service could not start: one line naming the setting, or the
+/// address it could not bind.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+    #[error("cannot bind: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
 /// A service bound to its port (port 0 in the settings picks a free one),
 /// not yet running.
 pub struct Running {

@@ -2,7 +2,7 @@
 
 use domain::{ErrorCode, ValidationErrors};
 use platform::Problem;
-use platform::db::DbError;
+use platform::error::CommonError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -26,29 +26,24 @@ pub enum WriteError {
     InvalidParameter(&'static str, &'static str),
     #[error("invalid cursor")]
     InvalidCursor,
+    /// The database or a broken invariant: 503 or 500.
     #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("internal: {0}")]
-    Internal(String),
+    Common(#[from] CommonError),
     /// Already an answer.
     #[error("{0}")]
     Problem(Problem),
 }
 
-impl From<tokio_postgres::Error> for WriteError {
-    fn from(err: tokio_postgres::Error) -> Self {
-        Self::Db(DbError::from_pg(err))
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for WriteError {
-    fn from(err: deadpool_postgres::PoolError) -> Self {
-        Self::Db(DbError::from(err))
-    }
-}
+platform::wraps_common_errors!(WriteError);
 
 impl WriteError {
-    /// The answer. No `_` arm: a new variant must decide its status here.
+    /// A broken invariant: 500, the cause in the log only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Common(CommonError::internal(cause))
+    }
+
+    /// The answer, without side effects (the middleware logs a 5xx cause).
+    /// No `_` arm: a new variant must decide its status here.
     pub fn to_problem(&self) -> Problem {
         match self {
             Self::Validation(errors) => Problem::new(ErrorCode::ValidationFailed)
@@ -75,9 +70,7 @@ impl WriteError {
             Self::InvalidCursor => Problem::new(ErrorCode::InvalidCursor)
                 .detail("the cursor is invalid")
                 .field("cursor", "is invalid"),
-            Self::Db(DbError::Unavailable(cause)) => platform::problem::unavailable(cause, 1),
-            Self::Db(err @ DbError::Other(_)) => platform::problem::internal(err),
-            Self::Internal(cause) => platform::problem::internal(cause),
+            Self::Common(err) => err.to_problem(),
             Self::Problem(p) => p.clone(),
         }
     }
@@ -85,8 +78,7 @@ impl WriteError {
     /// The metric label of an outcome.
     pub fn outcome(&self) -> &'static str {
         match self {
-            Self::Db(DbError::Unavailable(_)) => "unavailable",
-            Self::Db(DbError::Other(_)) | Self::Internal(_) => "error",
+            Self::Common(err) => err.outcome(),
             Self::Validation(_)
             | Self::NotFound
             | Self::Forbidden(_)
@@ -104,7 +96,7 @@ impl WriteError {
 
 impl actix_web::ResponseError for WriteError {
     fn status_code(&self) -> actix_web::http::StatusCode {
-        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+        self.to_problem().status()
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {

@@ -12,6 +12,7 @@ use platform::consistency::{ConsistencyToken, Lsn};
 use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, REVIEW_LIST_COLUMNS, ReviewView};
 use platform::db::DbError;
 use platform::http::{JsonBody, JsonWithDigest, client_ip, request_id_of};
+use platform::surrogate::SurrogateKeys;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -54,7 +55,7 @@ async fn active_editor(client: &impl GenericClient, caller: &Editor) -> Result<R
         return Err(WriteError::AccountDisabled);
     }
     let role: String = row.get(0);
-    Role::parse(&role).map_err(|_| WriteError::Internal(format!("unknown role {role}")))
+    Role::parse(&role).map_err(|_| WriteError::internal(format!("unknown role {role}")))
 }
 
 /// Bumps the version readers key their caches by.
@@ -121,7 +122,7 @@ async fn consistency_token(state: &State, client: &impl GenericClient) -> Option
 /// the stored answer with a token (see the `idempotency` module).
 fn keyed_token(token: Option<String>) -> Result<String, WriteError> {
     token.ok_or_else(|| {
-        WriteError::Db(DbError::Unavailable(
+        WriteError::from(DbError::Unavailable(
             "committed, but no consistency token for the answer".into(),
         ))
     })
@@ -185,7 +186,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, WriteErr
 fn write_headers(view: &ReviewView, location: bool) -> Vec<(String, String)> {
     let mut headers = vec![
         ("etag".to_owned(), etag(view.version)),
-        ("surrogate-key".to_owned(), view.surrogate_keys()),
+        ("surrogate-key".to_owned(), view.write_keys().header_value()),
     ];
     if location {
         headers.push(("location".to_owned(), format!("/content/{}", view.slug)));
@@ -305,7 +306,7 @@ async fn create_inner(
     );
     audit::record(&tx, event).await?;
     let view = load_view(&tx, id, &state.settings.content.public_base_url).await?;
-    let body = serde_json::to_vec(&view).map_err(|e| WriteError::Internal(e.to_string()))?;
+    let body = serde_json::to_vec(&view).map_err(|e| WriteError::internal(e.to_string()))?;
     let headers = write_headers(&view, true);
     if let Some(key) = &key {
         let answer = StoredAnswer {
@@ -368,7 +369,7 @@ async fn insert_review(
         "reviews_slug_key",
     )
     .await?
-    .ok_or_else(|| WriteError::Internal("review insert returned no row".into()))?;
+    .ok_or_else(|| WriteError::internal("review insert returned no row"))?;
     Ok(row.get(0))
 }
 
@@ -446,7 +447,7 @@ async fn update_inner(
         // Nothing to change: the review as it is, version untouched.
         let view = load_view(&tx, id, url_base).await?;
         tx.commit().await?;
-        let body = serde_json::to_vec(&view).map_err(|e| WriteError::Internal(e.to_string()))?;
+        let body = serde_json::to_vec(&view).map_err(|e| WriteError::internal(e.to_string()))?;
         let token = consistency_token(state, &client).await;
         return Ok(respond(
             StatusCode::OK,
@@ -513,7 +514,7 @@ async fn update_inner(
     bump_content_version(&tx).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review updated");
-    let body = serde_json::to_vec(&view).map_err(|e| WriteError::Internal(e.to_string()))?;
+    let body = serde_json::to_vec(&view).map_err(|e| WriteError::internal(e.to_string()))?;
     let mut headers = write_headers(&view, false);
     if target.subject_slug != view.subject.slug {
         // Both the old and the new subject pages change.
@@ -571,7 +572,7 @@ async fn retract_inner(
     tracing::info!(review.id = id, editor.id = caller.id, "review retracted");
     let headers = vec![(
         "surrogate-key".to_owned(),
-        format!("review:{id} subject:{} list", target.subject_slug),
+        SurrogateKeys::review_write(id, &target.subject_slug).header_value(),
     )];
     let token = consistency_token(state, &client).await;
     Ok(respond(

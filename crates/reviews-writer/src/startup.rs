@@ -10,7 +10,7 @@ use platform::cursor::CursorKey;
 use platform::health::Readiness;
 use platform::jwt::JwtVerifier;
 use platform::metrics::Metrics;
-use platform::server::Shared;
+use platform::server::{Shared, StartupError};
 use platform::settings::SettingsError;
 use prometheus::{IntCounterVec, Opts};
 
@@ -31,14 +31,6 @@ pub struct State {
     pub tokens: TokenKey,
     pub cursors: CursorKey,
     pub metrics: WriterMetrics,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("cannot bind: {0}")]
-    Bind(#[from] std::io::Error),
 }
 
 /// The service, bound and ready to run.

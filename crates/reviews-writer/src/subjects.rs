@@ -71,7 +71,7 @@ pub async fn find_or_create(
         // Another transaction created this very subject meanwhile.
         None => find(&*tx, subject)
             .await?
-            .ok_or_else(|| WriteError::Internal("subject vanished".into())),
+            .ok_or_else(|| WriteError::internal("subject vanished")),
     }
 }
 
@@ -206,7 +206,7 @@ pub async fn insert_with_free_slug(
             }
         }
     }
-    Err(WriteError::Internal(format!(
+    Err(WriteError::internal(format!(
         "no free slug for {}",
         base.as_str()
     )))
