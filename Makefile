@@ -28,9 +28,13 @@ deps:
 build:
 	$(CARGO) build --workspace --all-targets --locked
 
-# The system test drives the services' binaries: build them first.
+# The system test drives the services' binaries: build them first. All
+# targets, not just --bins: dev-dependencies turn on features (domain's
+# `fuzzing` for platform's tests; rand's `alloc`, under jsonwebtoken's
+# RSA), so a bins-only build resolves other features and `cargo test` then
+# builds those crates and every workspace crate above them a second time.
 test: deps
-	$(CARGO) build --workspace --bins --locked
+	$(CARGO) build --workspace --all-targets --locked
 	$(CARGO) test --workspace --locked
 
 # cargo-machete lists dependencies no source file uses; pinned, installed

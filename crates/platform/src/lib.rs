@@ -8,6 +8,9 @@ pub mod consistency;
 pub mod content;
 pub mod cursor;
 pub mod db;
+// The fuzz targets' checks: built for this crate's tests and with the
+// `fuzzing` feature (fuzz/ turns it on), never into the services.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
