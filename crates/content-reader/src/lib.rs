@@ -5,6 +5,9 @@
 pub mod cache;
 pub mod error;
 pub mod flight;
+// The fuzz targets' checks: built for this crate's tests and with the
+// `fuzzing` feature (fuzz/ turns it on), never into the services.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod openapi;

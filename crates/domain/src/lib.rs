@@ -12,6 +12,9 @@
 mod editor;
 mod error;
 mod fields;
+// The fuzz targets' checks: built for this crate's tests and with the
+// `fuzzing` feature (fuzz/ turns it on), never into the services.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod idempotency;

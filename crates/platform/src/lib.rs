@@ -9,6 +9,9 @@ pub mod content;
 pub mod cursor;
 pub mod db;
 pub mod error;
+// The fuzz targets' checks: built for this crate's tests and with the
+// `fuzzing` feature (fuzz/ turns it on), never into the services.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
