@@ -9,7 +9,7 @@ REGIONS ?= sa,na,eu,asia
 READERS ?= 1
 RELEASE_BINS := -p auth -p reviews-writer -p content-reader -p local-stack
 
-.PHONY: help deps test lint fmt migrate build run stop status clean bench chaos fuzz
+.PHONY: help deps test lint fmt migrate build run stop status clean bench chaos fuzz openapi
 
 help:
 	@echo "make run      start the whole stack locally (REGIONS=sa,eu READERS=2 to choose)"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint     rustfmt, clippy (warnings are errors), cargo machete (unused dependencies), then the deploy/ checks"
 	@echo "make migrate  apply migrations to RCR__DATABASE__URL"
 	@echo "make fmt      format the code"
+	@echo "make openapi  regenerate crates/*/openapi.json from the code"
 
 deps:
 	@bash deploy/local/install-deps.sh --gateway --contract
@@ -108,3 +109,8 @@ fuzz:
 	    fuzz/corpus/$$target fuzz/seeds/$$target -- \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $${dict:+-dict=$$dict} || exit 1; \
 	done
+
+# Writes each service's OpenAPI document (generated from its code) to
+# crates/<service>/openapi.json; `make test` fails while a committed one differs.
+openapi:
+	RCR_UPDATE_OPENAPI=1 $(CARGO) test --locked -p auth -p reviews-writer -p content-reader --lib openapi

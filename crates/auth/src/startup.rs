@@ -82,7 +82,7 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
     let shared = Shared {
         metrics,
         readiness,
-        openapi: crate::openapi::DOCUMENT,
+        openapi: crate::openapi::document(),
     };
     Ok(platform::server::serve(&http, shared, move |cfg| {
         cfg.app_data(state.clone())

@@ -61,8 +61,9 @@ macro_rules! configure_server {
 pub struct Shared {
     pub metrics: Metrics,
     pub readiness: Readiness,
-    /// The service's OpenAPI document, served at `/openapi.json`.
-    pub openapi: &'static str,
+    /// The service's OpenAPI document (generated from its code by
+    /// `platform::openapi`), served at `/openapi.json`.
+    pub openapi: String,
 }
 
 /// Builds and binds a service's server: the conventions middleware, the
@@ -79,7 +80,7 @@ where
     };
     let metrics = web::Data::new(shared.metrics);
     let readiness = web::Data::new(shared.readiness);
-    let openapi = shared.openapi;
+    let openapi = web::Bytes::from(shared.openapi);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(crate::http::conventions))
@@ -89,13 +90,17 @@ where
             .configure(crate::health::routes)
             .configure(configure.clone())
             .service(
-                crate::health::get_only("/openapi.json").route(get_or_head().to(
-                    move || async move {
-                        HttpResponse::Ok()
-                            .content_type("application/json")
-                            .body(openapi)
-                    },
-                )),
+                crate::health::get_only("/openapi.json").route(get_or_head().to({
+                    let openapi = openapi.clone();
+                    move || {
+                        let openapi = openapi.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("application/json")
+                                .body(openapi)
+                        }
+                    }
+                })),
             )
             .default_service(web::to(crate::http::not_found))
     });
