@@ -5,6 +5,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use utoipa::ToSchema;
 
 use crate::surrogate::SurrogateKeys;
 
@@ -36,44 +37,58 @@ pub const REVIEW_FROM: &str = "\
     reviews r JOIN subjects s ON s.id = r.subject_id JOIN editors e ON e.id = r.editor_id";
 
 /// A subject's typed specs; unknown ones are left out of the JSON.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ToSchema)]
+#[schema(description = "Known specs only")]
 pub struct SpecsView {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub mount: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub sensor_format: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub megapixels: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub focal_min_mm: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub focal_max_mm: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub max_aperture: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub release_year: Option<i32>,
 }
 
 /// A catalog entry as embedded in a review.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+#[schema(as = Subject)]
 pub struct SubjectView {
     pub id: i64,
+    #[schema(value_type = domain::SubjectKind, inline)]
     pub kind: String,
     pub brand: String,
     pub model: String,
     pub slug: String,
+    #[schema(inline)]
     pub specs: SpecsView,
 }
 
 /// The author as readers see them: never the email.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct EditorRef {
     pub id: i64,
     pub name: String,
 }
 
-/// A review. List items are the same without `body` (`None` skips it).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A review with its subject and its author's name. (List items are the
+/// same without `body`: `None` skips it, and their schema is
+/// `ReviewListItem`.)
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+#[schema(as = Review)]
 pub struct ReviewView {
     pub id: i64,
     pub slug: String,
@@ -83,12 +98,16 @@ pub struct ReviewView {
     pub title: String,
     pub summary: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = true)]
     pub body: Option<String>,
+    #[schema(required = true)]
     pub rating: Option<f64>,
     pub pros: Vec<String>,
     pub cons: Vec<String>,
     pub image_urls: Vec<String>,
+    #[schema(value_type = domain::Language, inline)]
     pub language: String,
+    #[schema(value_type = domain::ReviewStatus, inline)]
     pub status: String,
     pub version: i32,
     #[serde(with = "time::serde::rfc3339")]
@@ -96,7 +115,54 @@ pub struct ReviewView {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub published_at: Option<OffsetDateTime>,
+}
+
+/// A review as a list shows it: the same fields without `body`. Serialises
+/// as the review it wraps (built with `with_body` false).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(transparent)]
+pub struct ReviewListItem(pub ReviewView);
+
+impl utoipa::ToSchema for ReviewListItem {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <ReviewView as utoipa::ToSchema>::schemas(schemas);
+        schemas.push((
+            <ReviewView as utoipa::ToSchema>::name().into_owned(),
+            <ReviewView as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
+impl utoipa::PartialSchema for ReviewListItem {
+    /// The review's schema without `body`: one definition of the fields,
+    /// so the two cannot drift.
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let mut schema = <ReviewView as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.properties.remove("body");
+            object.required.retain(|name| name != "body");
+            object.description = Some("A review as lists show it: without `body`".to_owned());
+        }
+        schema
+    }
+}
+
+/// A page of reviews: `{data, next_cursor}` (`next_cursor` null on the last
+/// page).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReviewPage {
+    pub data: Vec<ReviewListItem>,
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
 impl SpecsView {
