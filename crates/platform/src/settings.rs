@@ -6,17 +6,12 @@
 //! `RCR__DATABASE__URL`, `RCR__HTTP__PORT`). A bad or missing setting stops
 //! start-up with one line naming it.
 //!
-//! Variables read here (every service):
-//! - `RCR_CONFIG` — path of a TOML settings file (optional)
-//! - `RCR__HTTP__HOST`, `RCR__HTTP__PORT`, `RCR__HTTP__WORKERS`,
-//!   `RCR__HTTP__BODY_LIMIT_BYTES`, `RCR__HTTP__BODY_TIMEOUT_MS`,
-//!   `RCR__HTTP__TRUSTED_PROXIES`, `RCR__HTTP__SHUTDOWN_TIMEOUT_S`
-//! - `RCR__DATABASE__URL` (secret), `RCR__DATABASE__URL_FILE`,
-//!   `RCR__DATABASE__POOL_SIZE`, `RCR__DATABASE__WAIT_TIMEOUT_MS`,
-//!   `RCR__DATABASE__CONNECT_TIMEOUT_MS`, `RCR__DATABASE__STATEMENT_TIMEOUT_MS`
-//! - `RCR__REDIS__URL`, `RCR__REDIS__TIMEOUT_MS`
-//! - `RCR__LOG__FORMAT` (`json` | `pretty`), `RCR__LOG__LEVEL`
-//! - `RCR__METRICS__REGION`
+//! Every setting is a field of a settings struct, documented beside the
+//! field; its environment variable is the field's path in capitals under
+//! `RCR__` (`http.port` is `RCR__HTTP__PORT`). Beside them, `RCR_CONFIG`
+//! names a TOML settings file. The sections defined here (`http`,
+//! `database`, `redis`, `log`) are shared by the services, whose own
+//! settings modules add theirs.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -180,6 +175,7 @@ impl SecretSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
+    /// The address to listen on (`0.0.0.0` in containers).
     pub host: String,
     /// 0 picks a free port (tests).
     pub port: u16,
@@ -225,10 +221,13 @@ pub struct DatabaseSettings {
     pub url: Secret,
     /// A file holding the URL (wins over `url`).
     pub url_file: Option<PathBuf>,
+    /// Connections in the pool.
     pub pool_size: usize,
     /// How long a request waits for a free connection before 503.
     pub wait_timeout_ms: u64,
+    /// How long opening a connection may take.
     pub connect_timeout_ms: u64,
+    /// How long checking a pooled connection before reuse may take.
     pub recycle_timeout_ms: u64,
     /// Server-side bound on every statement.
     pub statement_timeout_ms: u64,
@@ -253,7 +252,10 @@ impl Default for DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
+    /// `redis://host:port[/db]`.
     pub url: Secret,
+    /// Bound on connecting and on every command; past it the request goes
+    /// on without Redis.
     pub timeout_ms: u64,
 }
 
@@ -270,6 +272,7 @@ impl Default for RedisSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
+    /// `json` (production) or `pretty` (local).
     pub format: LogFormat,
     /// An `EnvFilter` directive, e.g. `info` or `info,auth=debug`.
     pub level: String,
