@@ -15,6 +15,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use domain::ErrorCode;
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
@@ -53,7 +54,7 @@ pub struct AnswerHeaders {
 /// It gives the request its id (echoing a valid incoming one), runs the rest
 /// of the chain with that id in scope, turns any error answer that is not
 /// already problem+json (framework defaults) into one, adds the headers every
-/// answer carries, records metrics and writes the one access-log line.
+/// answer carries, records metrics and writes the log lines.
 pub async fn conventions(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -64,56 +65,27 @@ pub async fn conventions(
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let extra = req.app_data::<web::Data<AnswerHeaders>>().cloned();
     let method = req.method().clone();
+    // SPEC §4/§10.2: an answer to a request carrying a consistency token is
+    // tied to one client's write — errors included — so no shared cache may
+    // keep it.
+    let private = req.headers().contains_key("x-consistency-token");
 
-    let outcome = request_id::scope(id.clone(), next.call(req)).await;
-    let mut res = match outcome {
-        Ok(res) => res.map_into_left_body(),
-        // Errors normally become answers inside the route; one escaping a
-        // middleware is answered here so it still gets our shape.
-        Err(err) => return Err(err),
-    };
-
-    let status = res.status();
-    if status.is_client_error() || status.is_server_error() {
-        let is_problem = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-        if !is_problem {
-            let allow = res.headers().get(header::ALLOW).cloned();
-            let mut problem = Problem::for_status(status);
-            if let Some(allow) = allow {
-                problem = problem.header(header::ALLOW, allow);
-            }
-            let replacement =
-                request_id::scope(id.clone(), async move { problem.to_response() }).await;
-            res = res.into_response(replacement).map_into_right_body();
-        }
-    }
-
-    let headers = res.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(header::HeaderName::from_static("x-request-id"), value);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
+    // Errors normally become answers inside the route; one escaping a
+    // middleware goes on to actix as it is.
+    let res = request_id::scope(id.clone(), next.call(req)).await?;
+    let mut res = as_problem(res, &id).await;
+    add_answer_headers(
+        res.headers_mut(),
+        &id,
+        private,
+        extra.as_ref().map(|e| e.get_ref()),
     );
-    if let Some(extra) = extra {
-        for (name, value) in &extra.always {
-            headers.insert(name.clone(), value.clone());
-        }
-        for (name, value) in &extra.unless_set {
-            if !headers.contains_key(name) {
-                headers.insert(name.clone(), value.clone());
-            }
-        }
-    }
 
     let route = res
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let status = res.status();
     let elapsed = started.elapsed();
     if let Some(metrics) = metrics {
         let labels = [route.as_str(), method.as_str(), status.as_str()];
@@ -123,24 +95,8 @@ pub async fn conventions(
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
     }
-    // The cause of an error answer (a dependency down, a bug), logged here
-    // once with the request id; the client only ever sees the id.
     if let Some(Cause(cause)) = res.response().extensions().get::<Cause>() {
-        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(
-                request.id = id.as_str(),
-                http.route = route.as_str(),
-                error = &**cause,
-                "internal error"
-            );
-        } else {
-            tracing::warn!(
-                request.id = id.as_str(),
-                http.route = route.as_str(),
-                error = &**cause,
-                "dependency unavailable"
-            );
-        }
+        log_cause(&id, &route, status, cause);
     }
     // Plain `&str` fields: recorded as strings, not through `Display`.
     tracing::info!(
@@ -152,6 +108,78 @@ pub async fn conventions(
         "request"
     );
     Ok(res)
+}
+
+/// The answer, with an error answer that is not problem+json yet (a
+/// framework default) replaced by one of the same status (keeping `Allow`).
+async fn as_problem<B>(res: ServiceResponse<B>, id: &str) -> ServiceResponse<EitherBody<B>> {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res.map_into_left_body();
+    }
+    let mut problem = Problem::for_status(status);
+    if let Some(allow) = res.headers().get(header::ALLOW).cloned() {
+        problem = problem.header(header::ALLOW, allow);
+    }
+    let replacement = request_id::scope(id.to_owned(), async move { problem.to_response() }).await;
+    res.into_response(replacement).map_into_right_body()
+}
+
+/// The headers every answer carries: `X-Request-Id`, `nosniff`,
+/// `private, no-store` for a token-carrying request, and the service's own.
+fn add_answer_headers(
+    headers: &mut header::HeaderMap,
+    id: &str,
+    private: bool,
+    extra: Option<&AnswerHeaders>,
+) {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if private {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
+    if let Some(extra) = extra {
+        for (name, value) in &extra.always {
+            headers.insert(name.clone(), value.clone());
+        }
+        for (name, value) in &extra.unless_set {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// The cause of an error answer (a dependency down, a bug), logged here
+/// once with the request id; the client only ever sees the id.
+fn log_cause(id: &str, route: &str, status: StatusCode, cause: &str) {
+    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        tracing::error!(
+            request.id = id,
+            http.route = route,
+            error = cause,
+            "internal error"
+        );
+    } else {
+        tracing::warn!(
+            request.id = id,
+            http.route = route,
+            error = cause,
+            "dependency unavailable"
+        );
+    }
 }
 
 /// Default service: a problem+json 404 for every unknown path.
@@ -305,17 +333,16 @@ fn too_large(max: usize) -> Problem {
         .detail(format!("request bodies are limited to {max} bytes"))
 }
 
-/// Parses a JSON document into `T`, classifying failures as SPEC §4 asks.
+/// Parses a JSON document into `T`, classifying failures as SPEC §4 asks:
+/// anything that is not exactly one well-formed JSON document (truncated,
+/// trailing data, a syntax error anywhere) is a 400 naming the syntax
+/// error, even where a field that `T` refuses comes first; only then is
+/// the document read as `T` (wrong shapes and unknown fields: 422).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     if body.is_empty() {
         return Err(Problem::new(ErrorCode::MalformedJson).detail("the request body is empty"));
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        classify(&inner, &path)
-    })?;
+    check_syntax(body)?;
     // Every body is a JSON object; serde would also fill a struct from an
     // array, positionally (`[]` read as an empty patch).
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -323,15 +350,30 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
             .detail("the body must be a JSON object")
             .field("body", "must be a JSON object"));
     }
-    // Trailing garbage after the document is a syntax error too.
-    serde_json::Deserializer::from_slice(body)
-        .into_iter::<serde::de::IgnoredAny>()
-        .nth(1)
-        .map_or(Ok(()), |_| {
-            Err(Problem::new(ErrorCode::MalformedJson)
-                .detail("unexpected data after the JSON document"))
-        })?;
-    Ok(value)
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        classify(&inner, &path)
+    })
+}
+
+/// One well-formed JSON document and nothing after it, or a 400 saying
+/// what is wrong and where.
+fn check_syntax(body: &[u8]) -> Result<(), Problem> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde::de::IgnoredAny::deserialize(&mut de)
+        .and_then(|_| de.end())
+        .map_err(|err| {
+            let detail = if err.classify() == serde_json::error::Category::Eof {
+                format!("malformed JSON: the document ends early ({err})")
+            } else if err.to_string().starts_with("trailing characters") {
+                format!("malformed JSON: unexpected data after the document ({err})")
+            } else {
+                format!("malformed JSON: {err}")
+            };
+            Problem::new(ErrorCode::MalformedJson).detail(detail)
+        })
 }
 
 fn classify(err: &serde_json::Error, path: &str) -> Problem {
@@ -355,7 +397,14 @@ fn classify(err: &serde_json::Error, path: &str) -> Problem {
                 }
             };
             if let Some(name) = backticked(&message, "unknown field `") {
-                let field = join(name);
+                // The path already ends at the unknown key (it is where the
+                // error happened); only a missing field's path stops at
+                // its parent.
+                let field = if parent == name || parent.ends_with(&format!(".{name}")) {
+                    parent.to_owned()
+                } else {
+                    join(name)
+                };
                 Problem::new(ErrorCode::UnknownField)
                     .detail(format!("unknown field `{field}`"))
                     .field(field, "unknown field")
@@ -428,10 +477,36 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_field_is_named_with_its_path() {
-        let (c, text) = code(r#"{"name":"a","inner":{"kind":"x","editor_id":1}}"#);
-        assert_eq!(c, ErrorCode::UnknownField);
-        assert!(text.contains("inner.editor_id"), "{text}");
+    fn an_unknown_field_is_named_with_its_path_once() {
+        for (body, field) in [
+            (
+                r#"{"name":"a","inner":{"kind":"x","editor_id":1}}"#,
+                "inner.editor_id",
+            ),
+            (r#"{"title":"x"}"#, "title"),
+        ] {
+            let p = parse_json::<Outer>(body.as_bytes()).expect_err(body);
+            assert_eq!(p.code(), ErrorCode::UnknownField, "{body}");
+            let text = p.to_string();
+            assert!(
+                text.ends_with(&format!("unknown field `{field}`")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_or_trailing_json_is_a_syntax_error_even_after_an_unknown_field() {
+        for body in [
+            r#"{"title":"#,
+            r#"{"title": 1"#,
+            r#"{"a":1}{"b":2}"#,
+            r#"{"name":"a"} x"#,
+        ] {
+            let p = parse_json::<Outer>(body.as_bytes()).expect_err(body);
+            assert_eq!(p.code(), ErrorCode::MalformedJson, "{body}: {p}");
+            assert!(p.to_string().contains("malformed JSON"), "{p}");
+        }
     }
 
     #[test]

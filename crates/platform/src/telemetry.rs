@@ -10,8 +10,12 @@
 //!
 //! The JSON line itself is written by [`JsonLine`] rather than the
 //! subscriber's serde-based formatter: the same fields
-//! (`timestamp`, `level`, the event's fields, `target`), at a fraction of
-//! the cost, since every request writes one.
+//! (`timestamp`, `level`, the event's fields, the fields of the spans it
+//! happened in, `target`), at a fraction of the cost, since every request
+//! writes one. Every line written while a request is served carries its
+//! `request.id` — errors deep in a handler included — taken from the
+//! task-local id the conventions middleware scopes around the request
+//! (`crate::request_id`), so no span has to be made per request.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -22,8 +26,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::settings::{LogFormat, LogSettings};
@@ -99,6 +104,7 @@ pub fn init(settings: &LogSettings) {
             });
             builder
                 .with_writer(Batched)
+                .fmt_fields(JsonFieldsFormat)
                 .event_format(JsonLine)
                 .try_init()
         }
@@ -118,7 +124,7 @@ where
 {
     fn format_event(
         &self,
-        _ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
@@ -129,7 +135,26 @@ where
         line.push_str("\",\"level\":\"");
         line.push_str(meta.level().as_str());
         line.push('"');
-        event.record(&mut JsonFields { line: &mut line });
+        let mut fields = JsonFields {
+            line: &mut line,
+            has_request_id: false,
+        };
+        event.record(&mut fields);
+        let mut has_request_id = fields.has_request_id;
+        // The spans' fields, recorded as JSON fragments by `JsonFieldsFormat`.
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let extensions = span.extensions();
+                if let Some(recorded) = extensions.get::<FormattedFields<N>>() {
+                    has_request_id |= recorded.contains(REQUEST_ID_KEY);
+                    line.push_str(recorded);
+                }
+            }
+        }
+        if !has_request_id && let Some(id) = crate::request_id::current() {
+            line.push_str(",\"request.id\":");
+            json_string(&mut line, &id);
+        }
         line.push_str(",\"target\":");
         json_string(&mut line, meta.target());
         line.push_str("}\n");
@@ -137,12 +162,19 @@ where
     }
 }
 
+/// The key the request id is logged under, as it appears in a line.
+const REQUEST_ID_KEY: &str = "\"request.id\"";
+
+/// Records fields as `,"name":value` fragments of a JSON object.
 struct JsonFields<'a> {
     line: &'a mut String,
+    /// Whether a `request.id` field was among them.
+    has_request_id: bool,
 }
 
 impl JsonFields<'_> {
     fn key(&mut self, field: &Field) {
+        self.has_request_id |= field.name() == "request.id";
         self.line.push(',');
         json_string(self.line, field.name());
         self.line.push(':');
@@ -187,6 +219,26 @@ impl Visit for JsonFields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.key(field);
         json_string(self.line, &format!("{value:?}"));
+    }
+}
+
+/// Span fields as JSON fragments, so that [`JsonLine`] can copy them into
+/// a line as they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonFieldsFormat;
+
+impl<'w> FormatFields<'w> for JsonFieldsFormat {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        fields.record(&mut JsonFields {
+            line: &mut line,
+            has_request_id: false,
+        });
+        writer.write_str(&line)
     }
 }
 
@@ -264,8 +316,76 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use proptest::prelude::*;
+
+    /// Lines written by a subscriber set up as `init` sets up JSON logs.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn json_lines(emit: impl FnOnce()) -> Vec<serde_json::Value> {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .fmt_fields(JsonFieldsFormat)
+            .event_format(JsonLine)
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    #[test]
+    fn every_line_of_a_request_carries_its_id_and_the_fields_of_its_spans() {
+        let lines = json_lines(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(crate::request_id::scope("req-1".into(), async {
+                let span = tracing::info_span!("write", review.id = 7_i64);
+                let _entered = span.enter();
+                tracing::error!(error = "boom", "internal error");
+            }));
+            tracing::info!("outside any request");
+        });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0]["request.id"], "req-1");
+        assert_eq!(lines[0]["review.id"], 7);
+        assert_eq!(lines[0]["error"], "boom");
+        assert!(lines[1].get("request.id").is_none(), "{}", lines[1]);
+    }
+
+    #[test]
+    fn an_explicit_request_id_is_not_written_twice() {
+        let lines = json_lines(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(crate::request_id::scope("req-2".into(), async {
+                tracing::info!(request.id = "req-2", "request");
+            }));
+        });
+        let text = lines[0].to_string();
+        assert_eq!(text.matches("request.id").count(), 1, "{text}");
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_microseconds() {
