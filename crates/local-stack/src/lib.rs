@@ -9,6 +9,7 @@
 //! it, so nothing published is lost.
 
 pub mod bench;
+mod gateway;
 mod process;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::gateway::GatewayConf;
 
 pub use process::{HttpAnswer, StackError, http_get, http_request};
 
@@ -210,69 +213,86 @@ impl Stack {
 
     /// Starts everything that is not running; see the module docs.
     pub fn start(&self) -> Result<Started, StackError> {
-        let admin_password_file = self.dir("secrets/admin-password");
         if self.is_running() {
             let layout = self
                 .saved_layout()
                 .ok_or_else(|| StackError::new("stack is running but its layout is missing"))?;
-            return Ok(Started {
-                layout,
-                admin_email: ADMIN_EMAIL.into(),
-                admin_password: std::fs::read_to_string(&admin_password_file).unwrap_or_default(),
-                started_now: false,
-            });
+            return Ok(self.started(layout, false));
         }
         for sub in ["run", "logs", "secrets", "pg", "redis", "gateway", "docs"] {
             std::fs::create_dir_all(self.dir(sub))
                 .map_err(|e| StackError::io(&self.dir(sub), e))?;
         }
-        let layout = match self.saved_layout() {
-            Some(saved)
-                if saved.regions == self.options.regions
-                    && saved
-                        .readers
-                        .values()
-                        .all(|r| r.len() == self.options.readers_per_region.max(1)) =>
-            {
-                saved
-            }
-            Some(saved) => {
-                // Keep the ports of what exists; add what is new.
-                let mut fresh = Layout::new(
-                    &self.options.regions,
-                    self.options.readers_per_region,
-                    self.options.free_ports,
-                )?;
-                fresh.primary = saved.primary;
-                fresh.auth = saved.auth;
-                fresh.writer = saved.writer;
-                for (region, port) in &saved.replicas {
-                    if fresh.replicas.contains_key(region) {
-                        fresh.replicas.insert(region.clone(), *port);
-                    }
-                }
-                fresh
-            }
-            None => Layout::new(
-                &self.options.regions,
-                self.options.readers_per_region,
-                self.options.free_ports,
-            )?,
-        };
+        let layout = self.layout_to_start()?;
         std::fs::write(
             self.layout_file(),
             serde_json::to_vec_pretty(&layout).unwrap_or_default(),
         )
         .map_err(|e| StackError::io(&self.layout_file(), e))?;
-
         let secrets = self.secrets()?;
         let pg = process::Postgres::locate(&self.options.state_dir)?;
         self.start_primary(&pg, &layout)?;
-        let db_url = format!(
-            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
-            layout.primary
-        );
-        self.run_auth_command(&["migrate"], &db_url, &layout)?;
+        self.prepare_database(&layout)?;
+        for region in &layout.regions {
+            self.start_replica(&pg, &layout, region)?;
+            self.start_redis(&layout, region)?;
+        }
+        self.start_services(&layout, &secrets)?;
+        self.start_gateways(&layout)?;
+        Ok(self.started(layout, true))
+    }
+
+    /// What a user needs to know about a running stack.
+    fn started(&self, layout: Layout, started_now: bool) -> Started {
+        Started {
+            layout,
+            admin_email: ADMIN_EMAIL.into(),
+            admin_password: std::fs::read_to_string(self.admin_password_file()).unwrap_or_default(),
+            started_now,
+        }
+    }
+
+    fn admin_password_file(&self) -> PathBuf {
+        self.dir("secrets/admin-password")
+    }
+
+    /// The saved layout when it has the regions and readers asked for;
+    /// otherwise a new one that keeps the ports of what exists (data
+    /// folders and replication slots refer to them).
+    fn layout_to_start(&self) -> Result<Layout, StackError> {
+        let fresh = || {
+            Layout::new(
+                &self.options.regions,
+                self.options.readers_per_region,
+                self.options.free_ports,
+            )
+        };
+        let Some(saved) = self.saved_layout() else {
+            return fresh();
+        };
+        let readers = self.options.readers_per_region.max(1);
+        if saved.regions == self.options.regions
+            && saved.readers.values().all(|r| r.len() == readers)
+        {
+            return Ok(saved);
+        }
+        let mut layout = fresh()?;
+        layout.primary = saved.primary;
+        layout.auth = saved.auth;
+        layout.writer = saved.writer;
+        for (region, port) in &saved.replicas {
+            if layout.replicas.contains_key(region) {
+                layout.replicas.insert(region.clone(), *port);
+            }
+        }
+        Ok(layout)
+    }
+
+    /// Applies the migrations and creates the admin (both do nothing when
+    /// already done), with auth's own commands.
+    fn prepare_database(&self, layout: &Layout) -> Result<(), StackError> {
+        let db_url = database_url(layout.primary);
+        self.run_auth_command(&["migrate"], &db_url, layout)?;
         self.run_auth_command(
             &[
                 "create-admin",
@@ -281,23 +301,11 @@ impl Stack {
                 "--name",
                 "Admin",
                 "--password-file",
-                &path_str(&admin_password_file),
+                &path_str(&self.admin_password_file()),
             ],
             &db_url,
-            &layout,
-        )?;
-        for region in &layout.regions {
-            self.start_replica(&pg, &layout, region)?;
-            self.start_redis(&layout, region)?;
-        }
-        self.start_services(&layout, &secrets)?;
-        self.start_gateways(&layout)?;
-        Ok(Started {
             layout,
-            admin_email: ADMIN_EMAIL.into(),
-            admin_password: std::fs::read_to_string(&admin_password_file).unwrap_or_default(),
-            started_now: true,
-        })
+        )
     }
 
     /// Secrets shared by services, made once.
@@ -414,10 +422,7 @@ impl Stack {
                 "RCR__TOKENS__ACTIVE_KEY_FILE",
                 self.dir("secrets/signing-key.pem"),
             )
-            .env(
-                "RCR__TOKENS__ISSUER",
-                format!("http://127.0.0.1:{}", layout.auth),
-            );
+            .env("RCR__TOKENS__ISSUER", issuer(layout));
         process::run(&mut cmd, &format!("auth {}", args[0])).map(|_| ())
     }
 
@@ -442,73 +447,10 @@ impl Stack {
         secrets: &BTreeMap<&'static str, PathBuf>,
         cpus: Option<&str>,
     ) -> Result<(), StackError> {
-        let db_url = format!(
-            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
-            layout.primary
-        );
-        let issuer = format!("http://127.0.0.1:{}", layout.auth);
         let (mut cmd, port) = match service {
-            Component::Auth => {
-                let mut auth = std::process::Command::new(self.options.bin_dir.join("auth"));
-                auth.arg("serve")
-                    .env("RCR__DATABASE__URL", &db_url)
-                    .env(
-                        "RCR__REDIS__URL",
-                        format!("redis://127.0.0.1:{}", layout.redis[&layout.regions[0]]),
-                    )
-                    .env("RCR__TOKENS__ACTIVE_KEY_FILE", &secrets["signing-key"])
-                    .env("RCR__TOKENS__ISSUER", &issuer);
-                (auth, layout.auth)
-            }
-            Component::Writer => {
-                let mut writer =
-                    std::process::Command::new(self.options.bin_dir.join("reviews-writer"));
-                writer
-                    .env("RCR__DATABASE__URL", &db_url)
-                    .env("RCR__JWT__ISSUER", &issuer)
-                    .env(
-                        "RCR__JWT__JWKS_URL",
-                        format!("{issuer}/.well-known/jwks.json"),
-                    )
-                    .env(
-                        "RCR__CONSISTENCY__SECRET_FILE",
-                        &secrets["consistency-secret"],
-                    )
-                    .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
-                (writer, layout.writer)
-            }
-            Component::Reader(region, n) => {
-                let port = layout
-                    .readers
-                    .get(region)
-                    .zip(n.checked_sub(1))
-                    .and_then(|(ports, i)| ports.get(i))
-                    .copied()
-                    .ok_or_else(|| StackError::new(format!("no {service} in this stack")))?;
-                let mut reader =
-                    std::process::Command::new(self.options.bin_dir.join("content-reader"));
-                reader
-                    .env("RCR__REGION", region)
-                    .env("RCR__REPLICAS__0__NAME", format!("{region}-1"))
-                    .env(
-                        "RCR__REPLICAS__0__URL",
-                        format!(
-                            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
-                            layout.replicas[region]
-                        ),
-                    )
-                    .env("RCR__PRIMARY_URL", &db_url)
-                    .env(
-                        "RCR__REDIS__URL",
-                        format!("redis://127.0.0.1:{}", layout.redis[region]),
-                    )
-                    .env(
-                        "RCR__CONSISTENCY__SECRET_FILE",
-                        &secrets["consistency-secret"],
-                    )
-                    .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
-                (reader, port)
-            }
+            Component::Auth => (self.auth_command(layout, secrets), layout.auth),
+            Component::Writer => (self.writer_command(layout, secrets), layout.writer),
+            Component::Reader(region, n) => self.reader_command(layout, secrets, region, *n)?,
             Component::Primary | Component::Replica(_) | Component::Redis(_) => {
                 return Err(StackError::new(format!("{service} is not a service")));
             }
@@ -522,6 +464,84 @@ impl Stack {
             cmd = process::on_cpus(&cmd, cpus);
         }
         self.spawn_service(&service.to_string(), &mut cmd, port)
+    }
+
+    /// Auth on the primary, its login throttle in the first region's Redis.
+    fn auth_command(
+        &self,
+        layout: &Layout,
+        secrets: &BTreeMap<&'static str, PathBuf>,
+    ) -> std::process::Command {
+        let mut auth = std::process::Command::new(self.options.bin_dir.join("auth"));
+        auth.arg("serve")
+            .env("RCR__DATABASE__URL", database_url(layout.primary))
+            .env(
+                "RCR__REDIS__URL",
+                format!("redis://127.0.0.1:{}", layout.redis[&layout.regions[0]]),
+            )
+            .env("RCR__TOKENS__ACTIVE_KEY_FILE", &secrets["signing-key"])
+            .env("RCR__TOKENS__ISSUER", issuer(layout));
+        auth
+    }
+
+    /// The writer on the primary, verifying tokens with auth's JWKS.
+    fn writer_command(
+        &self,
+        layout: &Layout,
+        secrets: &BTreeMap<&'static str, PathBuf>,
+    ) -> std::process::Command {
+        let issuer = issuer(layout);
+        let mut writer = std::process::Command::new(self.options.bin_dir.join("reviews-writer"));
+        writer
+            .env("RCR__DATABASE__URL", database_url(layout.primary))
+            .env(
+                "RCR__JWT__JWKS_URL",
+                format!("{issuer}/.well-known/jwks.json"),
+            )
+            .env("RCR__JWT__ISSUER", issuer)
+            .env(
+                "RCR__CONSISTENCY__SECRET_FILE",
+                &secrets["consistency-secret"],
+            )
+            .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
+        writer
+    }
+
+    /// Reader `n` (from 1) of `region` on the region's replica and Redis,
+    /// falling back to the primary; its command and port.
+    fn reader_command(
+        &self,
+        layout: &Layout,
+        secrets: &BTreeMap<&'static str, PathBuf>,
+        region: &str,
+        n: usize,
+    ) -> Result<(std::process::Command, u16), StackError> {
+        let port = layout
+            .readers
+            .get(region)
+            .zip(n.checked_sub(1))
+            .and_then(|(ports, i)| ports.get(i))
+            .copied()
+            .ok_or_else(|| StackError::new(format!("no reader-{region}-{n} in this stack")))?;
+        let mut reader = std::process::Command::new(self.options.bin_dir.join("content-reader"));
+        reader
+            .env("RCR__REGION", region)
+            .env("RCR__REPLICAS__0__NAME", format!("{region}-1"))
+            .env(
+                "RCR__REPLICAS__0__URL",
+                database_url(layout.replicas[region]),
+            )
+            .env("RCR__PRIMARY_URL", database_url(layout.primary))
+            .env(
+                "RCR__REDIS__URL",
+                format!("redis://127.0.0.1:{}", layout.redis[region]),
+            )
+            .env(
+                "RCR__CONSISTENCY__SECRET_FILE",
+                &secrets["consistency-secret"],
+            )
+            .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
+        Ok((reader, port))
     }
 
     fn spawn_service(
@@ -544,9 +564,7 @@ impl Stack {
     }
 
     fn start_gateways(&self, layout: &Layout) -> Result<(), StackError> {
-        let template_path = self.options.root.join("deploy/nginx/gateway.conf.template");
-        let template = std::fs::read_to_string(&template_path)
-            .map_err(|e| StackError::io(&template_path, e))?;
+        let template = GatewayConf::template(&self.options.root)?;
         let docs = self.prepare_docs()?;
         let nginx = process::find_binary("nginx")?;
         for region in &layout.regions {
@@ -561,19 +579,18 @@ impl Stack {
                     "        server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;"
                 );
             }
-            let conf = template
-                .replace("{{REGION}}", region)
-                .replace("{{LISTEN_PORT}}", &layout.gateways[region].to_string())
-                .replace("{{AUTH_ADDR}}", &format!("127.0.0.1:{}", layout.auth))
-                .replace("{{WRITER_ADDR}}", &format!("127.0.0.1:{}", layout.writer))
-                .replace("{{READER_SERVERS}}", servers.trim_start())
-                .replace("{{DOCS_DIR}}", &path_str(&docs))
-                .replace(
-                    "{{PID_FILE}}",
-                    &path_str(&self.dir(&format!("run/gateway-{region}.pid"))),
-                )
-                .replace("{{LOG_DIR}}", &path_str(&self.dir("logs")))
-                .replace("{{TEMP_DIR}}", &path_str(&temp));
+            let conf = GatewayConf {
+                region,
+                listen_port: layout.gateways[region],
+                auth_port: layout.auth,
+                writer_port: layout.writer,
+                reader_servers: servers.trim_start(),
+                docs_dir: &docs,
+                pid_file: &self.dir(&format!("run/gateway-{region}.pid")),
+                log_dir: &self.dir("logs"),
+                temp_dir: &temp,
+            }
+            .render(&template);
             let conf_file = prefix.join("nginx.conf");
             std::fs::write(&conf_file, conf).map_err(|e| StackError::io(&conf_file, e))?;
             process::run(
@@ -834,6 +851,16 @@ impl Stack {
         }
         Ok(())
     }
+}
+
+/// The stack's database on the server listening on `port`.
+fn database_url(port: u16) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/{DATABASE}")
+}
+
+/// The `iss` of the tokens auth signs, and where its JWKS is.
+fn issuer(layout: &Layout) -> String {
+    format!("http://127.0.0.1:{}", layout.auth)
 }
 
 /// A path as text for command lines and configuration files.
