@@ -329,7 +329,7 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     let root = &stack.options.root;
     process::find_binary("wrk")?;
     process::find_binary("taskset")?;
-    seed(root, layout)?;
+    seed(stack, layout)?;
     let reader = layout.readers["sa"][0];
     let cached_body = cached_list(reader)?;
     let slug = first_slug(reader)?;
@@ -375,27 +375,13 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
 
 /// Loads `bench/seed.sql` (it adds only what is missing), then lets the
 /// replicas replay it and the readers see the new version.
-fn seed(root: &Path, layout: &Layout) -> Result<(), StackError> {
+fn seed(stack: &Stack, layout: &Layout) -> Result<(), StackError> {
     println!("seeding the data set (10,000 reviews, 500 subjects, 50 editors) if needed…");
-    let psql = process::find_binary("psql")?;
-    process::run(
-        Command::new(&psql).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &layout.primary.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "rcr",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-q",
-            "-f",
-            &path_str(&scripts_dir(root).join("seed.sql")),
-        ]),
-        "seeding",
-    )?;
+    let mut psql = stack.postgres()?.psql(layout.primary, "rcr");
+    psql.arg("-q")
+        .arg("-f")
+        .arg(scripts_dir(&stack.options.root).join("seed.sql"));
+    process::run(&mut psql, "seeding")?;
     std::thread::sleep(Duration::from_secs(3));
     Ok(())
 }

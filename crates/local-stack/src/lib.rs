@@ -11,15 +11,18 @@
 pub mod bench;
 mod gateway;
 mod process;
+pub mod servers;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::gateway::GatewayConf;
+use crate::servers::{Durability, Postgres, RedisServer, StopMode};
 
 pub use process::{HttpAnswer, StackError, http_get, http_request};
 
@@ -148,15 +151,33 @@ impl std::fmt::Display for Component {
 pub const ADMIN_EMAIL: &str = "admin@rcr.local";
 const DATABASE: &str = "rcr";
 
+/// What the local stack adds to the settings every primary gets (see
+/// [`servers::Postgres::init_primary`]): room for a replica per region and
+/// a few more, WAL kept for a replica that was stopped for a while, and a
+/// cache big enough for the bench's data set.
+const PRIMARY_SETTINGS: &str = "
+# local stack
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = '256MB'
+shared_buffers = '256MB'
+";
+
 /// A stack rooted at a state folder.
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub(crate) options: Options,
+    /// The PostgreSQL installation, found on first use: `status` and the
+    /// chaos test's queries ask for it often.
+    postgres: OnceLock<Postgres>,
 }
 
 impl Stack {
     pub fn new(options: Options) -> Self {
-        Self { options }
+        Self {
+            options,
+            postgres: OnceLock::new(),
+        }
     }
 
     /// The folder holding all of this stack's state.
@@ -199,13 +220,13 @@ impl Stack {
     }
 
     pub(crate) fn pg_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs = vec![self.dir("pg/primary")];
+        let mut dirs = vec![self.pg_dir(&Component::Primary)];
         if let Some(layout) = self.saved_layout() {
             dirs.extend(
                 layout
                     .regions
                     .iter()
-                    .map(|r| self.dir(&format!("pg/replica-{r}"))),
+                    .map(|r| self.pg_dir(&Component::Replica(r.clone()))),
             );
         }
         dirs
@@ -230,11 +251,10 @@ impl Stack {
         )
         .map_err(|e| StackError::io(&self.layout_file(), e))?;
         let secrets = self.secrets()?;
-        let pg = process::Postgres::locate(&self.options.state_dir)?;
-        self.start_primary(&pg, &layout)?;
+        self.start_primary(&layout)?;
         self.prepare_database(&layout)?;
         for region in &layout.regions {
-            self.start_replica(&pg, &layout, region)?;
+            self.start_replica(&layout, region)?;
             self.start_redis(&layout, region)?;
         }
         self.start_services(&layout, &secrets)?;
@@ -338,44 +358,63 @@ impl Stack {
         Ok(out)
     }
 
-    fn start_primary(&self, pg: &process::Postgres, layout: &Layout) -> Result<(), StackError> {
-        let data = self.dir("pg/primary");
-        if !data.join("PG_VERSION").exists() {
-            pg.initdb(&data)?;
-            let conf = "\n# local stack\nlisten_addresses = '127.0.0.1'\nwal_level = replica\nmax_wal_senders = 10\n\
-                        max_replication_slots = 10\nhot_standby = on\nwal_keep_size = '256MB'\nshared_buffers = '256MB'\n";
-            process::append(&data.join("postgresql.conf"), conf)?;
-            // Local development only: trust on loopback, replication included.
-            std::fs::write(
-                data.join("pg_hba.conf"),
-                "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n",
-            )
-            .map_err(|e| StackError::io(&data, e))?;
-            pg.chown(&data)?;
+    /// The PostgreSQL installation, its sockets under the state folder.
+    pub(crate) fn postgres(&self) -> Result<&Postgres, StackError> {
+        if let Some(pg) = self.postgres.get() {
+            // `clean` deletes the folder; the stack may start again.
+            pg.create_socket_dir()?;
+            return Ok(pg);
         }
-        pg.start(
+        let located = Postgres::locate(&self.dir("run/pg-sock"))?;
+        Ok(self.postgres.get_or_init(|| located))
+    }
+
+    /// Starts the primary, made on first start, and creates the database.
+    fn start_primary(&self, layout: &Layout) -> Result<(), StackError> {
+        let pg = self.postgres()?;
+        let data = self.pg_dir(&Component::Primary);
+        if !data.join("PG_VERSION").exists() {
+            pg.init_primary(&data, PRIMARY_SETTINGS, Durability::Synced)?;
+        }
+        pg.start_daemon(
             &data,
             layout.primary,
             &self.dir("logs/postgres-primary.log"),
         )?;
-        pg.ensure_database(layout.primary, DATABASE)?;
+        let exists = format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'");
+        if pg.query(layout.primary, "postgres", &exists)? != "1" {
+            pg.query(
+                layout.primary,
+                "postgres",
+                &format!("CREATE DATABASE {DATABASE}"),
+            )?;
+        }
         Ok(())
     }
 
-    fn start_replica(
-        &self,
-        pg: &process::Postgres,
-        layout: &Layout,
-        region: &str,
-    ) -> Result<(), StackError> {
-        let port = layout.replicas[region];
-        let data = self.dir(&format!("pg/replica-{region}"));
+    /// Starts a region's replica, cloned from the primary on first start.
+    fn start_replica(&self, layout: &Layout, region: &str) -> Result<(), StackError> {
+        let pg = self.postgres()?;
+        let data = self.pg_dir(&Component::Replica(region.to_owned()));
         if !data.join("PG_VERSION").exists() {
-            pg.base_backup(layout.primary, &data, &format!("replica_{region}"))?;
+            let slot = format!("replica_{region}");
+            // A slot or a folder left by an earlier, interrupted attempt
+            // would make the clone fail.
+            let _ = pg.query(
+                layout.primary,
+                DATABASE,
+                &format!(
+                    "SELECT pg_drop_replication_slot('{slot}') FROM pg_replication_slots WHERE slot_name = '{slot}' AND NOT active"
+                ),
+            );
+            if data.exists() {
+                std::fs::remove_dir_all(&data).map_err(|e| StackError::io(&data, e))?;
+            }
+            pg.base_backup(layout.primary, &data, &slot, Durability::Synced)?;
         }
-        pg.start(
+        pg.start_daemon(
             &data,
-            port,
+            layout.replicas[region],
             &self.dir(&format!("logs/postgres-replica-{region}.log")),
         )
     }
@@ -384,27 +423,13 @@ impl Stack {
         let port = layout.redis[region];
         let dir = self.dir(&format!("redis/{region}"));
         std::fs::create_dir_all(&dir).map_err(|e| StackError::io(&dir, e))?;
-        process::run(
-            std::process::Command::new(process::find_binary("redis-server")?).args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--daemonize",
-                "yes",
-                "--pidfile",
-                &path_str(&self.dir(&format!("run/redis-{region}.pid"))),
-                "--logfile",
-                &path_str(&self.dir(&format!("logs/redis-{region}.log"))),
-                "--dir",
-                &path_str(&dir),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]),
-            "redis-server",
-        )?;
+        let mut redis = RedisServer::locate()?.command(port, &dir);
+        redis
+            .args(["--daemonize", "yes", "--pidfile"])
+            .arg(self.dir(&format!("run/redis-{region}.pid")))
+            .arg("--logfile")
+            .arg(self.dir(&format!("logs/redis-{region}.log")));
+        process::run(&mut redis, "redis-server")?;
         process::wait_tcp(port, Duration::from_secs(10))
     }
 
@@ -663,12 +688,13 @@ impl Stack {
         for file in pid_files {
             process::terminate(&file, Duration::from_secs(15));
         }
-        if let Ok(pg) = process::Postgres::locate(&self.options.state_dir) {
+        if let Ok(pg) = self.postgres() {
             let mut dirs = self.pg_dirs();
             dirs.reverse();
             for dir in dirs {
                 if dir.join("postmaster.pid").exists() {
-                    pg.stop(&dir);
+                    // Not running after all (a stale pid file): stopped.
+                    let _ = pg.stop(&dir, StopMode::Fast);
                 }
             }
         }
@@ -680,10 +706,9 @@ impl Stack {
     /// the stack keeps running; [`Stack::restart`] brings it back.
     pub fn kill(&self, component: &Component) -> Result<(), StackError> {
         match component {
-            Component::Primary | Component::Replica(_) => {
-                let pg = process::Postgres::locate(&self.options.state_dir)?;
-                pg.stop_immediately(&self.pg_dir(component))
-            }
+            Component::Primary | Component::Replica(_) => self
+                .postgres()?
+                .stop(&self.pg_dir(component), StopMode::Immediate),
             Component::Redis(_) | Component::Auth | Component::Writer | Component::Reader(..) => {
                 let pid_file = self.dir(&format!("run/{component}.pid"));
                 if process::kill(&pid_file) {
@@ -702,18 +727,12 @@ impl Stack {
             .saved_layout()
             .ok_or_else(|| StackError::new("no stack here"))?;
         match component {
-            Component::Primary => {
-                let pg = process::Postgres::locate(&self.options.state_dir)?;
-                pg.start(
-                    &self.pg_dir(component),
-                    layout.primary,
-                    &self.dir("logs/postgres-primary.log"),
-                )
-            }
-            Component::Replica(region) => {
-                let pg = process::Postgres::locate(&self.options.state_dir)?;
-                self.start_replica(&pg, &layout, region)
-            }
+            Component::Primary => self.postgres()?.start_daemon(
+                &self.pg_dir(component),
+                layout.primary,
+                &self.dir("logs/postgres-primary.log"),
+            ),
+            Component::Replica(region) => self.start_replica(&layout, region),
             Component::Redis(region) => self.start_redis(&layout, region),
             Component::Auth | Component::Writer | Component::Reader(..) => {
                 let secrets = self.secrets()?;
@@ -767,7 +786,12 @@ impl Stack {
             _ => None,
         }
         .ok_or_else(|| StackError::new(format!("{node} is not a database of this stack")))?;
-        process::pg_query(port, sql)
+        self.sql(port, sql)
+    }
+
+    /// Runs `sql` on the stack's database on the server on `port`.
+    fn sql(&self, port: u16, sql: &str) -> Result<String, StackError> {
+        self.postgres()?.query(port, DATABASE, sql)
     }
 
     fn pg_dir(&self, node: &Component) -> PathBuf {
@@ -784,9 +808,9 @@ impl Stack {
         };
         let mut lines = Vec::new();
         let pg_line = |name: &str, port: u16, replica: bool| {
-            let state = process::pg_query(port, "SELECT 1").map_or("down", |_| "up");
+            let state = self.sql(port, "SELECT 1").map_or("down", |_| "up");
             let detail = if replica && state == "up" {
-                process::pg_query(
+                self.sql(
                     port,
                     "SELECT CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 'lag 0.0 s' \
                      ELSE 'lag ' || round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 1) || ' s' END",
@@ -804,7 +828,7 @@ impl Stack {
                 layout.replicas[region],
                 true,
             ));
-            let redis = if process::redis_ping(layout.redis[region]) {
+            let redis = if servers::redis_ping(layout.redis[region]) {
                 "up"
             } else {
                 "down"
