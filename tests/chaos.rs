@@ -329,20 +329,14 @@ fn fresh_read_source(layout: &Layout, region: &str) -> Option<String> {
         .flatten()
 }
 
-/// `DBSIZE` of a Redis: entries written since it (re)started.
+/// `DBSIZE` of a Redis: entries written since it (re)started; `None` when
+/// it does not answer within two seconds.
 fn redis_keys(port: u16) -> Option<u64> {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream.write_all(b"DBSIZE\r\n").ok()?;
-    let mut buf = [0u8; 32];
-    let n = stream.read(&mut buf).ok()?;
-    std::str::from_utf8(&buf[..n])
-        .ok()?
-        .trim()
-        .strip_prefix(':')?
-        .parse()
-        .ok()
+    let timeout = Duration::from_secs(2);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut connection = client.get_connection_with_timeout(timeout).ok()?;
+    connection.set_read_timeout(Some(timeout)).ok()?;
+    redis::cmd("DBSIZE").query(&mut connection).ok()
 }
 
 /// Polls `check` every 100 ms for at most `within`; how long it took.
