@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::gateway::GatewayConf;
+use crate::http;
 use crate::process::{self, StackError};
 use crate::{Layout, Stack, Started, path_str};
 
@@ -388,17 +389,20 @@ fn seed(stack: &Stack, layout: &Layout) -> Result<(), StackError> {
 
 /// The reader's first page of `GET /content`: the bytes the ceilings serve.
 fn cached_list(reader: u16) -> Result<String, StackError> {
-    let (status, body) = process::http_get(reader, "/content")?;
-    if status != 200 {
-        return Err(StackError::new(format!("GET /content answered {status}")));
+    let answer = http::get(reader, "/content")?;
+    if answer.status != 200 {
+        return Err(StackError::new(format!(
+            "GET /content answered {}",
+            answer.status
+        )));
     }
-    Ok(body)
+    Ok(answer.body)
 }
 
 /// The slug of the newest review, for the detail scenario.
 fn first_slug(reader: u16) -> Result<String, StackError> {
-    let (_, detail) = process::http_get(reader, "/content?limit=1")?;
-    Ok(serde_json::from_str::<serde_json::Value>(&detail)
+    let detail = http::get(reader, "/content?limit=1")?;
+    Ok(serde_json::from_str::<serde_json::Value>(&detail.body)
         .ok()
         .and_then(|v| v["data"][0]["slug"].as_str().map(str::to_owned))
         .unwrap_or_default())
@@ -410,14 +414,14 @@ fn admin_token(started: &Started) -> Result<String, StackError> {
         "email": started.admin_email,
         "password": started.admin_password.trim(),
     });
-    let (_, _, answer) = process::http_request(
+    let answer = http::request(
         started.layout.auth,
         "POST",
         "/auth/login",
         &[("Content-Type", "application/json")],
         Some(&login.to_string()),
     )?;
-    serde_json::from_str::<serde_json::Value>(&answer)
+    serde_json::from_str::<serde_json::Value>(&answer.body)
         .ok()
         .and_then(|v| v["access_token"].as_str().map(str::to_owned))
         .ok_or_else(|| StackError::new("bench could not log in as the admin"))

@@ -10,6 +10,7 @@
 
 pub mod bench;
 mod gateway;
+pub mod http;
 mod process;
 pub mod servers;
 
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::gateway::GatewayConf;
 use crate::servers::{Durability, Postgres, RedisServer, StopMode};
 
-pub use process::{HttpAnswer, StackError, http_get, http_request};
+pub use process::StackError;
 
 /// Every region the stack knows, in port order.
 pub const ALL_REGIONS: &[&str] = &["sa", "na", "eu", "asia"];
@@ -580,7 +581,7 @@ impl Stack {
             &self.dir(&format!("run/{name}.pid")),
             &self.dir(&format!("logs/{name}.log")),
         )?;
-        process::wait_http(port, "/healthz", Duration::from_secs(20)).map_err(|e| {
+        http::wait_ok(port, "/healthz", Duration::from_secs(20)).map_err(|e| {
             StackError::new(format!(
                 "{name} did not come up ({e}); see {}",
                 path_str(&self.dir(&format!("logs/{name}.log")))
@@ -840,8 +841,8 @@ impl Stack {
             ));
         }
         let http_line = |name: String, port: u16, path: &str| {
-            let state = match http_get(port, path) {
-                Ok((200, _)) => "up",
+            let state = match http::get(port, path) {
+                Ok(answer) if answer.status == 200 => "up",
                 Ok(_) => "unready",
                 Err(_) => "down",
             };

@@ -1,6 +1,6 @@
 //! Processes, ports and files: the plumbing under the stack.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -192,69 +192,6 @@ pub fn wait_tcp(port: u16, timeout: Duration) -> Result<(), StackError> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(StackError::new(format!("nothing listens on port {port}")))
-}
-
-/// A plain HTTP/1.0 GET on loopback: (status, body).
-pub fn http_get(port: u16, path: &str) -> Result<(u16, String), StackError> {
-    http_request(port, "GET", path, &[], None).map(|(status, _, body)| (status, body))
-}
-
-/// An HTTP answer: status, lowercased header names with values, body.
-pub type HttpAnswer = (u16, Vec<(String, String)>, String);
-
-/// A plain HTTP/1.0 request on loopback (no keep-alive, no chunking).
-pub fn http_request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Result<HttpAnswer, StackError> {
-    let err = |e: std::io::Error| StackError::new(format!("port {port}: {e}"));
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(err)?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(err)?;
-    let mut request =
-        format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if let Some(body) = body {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    request.push_str("\r\n");
-    request.push_str(body.unwrap_or_default());
-    stream.write_all(request.as_bytes()).map_err(err)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(err)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| StackError::new(format!("port {port}: not HTTP")))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Ok((status, headers, body.to_owned()))
-}
-
-pub fn wait_http(port: u16, path: &str, timeout: Duration) -> Result<(), StackError> {
-    let deadline = Instant::now() + timeout;
-    let mut last = StackError::new("not started");
-    while Instant::now() < deadline {
-        match http_get(port, path) {
-            Ok((200, _)) => return Ok(()),
-            Ok((status, _)) => last = StackError::new(format!("status {status}")),
-            Err(e) => last = e,
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(last)
 }
 
 pub fn random_text(bytes: usize) -> String {
