@@ -198,8 +198,15 @@ impl<'a> Ctx<'a> {
         let port = self.layout.redis[&self.layout.regions[0]];
         let script = "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do \
                       redis.call('DEL', k) n = n + 1 end return n";
-        let reply = redis_command(port, &["EVAL", script, "0", "rcr:login:*"]);
-        assert!(reply.starts_with(':'), "redis: {reply}");
+        let mut redis = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(5)))
+            .expect("the region's Redis accepts connections");
+        let deleted: Result<u64, _> = redis::cmd("EVAL")
+            .arg(script)
+            .arg(0)
+            .arg("rcr:login:*")
+            .query(&mut redis);
+        assert!(deleted.is_ok(), "redis: {deleted:?}");
     }
 
     /// The stack still answers reads and logins normally.
@@ -1595,25 +1602,4 @@ fn assert_clean_4xx(answer: &Raw, what: &str) -> Value {
     );
     assert!(problem["code"].is_string(), "{what}: {}", answer.text());
     problem
-}
-
-/// One Redis command in RESP; the first line of the reply.
-fn redis_command(port: u16, args: &[&str]) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("redis");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut command = format!("*{}\r\n", args.len());
-    for arg in args {
-        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    stream.write_all(command.as_bytes()).expect("redis write");
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 512];
-    while !reply.ends_with(b"\r\n") {
-        let n = stream.read(&mut buf).expect("redis reply");
-        assert!(n > 0, "redis closed");
-        reply.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&reply).trim().to_owned()
 }

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Gateway, StopOnDrop, start_stack};
-use local_stack::{Component, Layout, Stack, http_get, http_request};
+use local_stack::{Component, Layout, Stack, http};
 use serde_json::{Value, json};
 
 /// Client threads: writers, and readers per region.
@@ -139,17 +139,14 @@ impl Log {
         body: Option<&str>,
     ) -> Sent {
         let start = self.now();
-        let result = http_request(port, method, path, headers, body);
+        let result = http::request(port, method, path, headers, body);
         let end = self.now();
         let sent = match result {
-            Ok((status, headers, body)) => Sent {
-                status,
-                retry_after: headers
-                    .iter()
-                    .find(|(k, _)| k == "retry-after")
-                    .and_then(|(_, v)| v.parse().ok()),
-                headers,
-                body: serde_json::from_str(&body).unwrap_or(Value::Null),
+            Ok(answer) => Sent {
+                status: answer.status,
+                retry_after: answer.header("retry-after").and_then(|v| v.parse().ok()),
+                body: serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+                headers: answer.headers,
             },
             Err(_) => Sent {
                 status: 0,
@@ -317,32 +314,25 @@ fn fresh_read_source(layout: &Layout, region: &str) -> Option<String> {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     let path = format!("/content?q=zzprobe{n}x{}", std::process::id());
-    let (status, headers, _) =
-        http_request(layout.gateways[region], "GET", &path, &[], None).ok()?;
-    (status == 200)
-        .then(|| {
-            headers
-                .into_iter()
-                .find(|(k, _)| k == "x-served-from")
-                .map(|(_, v)| v)
-        })
+    let answer = http::get(layout.gateways[region], &path).ok()?;
+    (answer.status == 200)
+        .then(|| answer.header("x-served-from").map(str::to_owned))
         .flatten()
 }
 
-/// `DBSIZE` of a Redis: entries written since it (re)started.
+/// `DBSIZE` of a Redis: entries written since it (re)started; `None` when
+/// it does not answer within two seconds.
 fn redis_keys(port: u16) -> Option<u64> {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream.write_all(b"DBSIZE\r\n").ok()?;
-    let mut buf = [0u8; 32];
-    let n = stream.read(&mut buf).ok()?;
-    std::str::from_utf8(&buf[..n])
-        .ok()?
-        .trim()
-        .strip_prefix(':')?
-        .parse()
-        .ok()
+    let timeout = Duration::from_secs(2);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut connection = client.get_connection_with_timeout(timeout).ok()?;
+    connection.set_read_timeout(Some(timeout)).ok()?;
+    redis::cmd("DBSIZE").query(&mut connection).ok()
+}
+
+/// Whether the service on `port` says it is ready.
+fn ready(port: u16) -> bool {
+    http::get(port, "/readyz").is_ok_and(|answer| answer.status == 200)
 }
 
 /// Polls `check` every 100 ms for at most `within`; how long it took.
@@ -368,11 +358,9 @@ fn healthy(stack: &Stack, layout: &Layout) -> bool {
         .ok()
         .and_then(|n| n.parse::<usize>().ok());
     streaming == Some(layout.regions.len())
-        && http_get(layout.writer, "/readyz").is_ok_and(|(s, _)| s == 200)
+        && ready(layout.writer)
         && layout.regions.iter().all(|region| {
-            layout.readers[region]
-                .iter()
-                .all(|port| http_get(*port, "/readyz").is_ok_and(|(s, _)| s == 200))
+            layout.readers[region].iter().all(|port| ready(*port))
                 && redis_keys(layout.redis[region]).is_some()
                 && fresh_read_source(layout, region)
                     .is_some_and(|s| s == format!("replica:{region}-1"))
@@ -415,9 +403,7 @@ fn back_in_service(
         Fault::Kill(Component::Redis(region)) => {
             redis_keys(layout.redis[region]).is_some_and(|n| n > 0)
         }
-        Fault::Kill(Component::Reader(region, n)) => {
-            http_get(layout.readers[region][n - 1], "/readyz").is_ok_and(|(s, _)| s == 200)
-        }
+        Fault::Kill(Component::Reader(region, n)) => ready(layout.readers[region][n - 1]),
         Fault::Kill(Component::Writer | Component::Auth) => wrote_since(),
         Fault::Kill(Component::Primary) => {
             wrote_since()

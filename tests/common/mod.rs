@@ -1,13 +1,13 @@
 //! What every system test needs: a stack started by the launcher in a
-//! temporary folder on free ports, stopped however the test ends, and a
-//! small blocking client for its gateways.
+//! temporary folder on free ports, stopped however the test ends, and
+//! typed calls to its gateways over the launcher's HTTP client.
 
 #![allow(dead_code, reason = "each test binary uses part of this module")]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use local_stack::{Layout, Options, Stack, Started, http_request};
+use local_stack::{Layout, Options, Stack, Started, http};
 use serde_json::{Value, json};
 
 /// The folder holding the workspace's debug binaries (this test's own
@@ -62,13 +62,12 @@ impl Gateway<'_> {
         if text.is_some() {
             headers.push(("Content-Type", "application/json"));
         }
-        let (status, headers, body) =
-            http_request(port, method, path, &headers, text.as_deref()).expect("gateway answers");
-        let body = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let answer =
+            http::request(port, method, path, &headers, text.as_deref()).expect("gateway answers");
         Reply {
-            status,
-            headers,
-            body,
+            status: answer.status,
+            body: serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+            headers: answer.headers,
         }
     }
 

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::gateway::GatewayConf;
+use crate::http;
 use crate::process::{self, StackError};
-use crate::{Layout, Stack, path_str};
+use crate::{Layout, Stack, Started, path_str};
 
 /// How long each scenario is measured (after its warm-up).
 #[derive(Debug, Clone)]
@@ -267,14 +269,14 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// The static ceiling: nginx serving `body` at `/content` on `static_port`,
-/// and the gateway template proxying `/content` to it on `gateway_port`.
+/// The static ceiling: nginx serving `body` at `/content` on
+/// `static_port`, and the gateway template proxying `/content` to it on
+/// `ceiling_gateway`. Their pid files.
 fn start_ceilings(
     stack: &Stack,
     layout: &Layout,
     body: &str,
-    static_port: u16,
-    gateway_port: u16,
+    targets: &Targets,
 ) -> Result<Vec<PathBuf>, StackError> {
     let dir = stack.dir("bench");
     let temp = dir.join("temp");
@@ -291,28 +293,22 @@ fn start_ceilings(
         dir = path_str(&dir),
         temp = path_str(&temp),
         file = path_str(&file),
+        static_port = targets.static_port,
     );
     let static_file = dir.join("static.conf");
     std::fs::write(&static_file, static_conf).map_err(|e| StackError::io(&static_file, e))?;
-    let template_path = stack
-        .options
-        .root
-        .join("deploy/nginx/gateway.conf.template");
-    let template =
-        std::fs::read_to_string(&template_path).map_err(|e| StackError::io(&template_path, e))?;
-    let gateway = template
-        .replace("{{REGION}}", "bench")
-        .replace("{{LISTEN_PORT}}", &gateway_port.to_string())
-        .replace("{{AUTH_ADDR}}", &format!("127.0.0.1:{}", layout.auth))
-        .replace("{{WRITER_ADDR}}", &format!("127.0.0.1:{}", layout.writer))
-        .replace(
-            "{{READER_SERVERS}}",
-            &format!("server 127.0.0.1:{static_port};"),
-        )
-        .replace("{{DOCS_DIR}}", &path_str(&stack.dir("docs")))
-        .replace("{{PID_FILE}}", &path_str(&dir.join("gateway.pid")))
-        .replace("{{LOG_DIR}}", &path_str(&dir))
-        .replace("{{TEMP_DIR}}", &path_str(&temp));
+    let gateway = GatewayConf {
+        region: "bench",
+        listen_port: targets.ceiling_gateway,
+        auth_port: layout.auth,
+        writer_port: layout.writer,
+        reader_servers: &format!("server 127.0.0.1:{};", targets.static_port),
+        docs_dir: &stack.dir("docs"),
+        pid_file: &dir.join("gateway.pid"),
+        log_dir: &dir,
+        temp_dir: &temp,
+    }
+    .render(&GatewayConf::template(&stack.options.root)?);
     let gateway_file = dir.join("gateway.conf");
     std::fs::write(&gateway_file, gateway).map_err(|e| StackError::io(&gateway_file, e))?;
     let nginx = process::find_binary("nginx")?;
@@ -322,69 +318,23 @@ fn start_ceilings(
             "nginx (bench ceiling)",
         )?;
     }
-    process::wait_tcp(static_port, Duration::from_secs(10))?;
-    process::wait_tcp(gateway_port, Duration::from_secs(10))?;
+    process::wait_tcp(targets.static_port, Duration::from_secs(10))?;
+    process::wait_tcp(targets.ceiling_gateway, Duration::from_secs(10))?;
     Ok(vec![dir.join("static.pid"), dir.join("gateway.pid")])
 }
 
 /// Runs the whole bench; the markdown report.
 pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     let started = stack.start()?;
-    let layout = started.layout.clone();
-    let root = stack.options.root.clone();
+    let layout = &started.layout;
+    let root = &stack.options.root;
     process::find_binary("wrk")?;
     process::find_binary("taskset")?;
-
-    println!("seeding the data set (10,000 reviews, 500 subjects, 50 editors) if needed…");
-    let psql = process::find_binary("psql")?;
-    process::run(
-        Command::new(&psql).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &layout.primary.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "rcr",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-q",
-            "-f",
-            &path_str(&scripts_dir(&root).join("seed.sql")),
-        ]),
-        "seeding",
-    )?;
-    // Let the replicas replay it and the readers see the new version.
-    std::thread::sleep(Duration::from_secs(3));
-
-    let gateway = layout.gateways["sa"];
+    seed(stack, layout)?;
     let reader = layout.readers["sa"][0];
-    let (status, body) = process::http_get(reader, "/content")?;
-    if status != 200 {
-        return Err(StackError::new(format!("GET /content answered {status}")));
-    }
-    let (_, detail) = process::http_get(reader, "/content?limit=1")?;
-    let slug = serde_json::from_str::<serde_json::Value>(&detail)
-        .ok()
-        .and_then(|v| v["data"][0]["slug"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let login = format!(
-        r#"{{"email":"{}","password":"{}"}}"#,
-        started.admin_email,
-        started.admin_password.trim()
-    );
-    let (_, _, answer) = process::http_request(
-        layout.auth,
-        "POST",
-        "/auth/login",
-        &[("Content-Type", "application/json")],
-        Some(&login),
-    )?;
-    let token = serde_json::from_str::<serde_json::Value>(&answer)
-        .ok()
-        .and_then(|v| v["access_token"].as_str().map(str::to_owned))
-        .ok_or_else(|| StackError::new("bench could not log in as the admin"))?;
+    let cached_body = cached_list(reader)?;
+    let slug = first_slug(reader)?;
+    let token = admin_token(&started)?;
 
     // The bench confines the system under test to core 0. Each service is
     // started again there, so that it runs one worker thread per core it
@@ -393,43 +343,138 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     // them again free of the pin, however the bench ends.
     println!("starting the services again on core 0…");
     let _confined = Confined::new(stack, "0")?;
-
-    let static_port = process::free_port()?;
-    let ceiling_gateway = process::free_port()?;
-    let ceiling_pids = start_ceilings(stack, &layout, &body, static_port, ceiling_gateway)?;
-
+    let targets = Targets {
+        static_port: process::free_port()?,
+        ceiling_gateway: process::free_port()?,
+        reader,
+        gateway: layout.gateways["sa"],
+        slug,
+    };
+    let ceiling_pids = start_ceilings(stack, layout, &cached_body, &targets)?;
     // The system under test on core 0, the load generator on core 1.
     let processes = pids(stack);
-    for (_, pid) in &processes {
-        pin_tree(*pid, "0");
-    }
+    pin_system_under_test(&processes, &ceiling_pids, "0");
+
+    let c = options.connections;
+    let scenarios: Vec<Scenario<'_>> = cached_reads(&targets, c)
+        .into_iter()
+        .chain(detail_reads(&targets, c))
+        .chain([
+            search(&targets, c),
+            post_review(&targets, token),
+            login(&targets, &started),
+        ])
+        .collect();
+    let rows = measure(root, &scenarios, &options)?;
+    let rss = peak_rss_of_services(&processes);
     for file in &ceiling_pids {
+        process::terminate(file, Duration::from_secs(5));
+    }
+    pin_system_under_test(&processes, &[], "0,1");
+    Ok(report(&rows, &rss, &options))
+}
+
+/// Loads `bench/seed.sql` (it adds only what is missing), then lets the
+/// replicas replay it and the readers see the new version.
+fn seed(stack: &Stack, layout: &Layout) -> Result<(), StackError> {
+    println!("seeding the data set (10,000 reviews, 500 subjects, 50 editors) if needed…");
+    let mut psql = stack.postgres()?.psql(layout.primary, "rcr");
+    psql.arg("-q")
+        .arg("-f")
+        .arg(scripts_dir(&stack.options.root).join("seed.sql"));
+    process::run(&mut psql, "seeding")?;
+    std::thread::sleep(Duration::from_secs(3));
+    Ok(())
+}
+
+/// The reader's first page of `GET /content`: the bytes the ceilings serve.
+fn cached_list(reader: u16) -> Result<String, StackError> {
+    let answer = http::get(reader, "/content")?;
+    if answer.status != 200 {
+        return Err(StackError::new(format!(
+            "GET /content answered {}",
+            answer.status
+        )));
+    }
+    Ok(answer.body)
+}
+
+/// The slug of the newest review, for the detail scenario.
+fn first_slug(reader: u16) -> Result<String, StackError> {
+    let detail = http::get(reader, "/content?limit=1")?;
+    Ok(serde_json::from_str::<serde_json::Value>(&detail.body)
+        .ok()
+        .and_then(|v| v["data"][0]["slug"].as_str().map(str::to_owned))
+        .unwrap_or_default())
+}
+
+/// An access token of the admin, who publishes in the write scenario.
+fn admin_token(started: &Started) -> Result<String, StackError> {
+    let login = serde_json::json!({
+        "email": started.admin_email,
+        "password": started.admin_password.trim(),
+    });
+    let answer = http::request(
+        started.layout.auth,
+        "POST",
+        "/auth/login",
+        &[("Content-Type", "application/json")],
+        Some(&login.to_string()),
+    )?;
+    serde_json::from_str::<serde_json::Value>(&answer.body)
+        .ok()
+        .and_then(|v| v["access_token"].as_str().map(str::to_owned))
+        .ok_or_else(|| StackError::new("bench could not log in as the admin"))
+}
+
+/// Pins every process of the stack and the ceilings' nginx to `cpus`.
+fn pin_system_under_test(processes: &[(String, u32)], pid_files: &[PathBuf], cpus: &str) {
+    for (_, pid) in processes {
+        pin_tree(*pid, cpus);
+    }
+    for file in pid_files {
         if let Some(pid) = std::fs::read_to_string(file)
             .ok()
             .and_then(|t| t.trim().parse().ok())
         {
-            pin_tree(pid, "0");
+            pin_tree(pid, cpus);
         }
     }
+}
 
-    let base = |port: u16| format!("http://127.0.0.1:{port}");
-    let admin_env = vec![
-        ("RCR_EMAIL", started.admin_email.clone()),
-        ("RCR_PASSWORD", started.admin_password.trim().to_owned()),
-    ];
-    let token_env = vec![("RCR_TOKEN", token)];
-    let c = options.connections;
-    let scenarios = [
+/// Where the scenarios send their load.
+struct Targets {
+    /// nginx serving the cached answer's bytes.
+    static_port: u16,
+    /// The gateway configuration in front of `static_port`.
+    ceiling_gateway: u16,
+    /// South America's first reader, straight.
+    reader: u16,
+    /// South America's gateway.
+    gateway: u16,
+    /// A review that exists.
+    slug: String,
+}
+
+fn base(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The two ceilings and the cached list held to them, each read listed
+/// right after its ceiling: straight to a reader against nginx static,
+/// through the gateway against the gateway in front of nginx static.
+fn cached_reads(t: &Targets, c: u32) -> [Scenario<'static>; 4] {
+    [
         Scenario::new(
             CEILING_DIRECT,
-            format!("{}/content", base(static_port)),
+            format!("{}/content", base(t.static_port)),
             "get.lua",
             c,
         )
         .interleaved(),
         Scenario::new(
             "GET /content cached, straight to a reader",
-            format!("{}/content", base(reader)),
+            format!("{}/content", base(t.reader)),
             "get.lua",
             c,
         )
@@ -437,22 +482,28 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
         .half_peak("GET /content cached, straight to a reader, at half peak"),
         Scenario::new(
             CEILING_GATEWAY,
-            format!("{}/content", base(ceiling_gateway)),
+            format!("{}/content", base(t.ceiling_gateway)),
             "get.lua",
             c,
         )
         .interleaved(),
         Scenario::new(
             "GET /content cached, through the gateway",
-            format!("{}/content", base(gateway)),
+            format!("{}/content", base(t.gateway)),
             "get.lua",
             c,
         )
         .interleaved()
         .half_peak("GET /content cached, through the gateway, at half peak"),
+    ]
+}
+
+/// One review and a comparison, cached, through the gateway.
+fn detail_reads(t: &Targets, c: u32) -> [Scenario<'static>; 2] {
+    [
         Scenario::new(
             "GET /content/{slug} cached, gateway",
-            format!("{}/content/{slug}", base(gateway)),
+            format!("{}/content/{}", base(t.gateway), t.slug),
             "get.lua",
             c,
         )
@@ -461,52 +512,67 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
             "GET /content/compare, gateway",
             format!(
                 "{}/content/compare?subjects=bench-sony-bm-10,bench-nikon-bm-1",
-                base(gateway)
+                base(t.gateway)
             ),
             "get.lua",
             c,
         )
         .interleaved(),
-        Scenario::new(
-            "GET /content?q= uncached search, gateway",
-            base(gateway),
-            "search.lua",
-            c,
-        )
-        .half_peak("GET /content?q= uncached search, at half peak"),
-        Scenario::new(
-            "POST /reviews, gateway",
-            base(gateway),
-            "post_review.lua",
-            8,
-        )
-        .env(token_env)
-        .half_peak("POST /reviews, at half peak"),
-        Scenario::new("POST /auth/login, gateway", base(gateway), "login.lua", 4).env(admin_env),
-    ];
+    ]
+}
+
+/// Searches no cache can answer (`search.lua` varies the query).
+fn search(t: &Targets, c: u32) -> Scenario<'static> {
+    Scenario::new(
+        "GET /content?q= uncached search, gateway",
+        base(t.gateway),
+        "search.lua",
+        c,
+    )
+    .half_peak("GET /content?q= uncached search, at half peak")
+}
+
+/// The admin publishing reviews, on 8 connections: each write is a
+/// transaction on the primary.
+fn post_review(t: &Targets, token: String) -> Scenario<'static> {
+    Scenario::new(
+        "POST /reviews, gateway",
+        base(t.gateway),
+        "post_review.lua",
+        8,
+    )
+    .env(vec![("RCR_TOKEN", token)])
+    .half_peak("POST /reviews, at half peak")
+}
+
+/// The admin logging in, on 4 connections: argon2 is meant to be slow.
+fn login(t: &Targets, started: &Started) -> Scenario<'static> {
+    Scenario::new("POST /auth/login, gateway", base(t.gateway), "login.lua", 4).env(vec![
+        ("RCR_EMAIL", started.admin_email.clone()),
+        ("RCR_PASSWORD", started.admin_password.trim().to_owned()),
+    ])
+}
+
+/// Measures the selected scenarios: the interleaved ones in rounds, the
+/// others one after another, then the paced rows; in the order of
+/// `scenarios`, the paced rows last.
+fn measure(
+    root: &Path,
+    scenarios: &[Scenario<'_>],
+    options: &BenchOptions,
+) -> Result<Vec<Row>, StackError> {
     // A paced scenario needs its peak measured first.
-    let wanted = |s: &Scenario<'_>| {
-        options.selected(s.name) || s.half_peak.is_some_and(|h| options.selected(h))
-    };
-    let wanted: Vec<&Scenario<'_>> = scenarios.iter().filter(|s| wanted(s)).collect();
-    let mut interleaved = measure_interleaved(&root, &wanted, &options)?;
+    let wanted: Vec<&Scenario<'_>> = scenarios
+        .iter()
+        .filter(|s| options.selected(s.name) || s.half_peak.is_some_and(|h| options.selected(h)))
+        .collect();
+    let mut interleaved = measure_interleaved(root, &wanted, options)?;
     let mut rows = Vec::new();
-    // Half of the peak load, paced: the latency the SLOs speak of. Run after
-    // every peak, in the order of their scenarios.
     let mut paced = Vec::new();
     for s in wanted {
         let mut row = match interleaved.remove(s.name) {
             Some(row) => row,
-            None => {
-                println!(
-                    "{}: warm-up {}s, measure {}s",
-                    s.name, options.warmup_seconds, options.seconds
-                );
-                if options.warmup_seconds > 0 {
-                    s.run(&root, options.warmup_seconds, None)?;
-                }
-                s.run(&root, options.seconds, None)?
-            }
+            None => measure_alone(root, s, options)?,
         };
         row.name = s.name.to_owned();
         if let Some(name) = s.half_peak.filter(|h| options.selected(h)) {
@@ -514,15 +580,46 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
         }
         rows.push(row);
     }
+    // Half of the peak load, paced: the latency the SLOs speak of. Run after
+    // every peak, in the order of their scenarios.
     for (name, s, peak) in paced {
-        let target = (peak / 2.0).max(1.0);
-        println!("{name}: ~{target:.0} req/s");
-        let delay_ms = calibrate_pace(&root, s, target, options.warmup_seconds.max(3))?;
-        let mut row = s.run(&root, options.seconds, Some(delay_ms))?;
-        row.name = name.to_owned();
-        rows.push(row);
+        rows.push(measure_paced(root, name, s, peak, options)?);
     }
-    let rss: Vec<(String, f64)> = processes
+    Ok(rows)
+}
+
+/// A scenario at its peak on its own: a warm-up, then the measurement.
+fn measure_alone(root: &Path, s: &Scenario<'_>, options: &BenchOptions) -> Result<Row, StackError> {
+    println!(
+        "{}: warm-up {}s, measure {}s",
+        s.name, options.warmup_seconds, options.seconds
+    );
+    if options.warmup_seconds > 0 {
+        s.run(root, options.warmup_seconds, None)?;
+    }
+    s.run(root, options.seconds, None)
+}
+
+/// The row `name`: scenario `s` paced at half of its `peak` req/s.
+fn measure_paced(
+    root: &Path,
+    name: &str,
+    s: &Scenario<'_>,
+    peak: f64,
+    options: &BenchOptions,
+) -> Result<Row, StackError> {
+    let target = (peak / 2.0).max(1.0);
+    println!("{name}: ~{target:.0} req/s");
+    let delay_ms = calibrate_pace(root, s, target, options.warmup_seconds.max(3))?;
+    let mut row = s.run(root, options.seconds, Some(delay_ms))?;
+    row.name = name.to_owned();
+    Ok(row)
+}
+
+/// Peak memory of auth, the writer and the readers (not of the servers
+/// and gateways they share with a deployment's neighbours).
+fn peak_rss_of_services(processes: &[(String, u32)]) -> Vec<(String, f64)> {
+    processes
         .iter()
         .filter(|(name, _)| {
             !name.starts_with("postgres")
@@ -530,14 +627,7 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
                 && !name.starts_with("gateway")
         })
         .filter_map(|(name, pid)| peak_rss_mib(*pid).map(|m| (name.clone(), m)))
-        .collect();
-    for file in &ceiling_pids {
-        process::terminate(file, Duration::from_secs(5));
-    }
-    for (_, pid) in &processes {
-        pin_tree(*pid, "0,1");
-    }
-    Ok(report(&rows, &rss, &options))
+        .collect()
 }
 
 /// Rounds of the interleaved scenarios (the ceilings and the reads compared

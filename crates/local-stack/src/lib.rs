@@ -9,16 +9,23 @@
 //! it, so nothing published is lost.
 
 pub mod bench;
+mod gateway;
+pub mod http;
 mod process;
+pub mod servers;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use process::{HttpAnswer, StackError, http_get, http_request};
+use crate::gateway::GatewayConf;
+use crate::servers::{Durability, Postgres, RedisServer, StopMode};
+
+pub use process::StackError;
 
 /// Every region the stack knows, in port order.
 pub const ALL_REGIONS: &[&str] = &["sa", "na", "eu", "asia"];
@@ -145,15 +152,33 @@ impl std::fmt::Display for Component {
 pub const ADMIN_EMAIL: &str = "admin@rcr.local";
 const DATABASE: &str = "rcr";
 
+/// What the local stack adds to the settings every primary gets (see
+/// [`servers::Postgres::init_primary`]): room for a replica per region and
+/// a few more, WAL kept for a replica that was stopped for a while, and a
+/// cache big enough for the bench's data set.
+const PRIMARY_SETTINGS: &str = "
+# local stack
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = '256MB'
+shared_buffers = '256MB'
+";
+
 /// A stack rooted at a state folder.
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub(crate) options: Options,
+    /// The PostgreSQL installation, found on first use: `status` and the
+    /// chaos test's queries ask for it often.
+    postgres: OnceLock<Postgres>,
 }
 
 impl Stack {
     pub fn new(options: Options) -> Self {
-        Self { options }
+        Self {
+            options,
+            postgres: OnceLock::new(),
+        }
     }
 
     /// The folder holding all of this stack's state.
@@ -196,13 +221,13 @@ impl Stack {
     }
 
     pub(crate) fn pg_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs = vec![self.dir("pg/primary")];
+        let mut dirs = vec![self.pg_dir(&Component::Primary)];
         if let Some(layout) = self.saved_layout() {
             dirs.extend(
                 layout
                     .regions
                     .iter()
-                    .map(|r| self.dir(&format!("pg/replica-{r}"))),
+                    .map(|r| self.pg_dir(&Component::Replica(r.clone()))),
             );
         }
         dirs
@@ -210,69 +235,85 @@ impl Stack {
 
     /// Starts everything that is not running; see the module docs.
     pub fn start(&self) -> Result<Started, StackError> {
-        let admin_password_file = self.dir("secrets/admin-password");
         if self.is_running() {
             let layout = self
                 .saved_layout()
                 .ok_or_else(|| StackError::new("stack is running but its layout is missing"))?;
-            return Ok(Started {
-                layout,
-                admin_email: ADMIN_EMAIL.into(),
-                admin_password: std::fs::read_to_string(&admin_password_file).unwrap_or_default(),
-                started_now: false,
-            });
+            return Ok(self.started(layout, false));
         }
         for sub in ["run", "logs", "secrets", "pg", "redis", "gateway", "docs"] {
             std::fs::create_dir_all(self.dir(sub))
                 .map_err(|e| StackError::io(&self.dir(sub), e))?;
         }
-        let layout = match self.saved_layout() {
-            Some(saved)
-                if saved.regions == self.options.regions
-                    && saved
-                        .readers
-                        .values()
-                        .all(|r| r.len() == self.options.readers_per_region.max(1)) =>
-            {
-                saved
-            }
-            Some(saved) => {
-                // Keep the ports of what exists; add what is new.
-                let mut fresh = Layout::new(
-                    &self.options.regions,
-                    self.options.readers_per_region,
-                    self.options.free_ports,
-                )?;
-                fresh.primary = saved.primary;
-                fresh.auth = saved.auth;
-                fresh.writer = saved.writer;
-                for (region, port) in &saved.replicas {
-                    if fresh.replicas.contains_key(region) {
-                        fresh.replicas.insert(region.clone(), *port);
-                    }
-                }
-                fresh
-            }
-            None => Layout::new(
-                &self.options.regions,
-                self.options.readers_per_region,
-                self.options.free_ports,
-            )?,
-        };
+        let layout = self.layout_to_start()?;
         std::fs::write(
             self.layout_file(),
             serde_json::to_vec_pretty(&layout).unwrap_or_default(),
         )
         .map_err(|e| StackError::io(&self.layout_file(), e))?;
-
         let secrets = self.secrets()?;
-        let pg = process::Postgres::locate(&self.options.state_dir)?;
-        self.start_primary(&pg, &layout)?;
-        let db_url = format!(
-            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
-            layout.primary
-        );
-        self.run_auth_command(&["migrate"], &db_url, &layout)?;
+        self.start_primary(&layout)?;
+        self.prepare_database(&layout)?;
+        for region in &layout.regions {
+            self.start_replica(&layout, region)?;
+            self.start_redis(&layout, region)?;
+        }
+        self.start_services(&layout, &secrets)?;
+        self.start_gateways(&layout)?;
+        Ok(self.started(layout, true))
+    }
+
+    /// What a user needs to know about a running stack.
+    fn started(&self, layout: Layout, started_now: bool) -> Started {
+        Started {
+            layout,
+            admin_email: ADMIN_EMAIL.into(),
+            admin_password: std::fs::read_to_string(self.admin_password_file()).unwrap_or_default(),
+            started_now,
+        }
+    }
+
+    fn admin_password_file(&self) -> PathBuf {
+        self.dir("secrets/admin-password")
+    }
+
+    /// The saved layout when it has the regions and readers asked for;
+    /// otherwise a new one that keeps the ports of what exists (data
+    /// folders and replication slots refer to them).
+    fn layout_to_start(&self) -> Result<Layout, StackError> {
+        let fresh = || {
+            Layout::new(
+                &self.options.regions,
+                self.options.readers_per_region,
+                self.options.free_ports,
+            )
+        };
+        let Some(saved) = self.saved_layout() else {
+            return fresh();
+        };
+        let readers = self.options.readers_per_region.max(1);
+        if saved.regions == self.options.regions
+            && saved.readers.values().all(|r| r.len() == readers)
+        {
+            return Ok(saved);
+        }
+        let mut layout = fresh()?;
+        layout.primary = saved.primary;
+        layout.auth = saved.auth;
+        layout.writer = saved.writer;
+        for (region, port) in &saved.replicas {
+            if layout.replicas.contains_key(region) {
+                layout.replicas.insert(region.clone(), *port);
+            }
+        }
+        Ok(layout)
+    }
+
+    /// Applies the migrations and creates the admin (both do nothing when
+    /// already done), with auth's own commands.
+    fn prepare_database(&self, layout: &Layout) -> Result<(), StackError> {
+        let db_url = database_url(layout.primary);
+        self.run_auth_command(&["migrate"], &db_url, layout)?;
         self.run_auth_command(
             &[
                 "create-admin",
@@ -281,23 +322,11 @@ impl Stack {
                 "--name",
                 "Admin",
                 "--password-file",
-                &path_str(&admin_password_file),
+                &path_str(&self.admin_password_file()),
             ],
             &db_url,
-            &layout,
-        )?;
-        for region in &layout.regions {
-            self.start_replica(&pg, &layout, region)?;
-            self.start_redis(&layout, region)?;
-        }
-        self.start_services(&layout, &secrets)?;
-        self.start_gateways(&layout)?;
-        Ok(Started {
             layout,
-            admin_email: ADMIN_EMAIL.into(),
-            admin_password: std::fs::read_to_string(&admin_password_file).unwrap_or_default(),
-            started_now: true,
-        })
+        )
     }
 
     /// Secrets shared by services, made once.
@@ -330,44 +359,63 @@ impl Stack {
         Ok(out)
     }
 
-    fn start_primary(&self, pg: &process::Postgres, layout: &Layout) -> Result<(), StackError> {
-        let data = self.dir("pg/primary");
-        if !data.join("PG_VERSION").exists() {
-            pg.initdb(&data)?;
-            let conf = "\n# local stack\nlisten_addresses = '127.0.0.1'\nwal_level = replica\nmax_wal_senders = 10\n\
-                        max_replication_slots = 10\nhot_standby = on\nwal_keep_size = '256MB'\nshared_buffers = '256MB'\n";
-            process::append(&data.join("postgresql.conf"), conf)?;
-            // Local development only: trust on loopback, replication included.
-            std::fs::write(
-                data.join("pg_hba.conf"),
-                "local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n",
-            )
-            .map_err(|e| StackError::io(&data, e))?;
-            pg.chown(&data)?;
+    /// The PostgreSQL installation, its sockets under the state folder.
+    pub(crate) fn postgres(&self) -> Result<&Postgres, StackError> {
+        if let Some(pg) = self.postgres.get() {
+            // `clean` deletes the folder; the stack may start again.
+            pg.create_socket_dir()?;
+            return Ok(pg);
         }
-        pg.start(
+        let located = Postgres::locate(&self.dir("run/pg-sock"))?;
+        Ok(self.postgres.get_or_init(|| located))
+    }
+
+    /// Starts the primary, made on first start, and creates the database.
+    fn start_primary(&self, layout: &Layout) -> Result<(), StackError> {
+        let pg = self.postgres()?;
+        let data = self.pg_dir(&Component::Primary);
+        if !data.join("PG_VERSION").exists() {
+            pg.init_primary(&data, PRIMARY_SETTINGS, Durability::Synced)?;
+        }
+        pg.start_daemon(
             &data,
             layout.primary,
             &self.dir("logs/postgres-primary.log"),
         )?;
-        pg.ensure_database(layout.primary, DATABASE)?;
+        let exists = format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'");
+        if pg.query(layout.primary, "postgres", &exists)? != "1" {
+            pg.query(
+                layout.primary,
+                "postgres",
+                &format!("CREATE DATABASE {DATABASE}"),
+            )?;
+        }
         Ok(())
     }
 
-    fn start_replica(
-        &self,
-        pg: &process::Postgres,
-        layout: &Layout,
-        region: &str,
-    ) -> Result<(), StackError> {
-        let port = layout.replicas[region];
-        let data = self.dir(&format!("pg/replica-{region}"));
+    /// Starts a region's replica, cloned from the primary on first start.
+    fn start_replica(&self, layout: &Layout, region: &str) -> Result<(), StackError> {
+        let pg = self.postgres()?;
+        let data = self.pg_dir(&Component::Replica(region.to_owned()));
         if !data.join("PG_VERSION").exists() {
-            pg.base_backup(layout.primary, &data, &format!("replica_{region}"))?;
+            let slot = format!("replica_{region}");
+            // A slot or a folder left by an earlier, interrupted attempt
+            // would make the clone fail.
+            let _ = pg.query(
+                layout.primary,
+                DATABASE,
+                &format!(
+                    "SELECT pg_drop_replication_slot('{slot}') FROM pg_replication_slots WHERE slot_name = '{slot}' AND NOT active"
+                ),
+            );
+            if data.exists() {
+                std::fs::remove_dir_all(&data).map_err(|e| StackError::io(&data, e))?;
+            }
+            pg.base_backup(layout.primary, &data, &slot, Durability::Synced)?;
         }
-        pg.start(
+        pg.start_daemon(
             &data,
-            port,
+            layout.replicas[region],
             &self.dir(&format!("logs/postgres-replica-{region}.log")),
         )
     }
@@ -376,27 +424,13 @@ impl Stack {
         let port = layout.redis[region];
         let dir = self.dir(&format!("redis/{region}"));
         std::fs::create_dir_all(&dir).map_err(|e| StackError::io(&dir, e))?;
-        process::run(
-            std::process::Command::new(process::find_binary("redis-server")?).args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--daemonize",
-                "yes",
-                "--pidfile",
-                &path_str(&self.dir(&format!("run/redis-{region}.pid"))),
-                "--logfile",
-                &path_str(&self.dir(&format!("logs/redis-{region}.log"))),
-                "--dir",
-                &path_str(&dir),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]),
-            "redis-server",
-        )?;
+        let mut redis = RedisServer::locate()?.command(port, &dir);
+        redis
+            .args(["--daemonize", "yes", "--pidfile"])
+            .arg(self.dir(&format!("run/redis-{region}.pid")))
+            .arg("--logfile")
+            .arg(self.dir(&format!("logs/redis-{region}.log")));
+        process::run(&mut redis, "redis-server")?;
         process::wait_tcp(port, Duration::from_secs(10))
     }
 
@@ -414,10 +448,7 @@ impl Stack {
                 "RCR__TOKENS__ACTIVE_KEY_FILE",
                 self.dir("secrets/signing-key.pem"),
             )
-            .env(
-                "RCR__TOKENS__ISSUER",
-                format!("http://127.0.0.1:{}", layout.auth),
-            );
+            .env("RCR__TOKENS__ISSUER", issuer(layout));
         process::run(&mut cmd, &format!("auth {}", args[0])).map(|_| ())
     }
 
@@ -442,73 +473,10 @@ impl Stack {
         secrets: &BTreeMap<&'static str, PathBuf>,
         cpus: Option<&str>,
     ) -> Result<(), StackError> {
-        let db_url = format!(
-            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
-            layout.primary
-        );
-        let issuer = format!("http://127.0.0.1:{}", layout.auth);
         let (mut cmd, port) = match service {
-            Component::Auth => {
-                let mut auth = std::process::Command::new(self.options.bin_dir.join("auth"));
-                auth.arg("serve")
-                    .env("RCR__DATABASE__URL", &db_url)
-                    .env(
-                        "RCR__REDIS__URL",
-                        format!("redis://127.0.0.1:{}", layout.redis[&layout.regions[0]]),
-                    )
-                    .env("RCR__TOKENS__ACTIVE_KEY_FILE", &secrets["signing-key"])
-                    .env("RCR__TOKENS__ISSUER", &issuer);
-                (auth, layout.auth)
-            }
-            Component::Writer => {
-                let mut writer =
-                    std::process::Command::new(self.options.bin_dir.join("reviews-writer"));
-                writer
-                    .env("RCR__DATABASE__URL", &db_url)
-                    .env("RCR__JWT__ISSUER", &issuer)
-                    .env(
-                        "RCR__JWT__JWKS_URL",
-                        format!("{issuer}/.well-known/jwks.json"),
-                    )
-                    .env(
-                        "RCR__CONSISTENCY__SECRET_FILE",
-                        &secrets["consistency-secret"],
-                    )
-                    .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
-                (writer, layout.writer)
-            }
-            Component::Reader(region, n) => {
-                let port = layout
-                    .readers
-                    .get(region)
-                    .zip(n.checked_sub(1))
-                    .and_then(|(ports, i)| ports.get(i))
-                    .copied()
-                    .ok_or_else(|| StackError::new(format!("no {service} in this stack")))?;
-                let mut reader =
-                    std::process::Command::new(self.options.bin_dir.join("content-reader"));
-                reader
-                    .env("RCR__REGION", region)
-                    .env("RCR__REPLICAS__0__NAME", format!("{region}-1"))
-                    .env(
-                        "RCR__REPLICAS__0__URL",
-                        format!(
-                            "postgres://postgres@127.0.0.1:{}/{DATABASE}",
-                            layout.replicas[region]
-                        ),
-                    )
-                    .env("RCR__PRIMARY_URL", &db_url)
-                    .env(
-                        "RCR__REDIS__URL",
-                        format!("redis://127.0.0.1:{}", layout.redis[region]),
-                    )
-                    .env(
-                        "RCR__CONSISTENCY__SECRET_FILE",
-                        &secrets["consistency-secret"],
-                    )
-                    .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
-                (reader, port)
-            }
+            Component::Auth => (self.auth_command(layout, secrets), layout.auth),
+            Component::Writer => (self.writer_command(layout, secrets), layout.writer),
+            Component::Reader(region, n) => self.reader_command(layout, secrets, region, *n)?,
             Component::Primary | Component::Replica(_) | Component::Redis(_) => {
                 return Err(StackError::new(format!("{service} is not a service")));
             }
@@ -524,6 +492,84 @@ impl Stack {
         self.spawn_service(&service.to_string(), &mut cmd, port)
     }
 
+    /// Auth on the primary, its login throttle in the first region's Redis.
+    fn auth_command(
+        &self,
+        layout: &Layout,
+        secrets: &BTreeMap<&'static str, PathBuf>,
+    ) -> std::process::Command {
+        let mut auth = std::process::Command::new(self.options.bin_dir.join("auth"));
+        auth.arg("serve")
+            .env("RCR__DATABASE__URL", database_url(layout.primary))
+            .env(
+                "RCR__REDIS__URL",
+                format!("redis://127.0.0.1:{}", layout.redis[&layout.regions[0]]),
+            )
+            .env("RCR__TOKENS__ACTIVE_KEY_FILE", &secrets["signing-key"])
+            .env("RCR__TOKENS__ISSUER", issuer(layout));
+        auth
+    }
+
+    /// The writer on the primary, verifying tokens with auth's JWKS.
+    fn writer_command(
+        &self,
+        layout: &Layout,
+        secrets: &BTreeMap<&'static str, PathBuf>,
+    ) -> std::process::Command {
+        let issuer = issuer(layout);
+        let mut writer = std::process::Command::new(self.options.bin_dir.join("reviews-writer"));
+        writer
+            .env("RCR__DATABASE__URL", database_url(layout.primary))
+            .env(
+                "RCR__JWT__JWKS_URL",
+                format!("{issuer}/.well-known/jwks.json"),
+            )
+            .env("RCR__JWT__ISSUER", issuer)
+            .env(
+                "RCR__CONSISTENCY__SECRET_FILE",
+                &secrets["consistency-secret"],
+            )
+            .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
+        writer
+    }
+
+    /// Reader `n` (from 1) of `region` on the region's replica and Redis,
+    /// falling back to the primary; its command and port.
+    fn reader_command(
+        &self,
+        layout: &Layout,
+        secrets: &BTreeMap<&'static str, PathBuf>,
+        region: &str,
+        n: usize,
+    ) -> Result<(std::process::Command, u16), StackError> {
+        let port = layout
+            .readers
+            .get(region)
+            .zip(n.checked_sub(1))
+            .and_then(|(ports, i)| ports.get(i))
+            .copied()
+            .ok_or_else(|| StackError::new(format!("no reader-{region}-{n} in this stack")))?;
+        let mut reader = std::process::Command::new(self.options.bin_dir.join("content-reader"));
+        reader
+            .env("RCR__REGION", region)
+            .env("RCR__REPLICAS__0__NAME", format!("{region}-1"))
+            .env(
+                "RCR__REPLICAS__0__URL",
+                database_url(layout.replicas[region]),
+            )
+            .env("RCR__PRIMARY_URL", database_url(layout.primary))
+            .env(
+                "RCR__REDIS__URL",
+                format!("redis://127.0.0.1:{}", layout.redis[region]),
+            )
+            .env(
+                "RCR__CONSISTENCY__SECRET_FILE",
+                &secrets["consistency-secret"],
+            )
+            .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
+        Ok((reader, port))
+    }
+
     fn spawn_service(
         &self,
         name: &str,
@@ -535,7 +581,7 @@ impl Stack {
             &self.dir(&format!("run/{name}.pid")),
             &self.dir(&format!("logs/{name}.log")),
         )?;
-        process::wait_http(port, "/healthz", Duration::from_secs(20)).map_err(|e| {
+        http::wait_ok(port, "/healthz", Duration::from_secs(20)).map_err(|e| {
             StackError::new(format!(
                 "{name} did not come up ({e}); see {}",
                 path_str(&self.dir(&format!("logs/{name}.log")))
@@ -544,9 +590,7 @@ impl Stack {
     }
 
     fn start_gateways(&self, layout: &Layout) -> Result<(), StackError> {
-        let template_path = self.options.root.join("deploy/nginx/gateway.conf.template");
-        let template = std::fs::read_to_string(&template_path)
-            .map_err(|e| StackError::io(&template_path, e))?;
+        let template = GatewayConf::template(&self.options.root)?;
         let docs = self.prepare_docs()?;
         let nginx = process::find_binary("nginx")?;
         for region in &layout.regions {
@@ -561,19 +605,18 @@ impl Stack {
                     "        server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;"
                 );
             }
-            let conf = template
-                .replace("{{REGION}}", region)
-                .replace("{{LISTEN_PORT}}", &layout.gateways[region].to_string())
-                .replace("{{AUTH_ADDR}}", &format!("127.0.0.1:{}", layout.auth))
-                .replace("{{WRITER_ADDR}}", &format!("127.0.0.1:{}", layout.writer))
-                .replace("{{READER_SERVERS}}", servers.trim_start())
-                .replace("{{DOCS_DIR}}", &path_str(&docs))
-                .replace(
-                    "{{PID_FILE}}",
-                    &path_str(&self.dir(&format!("run/gateway-{region}.pid"))),
-                )
-                .replace("{{LOG_DIR}}", &path_str(&self.dir("logs")))
-                .replace("{{TEMP_DIR}}", &path_str(&temp));
+            let conf = GatewayConf {
+                region,
+                listen_port: layout.gateways[region],
+                auth_port: layout.auth,
+                writer_port: layout.writer,
+                reader_servers: servers.trim_start(),
+                docs_dir: &docs,
+                pid_file: &self.dir(&format!("run/gateway-{region}.pid")),
+                log_dir: &self.dir("logs"),
+                temp_dir: &temp,
+            }
+            .render(&template);
             let conf_file = prefix.join("nginx.conf");
             std::fs::write(&conf_file, conf).map_err(|e| StackError::io(&conf_file, e))?;
             process::run(
@@ -646,12 +689,13 @@ impl Stack {
         for file in pid_files {
             process::terminate(&file, Duration::from_secs(15));
         }
-        if let Ok(pg) = process::Postgres::locate(&self.options.state_dir) {
+        if let Ok(pg) = self.postgres() {
             let mut dirs = self.pg_dirs();
             dirs.reverse();
             for dir in dirs {
                 if dir.join("postmaster.pid").exists() {
-                    pg.stop(&dir);
+                    // Not running after all (a stale pid file): stopped.
+                    let _ = pg.stop(&dir, StopMode::Fast);
                 }
             }
         }
@@ -663,10 +707,9 @@ impl Stack {
     /// the stack keeps running; [`Stack::restart`] brings it back.
     pub fn kill(&self, component: &Component) -> Result<(), StackError> {
         match component {
-            Component::Primary | Component::Replica(_) => {
-                let pg = process::Postgres::locate(&self.options.state_dir)?;
-                pg.stop_immediately(&self.pg_dir(component))
-            }
+            Component::Primary | Component::Replica(_) => self
+                .postgres()?
+                .stop(&self.pg_dir(component), StopMode::Immediate),
             Component::Redis(_) | Component::Auth | Component::Writer | Component::Reader(..) => {
                 let pid_file = self.dir(&format!("run/{component}.pid"));
                 if process::kill(&pid_file) {
@@ -685,18 +728,12 @@ impl Stack {
             .saved_layout()
             .ok_or_else(|| StackError::new("no stack here"))?;
         match component {
-            Component::Primary => {
-                let pg = process::Postgres::locate(&self.options.state_dir)?;
-                pg.start(
-                    &self.pg_dir(component),
-                    layout.primary,
-                    &self.dir("logs/postgres-primary.log"),
-                )
-            }
-            Component::Replica(region) => {
-                let pg = process::Postgres::locate(&self.options.state_dir)?;
-                self.start_replica(&pg, &layout, region)
-            }
+            Component::Primary => self.postgres()?.start_daemon(
+                &self.pg_dir(component),
+                layout.primary,
+                &self.dir("logs/postgres-primary.log"),
+            ),
+            Component::Replica(region) => self.start_replica(&layout, region),
             Component::Redis(region) => self.start_redis(&layout, region),
             Component::Auth | Component::Writer | Component::Reader(..) => {
                 let secrets = self.secrets()?;
@@ -750,7 +787,12 @@ impl Stack {
             _ => None,
         }
         .ok_or_else(|| StackError::new(format!("{node} is not a database of this stack")))?;
-        process::pg_query(port, sql)
+        self.sql(port, sql)
+    }
+
+    /// Runs `sql` on the stack's database on the server on `port`.
+    fn sql(&self, port: u16, sql: &str) -> Result<String, StackError> {
+        self.postgres()?.query(port, DATABASE, sql)
     }
 
     fn pg_dir(&self, node: &Component) -> PathBuf {
@@ -767,9 +809,9 @@ impl Stack {
         };
         let mut lines = Vec::new();
         let pg_line = |name: &str, port: u16, replica: bool| {
-            let state = process::pg_query(port, "SELECT 1").map_or("down", |_| "up");
+            let state = self.sql(port, "SELECT 1").map_or("down", |_| "up");
             let detail = if replica && state == "up" {
-                process::pg_query(
+                self.sql(
                     port,
                     "SELECT CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 'lag 0.0 s' \
                      ELSE 'lag ' || round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 1) || ' s' END",
@@ -787,7 +829,7 @@ impl Stack {
                 layout.replicas[region],
                 true,
             ));
-            let redis = if process::redis_ping(layout.redis[region]) {
+            let redis = if servers::redis_ping(layout.redis[region]) {
                 "up"
             } else {
                 "down"
@@ -799,8 +841,8 @@ impl Stack {
             ));
         }
         let http_line = |name: String, port: u16, path: &str| {
-            let state = match http_get(port, path) {
-                Ok((200, _)) => "up",
+            let state = match http::get(port, path) {
+                Ok(answer) if answer.status == 200 => "up",
                 Ok(_) => "unready",
                 Err(_) => "down",
             };
@@ -834,6 +876,16 @@ impl Stack {
         }
         Ok(())
     }
+}
+
+/// The stack's database on the server listening on `port`.
+fn database_url(port: u16) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/{DATABASE}")
+}
+
+/// The `iss` of the tokens auth signs, and where its JWKS is.
+fn issuer(layout: &Layout) -> String {
+    format!("http://127.0.0.1:{}", layout.auth)
 }
 
 /// A path as text for command lines and configuration files.

@@ -1,116 +1,345 @@
-//! `rcr-local run|stop|status|clean`: the local stack (see `make run`).
+//! `rcr-local run|stop|status|clean|bench`: the local stack's command line
+//! (see `make run`). Parsing refuses what it cannot use, with the reason;
+//! the work is done by the library, so the system tests share it.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use local_stack::{Options, Stack};
+use clap::{Args, Parser, Subcommand};
+use local_stack::bench::BenchOptions;
+use local_stack::{ALL_REGIONS, Options, Stack, StackError, Started};
 
-const USAGE: &str = "usage: rcr-local [run|stop|status|clean|bench] [--regions sa,na,eu,asia] [--readers N] [--state DIR] [--bin DIR]";
+/// Starts, stops and inspects the whole system on one machine.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rcr-local",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// What to do; `run` when omitted.
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `run`'s flags, for when the subcommand is omitted.
+    #[command(flatten)]
+    run: StackArgs,
+}
 
-fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let command = args.next().unwrap_or_else(|| "run".into());
-    let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let mut options = Options {
-        state_dir: root.join(".local"),
-        bin_dir: root.join("target/release"),
-        root,
-        regions: local_stack::ALL_REGIONS
-            .iter()
-            .map(|r| (*r).to_owned())
-            .collect(),
-        readers_per_region: 1,
-        free_ports: false,
-        docs_assets: true,
-    };
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_default();
-        match flag.as_str() {
-            "--regions" if !value.is_empty() => {
-                options.regions = value
-                    .split(',')
-                    .map(|r| r.trim().to_owned())
-                    .filter(|r| !r.is_empty())
-                    .collect();
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start everything that is not running, from the saved state if any (`make run`).
+    Run(StackArgs),
+    /// Stop every process of the stack (`make stop`).
+    Stop(StateArgs),
+    /// One line per process: its port, whether it answers, replica lag (`make status`).
+    Status(StateArgs),
+    /// Stop the stack and delete its state (`make clean`).
+    Clean(StateArgs),
+    /// Load the stack (started if needed) with wrk against nginx ceilings (`make bench`).
+    Bench {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        bench: BenchArgs,
+    },
+}
+
+/// Where the stack keeps its state.
+#[derive(Debug, Args)]
+struct StateArgs {
+    /// The folder holding all state: data, logs, secrets, the port layout.
+    #[arg(long, value_name = "DIR", default_value = ".local")]
+    state: PathBuf,
+}
+
+/// What a start needs beyond the state folder.
+#[derive(Debug, Args)]
+struct StackArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The regions to run, comma-separated; `sa` always runs (auth and the
+    /// writer live there).
+    #[arg(long, value_name = "LIST", default_value_t = Regions::all(), value_parser = Regions::parse)]
+    regions: Regions,
+    /// Readers behind each region's gateway.
+    // At most 8: each region numbers its readers' ports within a block of ten.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    readers: u8,
+    /// The folder holding the `auth`, `reviews-writer` and `content-reader` binaries.
+    #[arg(long = "bin", value_name = "DIR", default_value = "target/release")]
+    bin_dir: PathBuf,
+}
+
+/// How long and what `bench` measures; the environment variables are what
+/// `make bench` documents.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Seconds each scenario is measured, after a warm-up of a third of it.
+    #[arg(long, value_name = "S", env = "BENCH_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    seconds: u64,
+    /// Only the scenarios whose names contain one of these `|`-separated parts.
+    #[arg(long, value_name = "PARTS", env = "BENCH_ONLY", default_value = "")]
+    only: String,
+}
+
+/// Known regions, each once, in the order given, South America first when
+/// it was not named.
+#[derive(Debug, Clone)]
+struct Regions(Vec<String>);
+
+impl Regions {
+    fn all() -> Self {
+        Self(ALL_REGIONS.iter().map(|r| (*r).to_owned()).collect())
+    }
+
+    /// `sa, eu` → `[sa, eu]`; blanks between commas are ignored and an
+    /// empty list means every region (`make run REGIONS=`).
+    fn parse(text: &str) -> Result<Self, String> {
+        let mut regions: Vec<String> = Vec::new();
+        for region in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            if !ALL_REGIONS.contains(&region) {
+                return Err(format!(
+                    "unknown region `{region}` (known: {})",
+                    ALL_REGIONS.join(", ")
+                ));
             }
-            "--regions" => {}
-            "--readers" => options.readers_per_region = value.parse().unwrap_or(1).clamp(1, 8),
-            "--state" => options.state_dir = PathBuf::from(value),
-            "--bin" => options.bin_dir = PathBuf::from(value),
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
+            if !regions.iter().any(|r| r == region) {
+                regions.push(region.to_owned());
             }
         }
+        if regions.is_empty() {
+            return Ok(Self::all());
+        }
+        if !regions.iter().any(|r| r == "sa") {
+            regions.insert(0, "sa".to_owned());
+        }
+        Ok(Self(regions))
     }
-    if let Some(bad) = options
-        .regions
-        .iter()
-        .find(|r| !local_stack::ALL_REGIONS.contains(&r.as_str()))
-    {
-        eprintln!("rcr-local: unknown region {bad} (sa, na, eu, asia)");
-        return ExitCode::from(2);
+}
+
+impl fmt::Display for Regions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
     }
-    if !options.regions.iter().any(|r| r == "sa") {
-        // auth and the writer live in South America; its region always runs.
-        options.regions.insert(0, "sa".into());
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli.command.unwrap_or(Command::Run(cli.run))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rcr-local: {e}");
+            ExitCode::FAILURE
+        }
     }
-    let stack = Stack::new(options);
-    let result = match command.as_str() {
-        "run" => stack.start().map(|started| {
-            if started.started_now {
-                println!("The stack is running.");
-            } else {
-                println!("The stack is already running; nothing was changed.");
-            }
-            println!();
-            for region in &started.layout.regions {
-                if let Some(url) = started.layout.gateway_url(region) {
-                    println!("  gateway {region:<5} {url}   (API docs: {url}/docs)");
-                }
-            }
-            println!();
-            println!("  admin email     {}", started.admin_email);
-            println!("  admin password  {}", started.admin_password);
-            println!();
-            println!("make status shows every process; make stop stops them; make clean deletes the state.");
-        }),
-        "stop" => stack.stop().map(|()| println!("stopped")),
-        "status" => {
-            for line in stack.status() {
+}
+
+fn execute(command: Command) -> Result<(), StackError> {
+    let root =
+        std::env::current_dir().map_err(|e| StackError::new(format!("no current folder: {e}")))?;
+    match command {
+        Command::Run(args) => stack(&root, &args).start().map(|s| print_started(&s)),
+        Command::Stop(args) => state_only(&root, &args)
+            .stop()
+            .map(|()| println!("stopped")),
+        Command::Status(args) => {
+            for line in state_only(&root, &args).status() {
                 println!("{line}");
             }
             Ok(())
         }
-        "clean" => stack.clean().map(|()| println!("stopped and deleted")),
-        "bench" => {
-            let seconds = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-            let options = local_stack::bench::BenchOptions {
-                seconds,
-                warmup_seconds: (seconds / 3).max(1),
+        Command::Clean(args) => state_only(&root, &args)
+            .clean()
+            .map(|()| println!("stopped and deleted")),
+        Command::Bench { stack: args, bench } => {
+            let options = BenchOptions {
+                seconds: bench.seconds,
+                warmup_seconds: (bench.seconds / 3).max(1),
                 connections: 32,
-                only: std::env::var("BENCH_ONLY")
-                    .unwrap_or_default()
+                only: bench
+                    .only
                     .split('|')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .collect(),
             };
-            local_stack::bench::run(&stack, options).map(|report| {
-                println!("\n{report}");
-            })
+            local_stack::bench::run(&stack(&root, &args), options)
+                .map(|report| println!("\n{report}"))
         }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+    }
+}
+
+/// The stack these flags describe, rooted at the checkout `root`.
+fn stack(root: &Path, args: &StackArgs) -> Stack {
+    Stack::new(Options {
+        regions: args.regions.0.clone(),
+        readers_per_region: usize::from(args.readers),
+        bin_dir: root.join(&args.bin_dir),
+        ..options(root, &args.state)
+    })
+}
+
+/// A stack known by its state folder only: stop, status and clean read
+/// everything else from the saved layout.
+fn state_only(root: &Path, args: &StateArgs) -> Stack {
+    Stack::new(options(root, args))
+}
+
+/// The defaults of `run`, in the state folder of `args`.
+fn options(root: &Path, args: &StateArgs) -> Options {
+    Options {
+        // Server programs run in folders of their own: relative paths
+        // would not mean the same there.
+        state_dir: root.join(&args.state),
+        bin_dir: root.join("target/release"),
+        root: root.to_path_buf(),
+        regions: Regions::all().0,
+        readers_per_region: 1,
+        free_ports: false,
+        docs_assets: true,
+    }
+}
+
+fn print_started(started: &Started) {
+    if started.started_now {
+        println!("The stack is running.");
+    } else {
+        println!("The stack is already running; nothing was changed.");
+    }
+    println!();
+    for region in &started.layout.regions {
+        if let Some(url) = started.layout.gateway_url(region) {
+            println!("  gateway {region:<5} {url}   (API docs: {url}/docs)");
         }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rcr-local: {e}");
-            ExitCode::FAILURE
+    }
+    println!();
+    println!("  admin email     {}", started.admin_email);
+    println!("  admin password  {}", started.admin_password);
+    println!();
+    println!(
+        "make status shows every process; make stop stops them; make clean deletes the state."
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("rcr-local").chain(args.iter().copied()))
+    }
+
+    fn run_args(args: &[&str]) -> StackArgs {
+        match parse(args).map(|cli| cli.command) {
+            Ok(Some(Command::Run(args))) => args,
+            other => panic!("not a run: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_defaults_to_every_region_one_reader_and_the_checkout_folders() {
+        let args = run_args(&["run"]);
+        assert_eq!(args.regions.0, ALL_REGIONS);
+        assert_eq!(args.readers, 1);
+        assert_eq!(args.state.state, Path::new(".local"));
+        assert_eq!(args.bin_dir, Path::new("target/release"));
+    }
+
+    #[test]
+    fn the_makefile_flags_are_understood() {
+        let args = run_args(&[
+            "run",
+            "--regions",
+            "eu, sa",
+            "--readers",
+            "2",
+            "--bin",
+            "/b",
+        ]);
+        assert_eq!(args.regions.0, ["eu", "sa"]);
+        assert_eq!(args.readers, 2);
+        assert_eq!(args.bin_dir, Path::new("/b"));
+    }
+
+    #[test]
+    fn south_america_always_runs_and_an_empty_list_means_every_region() {
+        assert_eq!(
+            run_args(&["run", "--regions", "eu,eu"]).regions.0,
+            ["sa", "eu"]
+        );
+        assert_eq!(run_args(&["run", "--regions", ""]).regions.0, ALL_REGIONS);
+    }
+
+    #[test]
+    fn a_reader_count_that_is_not_a_number_in_range_is_refused() {
+        for bad in ["abc", "0", "9", "1.5"] {
+            let error = parse(&["run", "--readers", bad]).expect_err(bad);
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_region_is_refused_by_name() {
+        let error = parse(&["run", "--regions", "sa,mars"]).expect_err("mars");
+        assert!(
+            error.to_string().contains("unknown region `mars`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn no_subcommand_is_a_run_and_unknown_ones_are_refused() {
+        let cli = parse(&["--readers", "3"]).expect("run's flags alone");
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.readers, 3);
+        assert!(parse(&["start"]).is_err());
+        assert!(parse(&["--readers", "3", "stop"]).is_err());
+    }
+
+    #[test]
+    fn stop_status_and_clean_take_the_state_folder_only() {
+        for command in ["stop", "status", "clean"] {
+            assert!(parse(&[command, "--state", "/s"]).is_ok(), "{command}");
+            assert!(parse(&[command, "--readers", "2"]).is_err(), "{command}");
+        }
+    }
+
+    #[test]
+    fn bench_takes_the_stack_flags_and_its_seconds() {
+        match parse(&[
+            "bench",
+            "--readers",
+            "2",
+            "--seconds",
+            "4",
+            "--only",
+            "POST|login",
+        ]) {
+            Ok(Cli {
+                command: Some(Command::Bench { stack, bench }),
+                ..
+            }) => {
+                assert_eq!(stack.readers, 2);
+                assert_eq!(bench.seconds, 4);
+                assert_eq!(bench.only, "POST|login");
+            }
+            other => panic!("not a bench: {other:?}"),
+        }
+        assert!(parse(&["bench", "--seconds", "ten"]).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! Processes, ports and files: the plumbing under the stack.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,8 @@ impl std::fmt::Display for StackError {
 
 impl std::error::Error for StackError {}
 
+/// A port nobody listens on right now (another process may still take it
+/// before a server binds it).
 pub fn free_port() -> Result<u16, StackError> {
     TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
@@ -192,81 +194,6 @@ pub fn wait_tcp(port: u16, timeout: Duration) -> Result<(), StackError> {
     Err(StackError::new(format!("nothing listens on port {port}")))
 }
 
-/// A plain HTTP/1.0 GET on loopback: (status, body).
-pub fn http_get(port: u16, path: &str) -> Result<(u16, String), StackError> {
-    http_request(port, "GET", path, &[], None).map(|(status, _, body)| (status, body))
-}
-
-/// An HTTP answer: status, lowercased header names with values, body.
-pub type HttpAnswer = (u16, Vec<(String, String)>, String);
-
-/// A plain HTTP/1.0 request on loopback (no keep-alive, no chunking).
-pub fn http_request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Result<HttpAnswer, StackError> {
-    let err = |e: std::io::Error| StackError::new(format!("port {port}: {e}"));
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(err)?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(err)?;
-    let mut request =
-        format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if let Some(body) = body {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    request.push_str("\r\n");
-    request.push_str(body.unwrap_or_default());
-    stream.write_all(request.as_bytes()).map_err(err)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(err)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| StackError::new(format!("port {port}: not HTTP")))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Ok((status, headers, body.to_owned()))
-}
-
-pub fn wait_http(port: u16, path: &str, timeout: Duration) -> Result<(), StackError> {
-    let deadline = Instant::now() + timeout;
-    let mut last = StackError::new("not started");
-    while Instant::now() < deadline {
-        match http_get(port, path) {
-            Ok((200, _)) => return Ok(()),
-            Ok((status, _)) => last = StackError::new(format!("status {status}")),
-            Err(e) => last = e,
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(last)
-}
-
-pub fn redis_ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut buf = [0u8; 16];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream
-            .read(&mut buf)
-            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
-}
-
 pub fn random_text(bytes: usize) -> String {
     let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -303,7 +230,7 @@ pub fn find_binary(name: &str) -> Result<PathBuf, StackError> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             StackError::new(format!(
-                "{name} not found: run `make run`, which installs it"
+                "{name} not found: `make run` and `make test` install it"
             ))
         })
 }
@@ -352,245 +279,5 @@ pub fn npm_install(dir: &Path) {
         .status();
     if !result.is_ok_and(|s| s.success()) {
         eprintln!("warning: npm could not install the /docs assets; the API is unaffected");
-    }
-}
-
-/// Runs `sql` on the stack's database through `psql`; the output, trimmed.
-pub fn pg_query(port: u16, sql: &str) -> Result<String, StackError> {
-    pg_query_in(port, "rcr", sql)
-}
-
-/// Runs `sql` on `database` through `psql`; the output, trimmed.
-pub fn pg_query_in(port: u16, database: &str, sql: &str) -> Result<String, StackError> {
-    let psql = find_binary("psql")?;
-    run(
-        Command::new(psql).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-Atc",
-            sql,
-        ]),
-        "psql",
-    )
-    .map(|out| out.trim().to_owned())
-}
-
-/// The PostgreSQL server programs, run as an unprivileged user when we are
-/// root (PostgreSQL refuses to run as root).
-#[derive(Debug)]
-pub struct Postgres {
-    bin: PathBuf,
-    run_as: Option<(u32, u32)>,
-    socket_dir: PathBuf,
-}
-
-/// `id FLAG [USER]`: a uid or gid (of this process without a user).
-fn id_of(flag: &str, user: &str) -> Option<u32> {
-    let mut cmd = Command::new("id");
-    cmd.arg(flag);
-    if !user.is_empty() {
-        cmd.arg(user);
-    }
-    let out = cmd.output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-impl Postgres {
-    pub fn locate(state_dir: &Path) -> Result<Self, StackError> {
-        let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .map(|e| {
-                e.filter_map(Result::ok)
-                    .map(|e| e.path().join("bin"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        candidates.sort();
-        let bin = candidates
-            .into_iter()
-            .rev()
-            .find(|d| d.join("pg_ctl").is_file())
-            .or_else(|| {
-                find_binary("pg_ctl")
-                    .ok()
-                    .and_then(|p| p.parent().map(Path::to_path_buf))
-            })
-            .ok_or_else(|| {
-                StackError::new(
-                    "PostgreSQL server programs not found: run `make run`, which installs them",
-                )
-            })?;
-        let is_root = id_of("-u", "") == Some(0);
-        let run_as = if is_root {
-            let uid = id_of("-u", "postgres").ok_or_else(|| {
-                StackError::new(
-                    "running as root needs a `postgres` user: run `make run`, which creates it",
-                )
-            })?;
-            let gid = id_of("-g", "postgres").unwrap_or(uid);
-            Some((uid, gid))
-        } else {
-            None
-        };
-        let socket_dir = state_dir.join("run/pg-sock");
-        std::fs::create_dir_all(&socket_dir).map_err(|e| StackError::io(&socket_dir, e))?;
-        let pg = Self {
-            bin,
-            run_as,
-            socket_dir,
-        };
-        pg.chown(&pg.socket_dir)?;
-        Ok(pg)
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(self.bin.join(program));
-        if let Some((uid, gid)) = self.run_as {
-            cmd.uid(uid).gid(gid);
-        }
-        cmd
-    }
-
-    /// Gives the server's user a folder (when we are root).
-    pub fn chown(&self, path: &Path) -> Result<(), StackError> {
-        if let Some((uid, gid)) = self.run_as {
-            run(
-                Command::new("chown").args(["-R", &format!("{uid}:{gid}"), &path_str(path)]),
-                "chown",
-            )?;
-        }
-        Ok(())
-    }
-
-    pub fn initdb(&self, data: &Path) -> Result<(), StackError> {
-        std::fs::create_dir_all(data).map_err(|e| StackError::io(data, e))?;
-        self.chown(data)?;
-        run(
-            self.command("initdb").args([
-                "-D",
-                &path_str(data),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ]),
-            "initdb",
-        )
-        .map_err(|e| {
-            StackError::new(format!(
-                "{e} (the `postgres` user must be able to reach {})",
-                data.display()
-            ))
-        })
-        .map(|_| ())
-    }
-
-    pub fn start(&self, data: &Path, port: u16, log: &Path) -> Result<(), StackError> {
-        if !log.exists() {
-            std::fs::write(log, "").map_err(|e| StackError::io(log, e))?;
-        }
-        self.chown(log)?;
-        let running = self
-            .command("pg_ctl")
-            .args(["status", "-D", &path_str(data)])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !running {
-            run(
-                self.command("pg_ctl").args([
-                    "start",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-D",
-                    &path_str(data),
-                    "-l",
-                    &path_str(log),
-                    "-o",
-                    &format!("-p {port} -k {}", path_str(&self.socket_dir)),
-                ]),
-                "pg_ctl start",
-            )?;
-        }
-        wait_tcp(port, Duration::from_secs(30))
-    }
-
-    pub fn stop(&self, data: &Path) {
-        let _ = self
-            .command("pg_ctl")
-            .args(["stop", "-w", "-m", "fast", "-D", &path_str(data)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-
-    /// `pg_ctl stop -m immediate`: every server process quits at once,
-    /// without a checkpoint, as in a power cut; the next start recovers
-    /// from the WAL.
-    pub fn stop_immediately(&self, data: &Path) -> Result<(), StackError> {
-        run(
-            self.command("pg_ctl")
-                .args(["stop", "-w", "-m", "immediate", "-D", &path_str(data)]),
-            "pg_ctl stop -m immediate",
-        )
-        .map(|_| ())
-    }
-
-    pub fn base_backup(
-        &self,
-        primary_port: u16,
-        data: &Path,
-        slot: &str,
-    ) -> Result<(), StackError> {
-        // A slot left by an earlier, interrupted attempt would refuse -C.
-        let _ = pg_query(
-            primary_port,
-            &format!(
-                "SELECT pg_drop_replication_slot('{slot}') FROM pg_replication_slots WHERE slot_name = '{slot}' AND NOT active"
-            ),
-        );
-        if data.exists() {
-            std::fs::remove_dir_all(data).map_err(|e| StackError::io(data, e))?;
-        }
-        let parent = data.parent().unwrap_or(data);
-        self.chown(parent)?;
-        run(
-            self.command("pg_basebackup").args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &primary_port.to_string(),
-                "-U",
-                "postgres",
-                "-D",
-                &path_str(data),
-                "-R",
-                "-X",
-                "stream",
-                "-C",
-                "-S",
-                slot,
-                "--checkpoint=fast",
-            ]),
-            "pg_basebackup",
-        )
-        .map(|_| ())
-    }
-
-    pub fn ensure_database(&self, port: u16, name: &str) -> Result<(), StackError> {
-        let sql = format!("SELECT 1 FROM pg_database WHERE datname = '{name}'");
-        if pg_query_in(port, "postgres", &sql)? != "1" {
-            pg_query_in(port, "postgres", &format!("CREATE DATABASE {name}"))?;
-        }
-        Ok(())
     }
 }

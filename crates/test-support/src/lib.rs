@@ -1,5 +1,6 @@
 //! Real servers for integration tests: a PostgreSQL primary, a streaming
-//! replica of it, and a Redis, in a temporary folder on free ports.
+//! replica of it, and a Redis, in a temporary folder on free ports, set up
+//! by `local_stack::servers` just as the local stack sets up its own.
 //!
 //! Most tests share one cluster per test binary ([`cluster`]) and isolate
 //! themselves with a database of their own ([`TestCluster::fresh_database`]),
@@ -22,7 +23,6 @@
 //! # }
 //! ```
 
-mod binaries;
 pub mod http;
 mod offthread;
 mod postgres;
@@ -36,7 +36,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use crate::postgres::{PgServer, StopMode};
+pub use local_stack::servers::StopMode;
+
+pub use crate::postgres::PgServer;
 pub use crate::redis::RedisServer;
 
 /// The migrated database every test database is copied from.
@@ -151,15 +153,18 @@ impl TestCluster {
     /// Starts all three servers and prepares the migrated template.
     fn start() -> Self {
         // Find every program before starting anything, so a missing one
-        // costs no time and leaves nothing half-started.
-        let bins = Arc::new(binaries::PgBinaries::locate());
-        let redis_server = binaries::redis_server();
-        let user = workdir::PgUser::when_root();
-        let dir = workdir::create(user);
+        // costs no time and leaves nothing half-started. The cluster folder
+        // holds the servers' sockets: PostgreSQL creates it for its user.
+        let redis_server =
+            local_stack::servers::RedisServer::locate().unwrap_or_else(|e| panic!("{e}"));
+        let dir = workdir::fresh();
+        let pg = Arc::new(
+            local_stack::servers::Postgres::locate(&dir).unwrap_or_else(|e| panic!("{e}")),
+        );
         // Redis needs nothing from PostgreSQL: start it alongside.
         let (primary, replica, redis) = std::thread::scope(|scope| {
             let redis = scope.spawn(|| RedisServer::start_in(&dir, &redis_server));
-            let primary = PgServer::start_primary(&dir, &bins, user);
+            let primary = PgServer::start_primary(&dir, &pg);
             let replica = PgServer::start_replica(&dir, &primary);
             let redis = redis
                 .join()
@@ -289,6 +294,6 @@ impl Drop for TestDatabase {
 fn url(port: u16, database: &str) -> String {
     format!(
         "postgres://{}@127.0.0.1:{port}/{database}",
-        postgres::SUPERUSER
+        local_stack::servers::SUPERUSER
     )
 }

@@ -1,4 +1,5 @@
-//! PostgreSQL servers: an initdb'd primary and a `pg_basebackup` replica.
+//! PostgreSQL servers of a test cluster: a primary and a streaming replica,
+//! set up by `local_stack::servers` as the local stack sets up its own.
 //!
 //! Servers are run as `postgres -D ..` children of the spawner thread (not
 //! via `pg_ctl start`, which would daemonize them out of our reach), so that
@@ -7,17 +8,15 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::binaries::PgBinaries;
+use local_stack::servers::{Durability, Postgres, SUPERUSER, StopMode};
+
 use crate::offthread;
 use crate::spawn::spawn_tied_to_process;
-use crate::workdir::{self, PgUser};
-
-/// The superuser every test connects as (trust authentication, no password).
-pub(crate) const SUPERUSER: &str = "postgres";
+use crate::workdir;
 
 /// How long a server gets to start accepting connections.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -28,16 +27,6 @@ const PORT_ATTEMPTS: usize = 5;
 /// Name of the physical replication slot that keeps WAL for the replica
 /// while it is stopped or paused in fault tests.
 const REPLICA_SLOT: &str = "rcr_replica";
-
-/// How `stop` shuts a server down (`pg_ctl stop -m ..`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopMode {
-    /// Roll back open transactions, checkpoint, exit: a clean shutdown.
-    Fast,
-    /// Exit at once without a checkpoint, like a crash: the next start runs
-    /// crash recovery, and must find every acknowledged commit.
-    Immediate,
-}
 
 /// Whether a server accepts writes; only replicas can pause replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +42,11 @@ pub struct PgServer {
     /// Fixed for the server's life so URLs handed out stay valid across restarts.
     port: u16,
     data_dir: PathBuf,
-    /// Where the unix socket goes: inside the cluster folder, not /var/run.
-    socket_dir: PathBuf,
     /// stdout and stderr of every run of this server, appended.
     log: PathBuf,
-    bins: Arc<PgBinaries>,
-    /// Who the server runs as; `None` means as ourselves (we are not root).
-    user: Option<PgUser>,
+    /// The installation, the user it runs as, and its sockets' folder (the
+    /// cluster folder, not /var/run).
+    pg: Arc<Postgres>,
     /// The running postmaster; `None` while stopped. A mutex so that
     /// `stop`/`start` work through the `&'static` shared cluster.
     child: Mutex<Option<Child>>,
@@ -89,30 +76,22 @@ impl PgServer {
     /// Stops the server and waits until it is down.
     pub fn stop(&self, mode: StopMode) {
         let mut child = self.lock_child();
-        let mode_arg = match mode {
-            StopMode::Fast => "fast",
-            StopMode::Immediate => "immediate",
-        };
-        let mut pg_ctl = self.pg_command(&self.bins.pg_ctl);
-        pg_ctl
-            .arg("-D")
-            .arg(&self.data_dir)
-            .args(["-m", mode_arg, "-w", "-t", "60", "stop"]);
-        let out = run(&mut pg_ctl);
+        let stopped = self.pg.stop(&self.data_dir, mode);
         // pg_ctl fails when the server already died (say, killed by a
         // test); that still counts as stopped. Only a server that pg_ctl
         // gave up on while it still runs is a failure, and must not be
         // waited for.
         let exited = match child.as_mut() {
-            Some(c) if out.status.success() => c.wait().is_ok(),
+            Some(c) if stopped.is_ok() => c.wait().is_ok(),
             Some(c) => matches!(c.try_wait(), Ok(Some(_))),
             None => false,
         };
-        if !out.status.success() && !exited {
+        if let Err(e) = stopped
+            && !exited
+        {
             panic!(
-                "pg_ctl stop -m {mode_arg} failed for {}: {}\n{}",
+                "{e} ({})\n{}",
                 self.data_dir.display(),
-                describe(&out),
                 workdir::log_tail(&self.log)
             );
         }
@@ -171,62 +150,22 @@ impl PgServer {
     }
 
     /// Initialises a primary in `dir/primary` and starts it.
-    pub(crate) fn start_primary(dir: &Path, bins: &Arc<PgBinaries>, user: Option<PgUser>) -> Self {
+    pub(crate) fn start_primary(dir: &Path, pg: &Arc<Postgres>) -> Self {
         let data_dir = dir.join("primary");
-        let unstarted = Self::unstarted(Role::Primary, 0, dir, data_dir.clone(), bins, user);
-        let mut init = unstarted.pg_command(&bins.initdb);
-        init.arg("-D").arg(&data_dir).args([
-            "-U",
-            SUPERUSER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            // C.UTF-8 rather than C: `lower()` in the schema's unique indexes
-            // must fold non-ASCII letters (É/é) as production does.
-            "--locale=C.UTF-8",
-            "--lc-messages=C",
-            // Nothing here must survive a power cut; durability of the
-            // running server (fsync) stays on, see `settings`.
-            "--no-sync",
-        ]);
-        check("initdb", &run(&mut init));
-        append(&data_dir.join("postgresql.conf"), &settings(dir));
-        // initdb made the file (owned by the server's user); truncating it
-        // keeps the owner, replacing it would not.
-        std::fs::write(data_dir.join("pg_hba.conf"), HBA).expect("pg_hba.conf is writable");
-        Self::launch_on_a_free_port(Role::Primary, dir, data_dir, bins, user)
+        pg.init_primary(&data_dir, SETTINGS, Durability::Unsynced)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self::launch_on_a_free_port(Role::Primary, dir, data_dir, pg)
     }
 
     /// Clones `primary` into `dir/replica` and starts it as a streaming,
     /// hot-standby replica.
     pub(crate) fn start_replica(dir: &Path, primary: &Self) -> Self {
         let data_dir = dir.join("replica");
-        let mut backup = primary.pg_command(&primary.bins.pg_basebackup);
-        backup
-            .arg("-D")
-            .arg(&data_dir)
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &primary.port.to_string(),
-                "-U",
-                SUPERUSER,
-            ])
-            // -R writes standby.signal and primary_conninfo (plus the slot).
-            .args([
-                "-R",
-                "-X",
-                "stream",
-                "--checkpoint=fast",
-                "--no-sync",
-                "-C",
-                "-S",
-                REPLICA_SLOT,
-            ]);
-        check("pg_basebackup", &run(&mut backup));
-        Self::launch_on_a_free_port(Role::Replica, dir, data_dir, &primary.bins, primary.user)
+        primary
+            .pg
+            .base_backup(primary.port, &data_dir, REPLICA_SLOT, Durability::Unsynced)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self::launch_on_a_free_port(Role::Replica, dir, data_dir, &primary.pg)
     }
 
     /// Picks a port and starts; tries another port if someone took it meanwhile.
@@ -234,19 +173,11 @@ impl PgServer {
         role: Role,
         dir: &Path,
         data_dir: PathBuf,
-        bins: &Arc<PgBinaries>,
-        user: Option<PgUser>,
+        pg: &Arc<Postgres>,
     ) -> Self {
         let mut problems = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            let server = Self::unstarted(
-                role,
-                workdir::free_port(),
-                dir,
-                data_dir.clone(),
-                bins,
-                user,
-            );
+            let server = Self::unstarted(role, workdir::free_port(), dir, data_dir.clone(), pg);
             match server.launch() {
                 Ok(()) => return server,
                 Err(problem) if problem.contains("Address already in use") => {
@@ -258,14 +189,7 @@ impl PgServer {
         panic!("no free port for PostgreSQL after {PORT_ATTEMPTS} attempts:\n{problems}")
     }
 
-    fn unstarted(
-        role: Role,
-        port: u16,
-        dir: &Path,
-        data_dir: PathBuf,
-        bins: &Arc<PgBinaries>,
-        user: Option<PgUser>,
-    ) -> Self {
+    fn unstarted(role: Role, port: u16, dir: &Path, data_dir: PathBuf, pg: &Arc<Postgres>) -> Self {
         let name = match role {
             Role::Primary => "primary",
             Role::Replica => "replica",
@@ -274,10 +198,8 @@ impl PgServer {
             role,
             port,
             data_dir,
-            socket_dir: dir.to_path_buf(),
             log: dir.join(format!("{name}.log")),
-            bins: Arc::clone(bins),
-            user,
+            pg: Arc::clone(pg),
             child: Mutex::new(None),
         }
     }
@@ -293,21 +215,14 @@ impl PgServer {
         }
         let log_start = std::fs::metadata(&self.log).map_or(0, |m| m.len());
         let log = workdir::open_log(&self.log);
-        let mut command = self.pg_command(&self.bins.postgres);
+        let mut command = self.pg.server(&self.data_dir, self.port);
         command
-            .arg("-D")
-            .arg(&self.data_dir)
-            .arg("-p")
-            .arg(self.port.to_string())
-            .arg("-k")
-            .arg(&self.socket_dir)
-            .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file handles clone"))
             .stderr(log);
         // SIGQUIT is PostgreSQL's immediate shutdown: the postmaster takes its
         // backends and shared memory down with it.
         let spawned = spawn_tied_to_process(command, libc::SIGQUIT)
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bins.postgres.display()));
+            .unwrap_or_else(|e| panic!("cannot run postgres on {}: {e}", self.data_dir.display()));
         *child = Some(spawned);
         let outcome = self.wait_until_ready(&mut child);
         outcome.map_err(|why| {
@@ -367,22 +282,11 @@ impl PgServer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A command for a PostgreSQL program, run as the server's user.
-    fn pg_command(&self, program: &Path) -> Command {
-        pg_command(program, &self.socket_dir, self.user)
-    }
-
     /// Kills the server without waiting for a clean shutdown; for `Drop`.
     pub(crate) fn kill(&self) {
         let mut child = self.lock_child();
         if let Some(mut running) = child.take() {
-            let stop = self
-                .pg_command(&self.bins.pg_ctl)
-                .arg("-D")
-                .arg(&self.data_dir)
-                .args(["-m", "immediate", "-w", "stop"])
-                .output();
-            if !stop.is_ok_and(|o| o.status.success()) {
+            if self.pg.stop(&self.data_dir, StopMode::Immediate).is_err() {
                 let _ = running.kill();
             }
             let _ = running.wait();
@@ -411,32 +315,14 @@ pub(crate) async fn connect(
     Ok(client)
 }
 
-/// A command for a PostgreSQL program, as `user` when given, in `cwd`.
-fn pg_command(program: &Path, cwd: &Path, user: Option<PgUser>) -> Command {
-    use std::os::unix::process::CommandExt as _;
-    let mut command = Command::new(program);
-    // The test's own folder may not be readable by the postgres user, and
-    // PostgreSQL programs look up their working directory.
-    command.current_dir(cwd);
-    if let Some(user) = user {
-        command.uid(user.uid).gid(user.gid);
-    }
-    command
-}
-
-/// Settings shared by primary and replica (the replica copies this file).
-fn settings(dir: &Path) -> String {
-    format!(
-        "
+/// What tests add to the settings every primary gets (the replica copies
+/// them).
+const SETTINGS: &str = "
 # --- test-support: a small primary set up for streaming replication ---
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '{socket_dir}'
 max_connections = 300
 shared_buffers = 32MB
-wal_level = replica
 max_wal_senders = 5
 max_replication_slots = 5
-hot_standby = on
 hot_standby_feedback = on
 # Replica queries that conflict with replay are cancelled after this long.
 max_standby_streaming_delay = 5s
@@ -447,48 +333,4 @@ wal_receiver_status_interval = 1s
 # must find every acknowledged commit after restart.
 fsync = on
 log_line_prefix = '%m [%p] '
-",
-        socket_dir = dir.display()
-    )
-}
-
-/// Trust for everything from this machine, replication included: test only.
-const HBA: &str = "\
-local all         all              trust
-host  all         all 127.0.0.1/32 trust
-local replication all              trust
-host  replication all 127.0.0.1/32 trust
 ";
-
-fn append(file: &Path, text: &str) {
-    use std::io::Write as _;
-    let mut handle = std::fs::OpenOptions::new()
-        .append(true)
-        .open(file)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", file.display()));
-    handle
-        .write_all(text.as_bytes())
-        .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
-}
-
-fn run(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {}: {e}",
-            command.get_program().to_string_lossy()
-        )
-    })
-}
-
-fn check(what: &str, out: &Output) {
-    assert!(out.status.success(), "{what} failed: {}", describe(out));
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}

@@ -1,11 +1,12 @@
-//! A throwaway Redis: no persistence, loopback only, dies with the test binary.
+//! A throwaway Redis, as `local_stack::servers` runs one (loopback only,
+//! nothing persisted), that dies with the test binary.
 
-use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use local_stack::servers::{self, RedisServer as Program};
 
 use crate::spawn::spawn_tied_to_process;
 use crate::workdir;
@@ -21,7 +22,7 @@ const PORT_ATTEMPTS: usize = 5;
 pub struct RedisServer {
     /// Fixed for the server's life so URLs handed out stay valid across restarts.
     port: u16,
-    binary: PathBuf,
+    program: Program,
     /// Working directory; with `--save ''` nothing is written there.
     dir: PathBuf,
     /// stdout and stderr of every run, appended.
@@ -63,8 +64,8 @@ impl RedisServer {
         }
     }
 
-    /// Starts `binary` with its working directory in `dir/redis`, on a free port.
-    pub(crate) fn start_in(dir: &Path, binary: &Path) -> Self {
+    /// Starts `program` with its working directory in `dir/redis`, on a free port.
+    pub(crate) fn start_in(dir: &Path, program: &Program) -> Self {
         let redis_dir = dir.join("redis");
         std::fs::create_dir_all(&redis_dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", redis_dir.display()));
@@ -72,7 +73,7 @@ impl RedisServer {
         for _ in 0..PORT_ATTEMPTS {
             let server = Self {
                 port: workdir::free_port(),
-                binary: binary.to_path_buf(),
+                program: program.clone(),
                 dir: redis_dir.clone(),
                 log: dir.join("redis.log"),
                 child: Mutex::new(None),
@@ -99,18 +100,13 @@ impl RedisServer {
             return Err(format!("Redis on port {} is already running", self.port));
         }
         let log = workdir::open_log(&self.log);
-        let mut command = Command::new(&self.binary);
+        let mut command = self.program.command(self.port, &self.dir);
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
+            .args(["--daemonize", "no"])
             .stdout(log.try_clone().expect("log file handles clone"))
             .stderr(log);
         let spawned = spawn_tied_to_process(command, libc::SIGTERM)
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.binary.display()));
+            .unwrap_or_else(|e| panic!("cannot run redis-server: {e}"));
         *child = Some(spawned);
         let deadline = Instant::now() + READY_DEADLINE;
         loop {
@@ -124,7 +120,7 @@ impl RedisServer {
                     workdir::log_tail(&self.log)
                 ));
             }
-            if answers_ping(self.port) {
+            if servers::redis_ping(self.port) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -148,17 +144,4 @@ impl RedisServer {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// Speaks just enough RESP to see whether the server is up.
-fn answers_ping(port: u16) -> bool {
-    let attempt = || -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
-        stream.write_all(b"PING\r\n")?;
-        let mut reply = [0_u8; 7];
-        stream.read_exact(&mut reply)?;
-        Ok(&reply == b"+PONG\r\n")
-    };
-    attempt().unwrap_or(false)
 }

@@ -1,0 +1,49 @@
+//! The nginx gateway configuration, rendered from
+//! `deploy/nginx/gateway.conf.template` for the stack's regions and for the
+//! bench's ceiling, so that both run the very configuration deployed.
+
+use std::path::{Path, PathBuf};
+
+use crate::path_str;
+use crate::process::StackError;
+
+/// What the template leaves open: where this gateway listens, where its
+/// upstreams are, and where its files go.
+#[derive(Debug)]
+pub(crate) struct GatewayConf<'a> {
+    pub(crate) region: &'a str,
+    pub(crate) listen_port: u16,
+    pub(crate) auth_port: u16,
+    pub(crate) writer_port: u16,
+    /// The `server ..;` lines of the reader upstream.
+    pub(crate) reader_servers: &'a str,
+    pub(crate) docs_dir: &'a Path,
+    pub(crate) pid_file: &'a Path,
+    pub(crate) log_dir: &'a Path,
+    pub(crate) temp_dir: &'a Path,
+}
+
+impl GatewayConf<'_> {
+    /// The template of the checkout at `root`.
+    pub(crate) fn template(root: &Path) -> Result<String, StackError> {
+        let path: PathBuf = root.join("deploy/nginx/gateway.conf.template");
+        std::fs::read_to_string(&path).map_err(|e| StackError::io(&path, e))
+    }
+
+    /// `template` with every placeholder filled in.
+    pub(crate) fn render(&self, template: &str) -> String {
+        template
+            .replace("{{REGION}}", self.region)
+            .replace("{{LISTEN_PORT}}", &self.listen_port.to_string())
+            .replace("{{AUTH_ADDR}}", &format!("127.0.0.1:{}", self.auth_port))
+            .replace(
+                "{{WRITER_ADDR}}",
+                &format!("127.0.0.1:{}", self.writer_port),
+            )
+            .replace("{{READER_SERVERS}}", self.reader_servers)
+            .replace("{{DOCS_DIR}}", &path_str(self.docs_dir))
+            .replace("{{PID_FILE}}", &path_str(self.pid_file))
+            .replace("{{LOG_DIR}}", &path_str(self.log_dir))
+            .replace("{{TEMP_DIR}}", &path_str(self.temp_dir))
+    }
+}
