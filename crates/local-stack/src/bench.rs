@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::edge::{Edge, TlsFiles};
 use crate::gateway::GatewayConf;
 use crate::http;
 use crate::process::{self, StackError};
@@ -297,9 +298,15 @@ fn start_ceilings(
     );
     let static_file = dir.join("static.conf");
     std::fs::write(&static_file, static_conf).map_err(|e| StackError::io(&static_file, e))?;
+    let tls = TlsFiles::ensure(&stack.dir("tls"))?;
+    let edge = Edge::unlimited();
     let gateway = GatewayConf {
         region: "bench",
         listen_port: targets.ceiling_gateway,
+        tls_port: process::free_port()?,
+        status_port: process::free_port()?,
+        tls: &tls,
+        edge: &edge,
         auth_port: layout.auth,
         writer_port: layout.writer,
         reader_servers: &format!("server 127.0.0.1:{};", targets.static_port),

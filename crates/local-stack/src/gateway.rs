@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::edge::{Edge, TlsFiles};
 use crate::path_str;
 use crate::process::StackError;
 
@@ -13,6 +14,12 @@ use crate::process::StackError;
 pub(crate) struct GatewayConf<'a> {
     pub(crate) region: &'a str,
     pub(crate) listen_port: u16,
+    /// HTTPS, same routes.
+    pub(crate) tls_port: u16,
+    /// nginx's `stub_status`, on loopback, for the metrics exporter.
+    pub(crate) status_port: u16,
+    pub(crate) tls: &'a TlsFiles,
+    pub(crate) edge: &'a Edge,
     pub(crate) auth_port: u16,
     pub(crate) writer_port: u16,
     /// The `server ..;` lines of the reader upstream.
@@ -45,5 +52,20 @@ impl GatewayConf<'_> {
             .replace("{{PID_FILE}}", &path_str(self.pid_file))
             .replace("{{LOG_DIR}}", &path_str(self.log_dir))
             .replace("{{TEMP_DIR}}", &path_str(self.temp_dir))
+            .replace("{{TLS_LISTEN}}", &self.tls_port.to_string())
+            .replace("{{TLS_CERT}}", &path_str(&self.tls.server_cert))
+            .replace("{{TLS_KEY}}", &path_str(&self.tls.server_key))
+            .replace(
+                "{{STATUS_LISTEN}}",
+                &format!("127.0.0.1:{}", self.status_port),
+            )
+            .replace("{{CORS_ORIGINS}}", &self.edge.cors_map_lines())
+            .replace("{{REAL_IP_FROM}}", &self.edge.real_ip_lines())
+            .replace("{{LOGIN_RATE}}", &self.edge.login.rate)
+            .replace("{{LOGIN_BURST}}", &self.edge.login.burst.to_string())
+            .replace("{{WRITE_RATE}}", &self.edge.write.rate)
+            .replace("{{WRITE_BURST}}", &self.edge.write.burst.to_string())
+            .replace("{{SEARCH_RATE}}", &self.edge.search.rate)
+            .replace("{{SEARCH_BURST}}", &self.edge.search.burst.to_string())
     }
 }

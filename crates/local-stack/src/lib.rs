@@ -9,6 +9,7 @@
 //! it, so nothing published is lost.
 
 pub mod bench;
+pub mod edge;
 mod gateway;
 pub mod http;
 mod process;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::edge::{Edge, TlsFiles};
 use crate::gateway::GatewayConf;
 use crate::servers::{Durability, Postgres, RedisServer, StopMode};
 
@@ -45,6 +47,8 @@ pub struct Options {
     pub free_ports: bool,
     /// Fetch the `/docs` page's assets with npm (skipped by tests).
     pub docs_assets: bool,
+    /// The gateways' CORS origins, rate limits and trusted proxies.
+    pub edge: Edge,
 }
 
 /// The ports of a stack, saved beside its state so that stop, status and a
@@ -59,6 +63,12 @@ pub struct Layout {
     pub redis: BTreeMap<String, u16>,
     pub readers: BTreeMap<String, Vec<u16>>,
     pub gateways: BTreeMap<String, u16>,
+    /// Each gateway's HTTPS port.
+    #[serde(default)]
+    pub gateways_tls: BTreeMap<String, u16>,
+    /// Each gateway's loopback `stub_status` port (metrics).
+    #[serde(default)]
+    pub gateways_status: BTreeMap<String, u16>,
 }
 
 impl Layout {
@@ -91,6 +101,8 @@ impl Layout {
             redis: BTreeMap::new(),
             readers: BTreeMap::new(),
             gateways: BTreeMap::new(),
+            gateways_tls: BTreeMap::new(),
+            gateways_status: BTreeMap::new(),
         };
         for region in regions {
             let i = index(region);
@@ -101,6 +113,10 @@ impl Layout {
                 .collect::<Result<Vec<_>, _>>()?;
             layout.readers.insert(region.clone(), readers);
             layout.gateways.insert(region.clone(), port(8000 + i)?);
+            layout.gateways_tls.insert(region.clone(), port(8443 + i)?);
+            layout
+                .gateways_status
+                .insert(region.clone(), port(18190 + i)?);
         }
         Ok(layout)
     }
@@ -109,6 +125,14 @@ impl Layout {
         self.gateways
             .get(region)
             .map(|p| format!("http://127.0.0.1:{p}"))
+    }
+
+    /// The gateway's HTTPS address (its certificate names `localhost` and
+    /// `127.0.0.1`; trust the stack's CA, [`Stack::ca_cert`]).
+    pub fn gateway_https_url(&self, region: &str) -> Option<String> {
+        self.gateways_tls
+            .get(region)
+            .map(|p| format!("https://127.0.0.1:{p}"))
     }
 }
 
@@ -292,8 +316,12 @@ impl Stack {
             return fresh();
         };
         let readers = self.options.readers_per_region.max(1);
+        // A layout saved before the gateways had HTTPS and status ports is
+        // laid out again (keeping the database ports below).
         if saved.regions == self.options.regions
             && saved.readers.values().all(|r| r.len() == readers)
+            && saved.gateways_tls.len() == saved.regions.len()
+            && saved.gateways_status.len() == saved.regions.len()
         {
             return Ok(saved);
         }
@@ -589,8 +617,15 @@ impl Stack {
         })
     }
 
+    /// The local CA's certificate: what a client trusts to reach the
+    /// gateways over HTTPS (`curl --cacert`).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir("tls/ca.pem")
+    }
+
     fn start_gateways(&self, layout: &Layout) -> Result<(), StackError> {
         let template = GatewayConf::template(&self.options.root)?;
+        let tls = TlsFiles::ensure(&self.dir("tls"))?;
         let docs = self.prepare_docs()?;
         let nginx = process::find_binary("nginx")?;
         for region in &layout.regions {
@@ -608,6 +643,10 @@ impl Stack {
             let conf = GatewayConf {
                 region,
                 listen_port: layout.gateways[region],
+                tls_port: layout.gateways_tls[region],
+                status_port: layout.gateways_status[region],
+                tls: &tls,
+                edge: &self.options.edge,
                 auth_port: layout.auth,
                 writer_port: layout.writer,
                 reader_servers: servers.trim_start(),

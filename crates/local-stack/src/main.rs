@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use local_stack::bench::BenchOptions;
+use local_stack::edge::Edge;
 use local_stack::{ALL_REGIONS, Options, Stack, StackError, Started};
 
 /// Starts, stops and inspects the whole system on one machine.
@@ -141,7 +142,10 @@ fn execute(command: Command) -> Result<(), StackError> {
     let root =
         std::env::current_dir().map_err(|e| StackError::new(format!("no current folder: {e}")))?;
     match command {
-        Command::Run(args) => stack(&root, &args).start().map(|s| print_started(&s)),
+        Command::Run(args) => {
+            let stack = stack(&root, &args)?;
+            stack.start().map(|s| print_started(&s, &stack))
+        }
         Command::Stop(args) => state_only(&root, &args)
             .stop()
             .map(|()| println!("stopped")),
@@ -167,20 +171,22 @@ fn execute(command: Command) -> Result<(), StackError> {
                     .map(str::to_owned)
                     .collect(),
             };
-            local_stack::bench::run(&stack(&root, &args), options)
+            local_stack::bench::run(&stack(&root, &args)?, options)
                 .map(|report| println!("\n{report}"))
         }
     }
 }
 
-/// The stack these flags describe, rooted at the checkout `root`.
-fn stack(root: &Path, args: &StackArgs) -> Stack {
-    Stack::new(Options {
+/// The stack these flags describe, rooted at the checkout `root`, with
+/// the gateways' edge settings from the environment (`local_stack::edge`).
+fn stack(root: &Path, args: &StackArgs) -> Result<Stack, StackError> {
+    Ok(Stack::new(Options {
         regions: args.regions.0.clone(),
         readers_per_region: usize::from(args.readers),
         bin_dir: root.join(&args.bin_dir),
+        edge: Edge::from_env()?,
         ..options(root, &args.state)
-    })
+    }))
 }
 
 /// A stack known by its state folder only: stop, status and clean read
@@ -201,10 +207,11 @@ fn options(root: &Path, args: &StateArgs) -> Options {
         readers_per_region: 1,
         free_ports: false,
         docs_assets: true,
+        edge: Edge::default(),
     }
 }
 
-fn print_started(started: &Started) {
+fn print_started(started: &Started, stack: &Stack) {
     if started.started_now {
         println!("The stack is running.");
     } else {
@@ -213,9 +220,13 @@ fn print_started(started: &Started) {
     println!();
     for region in &started.layout.regions {
         if let Some(url) = started.layout.gateway_url(region) {
-            println!("  gateway {region:<5} {url}   (API docs: {url}/docs)");
+            let https = started.layout.gateway_https_url(region).unwrap_or_default();
+            println!("  gateway {region:<5} {url}   {https}   (API docs: {url}/docs)");
         }
     }
+    println!();
+    println!("  HTTPS: trust the local CA {}", stack.ca_cert().display());
+    println!("         (curl --cacert {} …)", stack.ca_cert().display());
     println!();
     println!("  admin email     {}", started.admin_email);
     println!("  admin password  {}", started.admin_password);

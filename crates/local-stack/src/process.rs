@@ -212,6 +212,13 @@ pub fn write_private(path: &Path, value: &str) -> Result<(), StackError> {
         .map_err(|e| StackError::io(path, e))
 }
 
+/// Makes a file readable by its owner only (private keys).
+pub fn restrict(path: &Path) -> Result<(), StackError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| StackError::io(path, e))
+}
+
 pub fn append(path: &Path, text: &str) -> Result<(), StackError> {
     let mut file = std::fs::OpenOptions::new()
         .append(true)
