@@ -5,13 +5,16 @@ use domain::{NewEditor, Role};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use utoipa::ToSchema;
 
 use crate::error::AuthError;
 
 /// An editor account as answers show it: never its password hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Editor)]
 pub struct EditorView {
     pub id: i64,
+    #[schema(format = Email)]
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -19,6 +22,7 @@ pub struct EditorView {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_login_at: Option<OffsetDateTime>,
 }
 

@@ -12,10 +12,14 @@ use platform::bearer::Admin;
 use platform::http::JsonBody;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{Ctx, active_admin, hash_password, no_store};
 use crate::editors::{self, COLUMNS, EditorView};
 use crate::error::AuthError;
+use crate::openapi::{
+    BadRequest, BodyErrors, Conflict, Forbidden, NotFound, ServiceUnavailable, Unauthorized,
+};
 use crate::startup::State;
 
 /// Page size when the query names none.
@@ -23,24 +27,42 @@ const DEFAULT_LIMIT: i64 = 50;
 
 /// The query of `GET /auth/editors`, as received: `limit` is checked here
 /// so that a bad one is a 400 naming the parameter.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Editors per page
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 50, nullable = false)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page
+    #[param(nullable = false)]
     cursor: Option<String>,
 }
 
 /// A page of editors, oldest first.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EditorPage {
     data: Vec<EditorView>,
     /// null on the last page
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// List editors (admins)
+#[utoipa::path(
+    get,
+    path = "/auth/editors",
+    operation_id = "listEditors",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of editors", body = EditorPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn list_editors(
     state: web::Data<State>,
     caller: Admin,
@@ -110,6 +132,23 @@ async fn editors_after(
 }
 
 /// Create an editor (admins)
+#[utoipa::path(
+    post,
+    path = "/auth/editors",
+    operation_id = "createEditor",
+    security(("bearer" = [])),
+    request_body = RawNewEditor,
+    responses(
+        (status = 201, description = "Created", body = EditorView, headers(
+            ("Location" = String, description = "The new editor: /auth/editors/{id}")
+        )),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 503, response = ServiceUnavailable),
+        BodyErrors,
+    )
+)]
 pub async fn create_editor(
     req: HttpRequest,
     state: web::Data<State>,
@@ -144,6 +183,20 @@ fn parse_id(raw: &str) -> Result<i64, AuthError> {
 }
 
 /// One editor (admins)
+#[utoipa::path(
+    get,
+    path = "/auth/editors/{id}",
+    operation_id = "getEditor",
+    security(("bearer" = [])),
+    params(EditorId),
+    responses(
+        (status = 200, description = "The editor", body = EditorView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn get_editor(
     state: web::Data<State>,
     caller: Admin,
@@ -158,10 +211,34 @@ pub async fn get_editor(
     Ok(no_store(HttpResponse::Ok().json(editor)))
 }
 
+/// The `{id}` of `/auth/editors/{id}`, as documented (the handlers take
+/// it as text: see [`parse_id`]).
+#[derive(IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[expect(dead_code, reason = "only documents the path parameter")]
+struct EditorId(#[param(minimum = 1, example = 2)] i64);
+
 /// Change name, role or disabled (admins); disabling revokes refresh tokens
 ///
 /// Admins cannot disable or demote themselves, so the last admin cannot
 /// lock everyone out by accident.
+#[utoipa::path(
+    patch,
+    path = "/auth/editors/{id}",
+    operation_id = "patchEditor",
+    security(("bearer" = [])),
+    params(EditorId),
+    request_body = RawEditorPatch,
+    responses(
+        (status = 200, description = "The changed editor", body = EditorView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = ServiceUnavailable),
+        BodyErrors,
+    )
+)]
 pub async fn patch_editor(
     req: HttpRequest,
     state: web::Data<State>,

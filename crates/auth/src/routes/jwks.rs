@@ -3,6 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use platform::jwt::JwkSet;
 
 use crate::startup::State;
 
@@ -11,6 +12,12 @@ use crate::startup::State;
 /// Tokens signed by the previous key keep verifying until they expire.
 /// Verifiers may cache this set; they refetch it when a token names a `kid`
 /// they do not know.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    operation_id = "jwks",
+    responses((status = 200, description = "The key set", body = JwkSet))
+)]
 pub async fn jwks(state: web::Data<State>) -> HttpResponse {
     // Keys change only at a restart; five minutes spares verifiers a fetch
     // per token without delaying a rotation much.

@@ -8,14 +8,18 @@ use platform::audit;
 use platform::http::JsonBody;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::tokens::issue_pair;
+use super::tokens::{TokenPair, issue_pair};
 use super::{Ctx, no_store, password_matches};
 use crate::editors::{self, EditorView};
 use crate::error::AuthError;
+use crate::openapi::{
+    BodyErrors, Forbidden, InvalidCredentials, ServiceUnavailable, TooManyRequests,
+};
 use crate::startup::{LoginOutcome, State};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: String,
@@ -27,6 +31,20 @@ pub struct LoginRequest {
 /// An unknown email and a wrong password get the same answer, in the same
 /// time. Repeated failures for one email or from one client address are
 /// refused with 429 for a while.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "login",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Tokens and the account", body = TokenPair),
+        (status = 401, response = InvalidCredentials),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+        BodyErrors,
+    )
+)]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<State>,

@@ -8,23 +8,38 @@ use platform::bearer::Editor;
 use platform::http::JsonBody;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::{Ctx, active_account, hash_password, no_store, password_matches, require_active};
-use crate::editors::{self, Credentials};
+use crate::editors::{self, Credentials, EditorView};
 use crate::error::AuthError;
+use crate::openapi::{BodyErrors, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized};
 use crate::startup::State;
 
 /// The caller's account
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    operation_id = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = EditorView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn me(state: web::Data<State>, caller: Editor) -> Result<HttpResponse, AuthError> {
     let client = state.pool.get().await?;
     let editor = active_account(&client, &caller).await?;
     Ok(no_store(HttpResponse::Ok().json(editor)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
+    #[schema(value_type = Password, inline)]
     new_password: String,
 }
 
@@ -32,6 +47,21 @@ pub struct PasswordChange {
 ///
 /// Wrong current passwords count against the same throttle as failed
 /// logins for the account's email.
+#[utoipa::path(
+    put,
+    path = "/auth/me/password",
+    operation_id = "changePassword",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+        BodyErrors,
+    )
+)]
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<State>,

@@ -8,18 +8,21 @@ use platform::bearer::Editor;
 use platform::http::JsonBody;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Ctx, no_store};
 use crate::editors::{self, EditorView};
 use crate::error::AuthError;
+use crate::openapi::{BodyErrors, Forbidden, InvalidCredentials, ServiceUnavailable, Unauthorized};
 use crate::startup::State;
 use crate::tokens;
 
 /// What a login or a refresh answers.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenPair {
     access_token: String,
+    #[schema(inline)]
     token_type: TokenType,
     /// seconds
     expires_in: u64,
@@ -28,7 +31,7 @@ pub struct TokenPair {
 }
 
 /// How to present the access token (RFC 6750).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 enum TokenType {
     Bearer,
 }
@@ -77,7 +80,7 @@ async fn store_refresh_token(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
@@ -88,6 +91,19 @@ pub struct RefreshRequest {
 /// The presented token stops working and a new pair in the same family is
 /// answered. A token presented again after its rotation was stolen or
 /// replayed: every token of its family is revoked.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    operation_id = "refresh",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenPair),
+        (status = 401, response = InvalidCredentials),
+        (status = 403, response = Forbidden),
+        (status = 503, response = ServiceUnavailable),
+        BodyErrors,
+    )
+)]
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<State>,
@@ -206,6 +222,19 @@ async fn mark_rotated(client: &impl GenericClient, token_id: i64) -> Result<(), 
 ///
 /// Only a token of the caller's is revoked. Logging out twice, or with a
 /// token that is no longer valid, is not an error.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    operation_id = "logout",
+    security(("bearer" = [])),
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Revoked (or already invalid)"),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = ServiceUnavailable),
+        BodyErrors,
+    )
+)]
 pub async fn logout(
     req: HttpRequest,
     state: web::Data<State>,
