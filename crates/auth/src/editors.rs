@@ -1,17 +1,20 @@
 //! Editor rows: the only place that reads `password_hash`.
 
 use deadpool_postgres::GenericClient;
-use domain::Role;
+use domain::{NewEditor, Role};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use utoipa::ToSchema;
 
 use crate::error::AuthError;
 
-/// An editor as every answer shows it (SPEC §4): never the hash.
-#[derive(Debug, Clone, Serialize)]
+/// An editor account as answers show it: never its password hash.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Editor)]
 pub struct EditorView {
     pub id: i64,
+    #[schema(format = Email)]
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -19,7 +22,14 @@ pub struct EditorView {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_login_at: Option<OffsetDateTime>,
+}
+
+impl AsRef<EditorView> for EditorView {
+    fn as_ref(&self) -> &EditorView {
+        self
+    }
 }
 
 pub const COLUMNS: &str =
@@ -46,6 +56,12 @@ impl EditorView {
 pub struct Credentials {
     pub editor: EditorView,
     pub password_hash: String,
+}
+
+impl AsRef<EditorView> for Credentials {
+    fn as_ref(&self) -> &EditorView {
+        &self.editor
+    }
 }
 
 pub async fn by_email(
@@ -114,4 +130,31 @@ pub async fn revoke_all_refresh_tokens(
         )
         .await?;
     Ok(client.execute(&stmt, &[&editor_id]).await?)
+}
+
+/// Inserts an editor; a taken email (any case) is `EmailTaken`.
+pub async fn insert(
+    client: &impl GenericClient,
+    new: &NewEditor,
+    password_hash: &str,
+) -> Result<EditorView, AuthError> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "INSERT INTO editors (email, name, password_hash, role) VALUES ($1, $2, $3, $4)
+             RETURNING {COLUMNS}"
+        ))
+        .await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+        &new.email().as_str(),
+        &new.name().as_str(),
+        &password_hash,
+        &new.role().as_str(),
+    ];
+    match client.query_one(&stmt, &params).await {
+        Ok(row) => EditorView::from_row(&row),
+        Err(e) if e.as_db_error().and_then(|d| d.constraint()) == Some("editors_email_key") => {
+            Err(AuthError::EmailTaken)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1,8 +1,162 @@
-//! The service's OpenAPI 3.1 document, served at `/openapi.json` by
-//! `platform::server::serve`. Kept as a JSON file beside the code; the
-//! tests check that every route the service mounts is described in it.
+//! The service's OpenAPI 3.1 document, generated from the handlers and the
+//! types they read and answer (utoipa), finished with what every service
+//! shares (`platform::openapi`), and served at `/openapi.json` by
+//! `platform::server::serve`. `crates/auth/openapi.json` is the same text,
+//! committed for the gateway's `/docs` and for clients; the test below fails
+//! when it drifts (`make openapi` rewrites it).
+
+use std::collections::BTreeMap;
+
+use platform::openapi::{Conventions, finish, render};
+use utoipa::openapi::{Ref, RefOr, Response};
+use utoipa::{OpenApi, ToResponse};
+
+use crate::routes::{editors, jwks, login, me, tokens};
+
+platform::problem_responses! {
+    BadRequest => "Malformed JSON, bad parameter or cursor";
+    Unauthorized => "Missing, malformed, expired or unverifiable access token", www_authenticate;
+    InvalidCredentials => "Unknown email or wrong password (one generic answer), or an invalid, expired, revoked or reused refresh token (reuse revokes its family). Credentials travel in the body, not in an HTTP authentication scheme, so there is no WWW-Authenticate challenge.";
+    Forbidden => "Valid token without the right, or a disabled account";
+    NotFound => "No such resource";
+    MethodNotAllowed => "Method not allowed", allow;
+    Conflict => "Email taken, or a change an admin may not make to themselves";
+    PayloadTooLarge => "Body over 1 MiB";
+    UnsupportedMediaType => "Body is not application/json";
+    UnprocessableEntity => "Fields break the rules (every violation in errors[]) or an unknown field";
+    TooManyRequests => "Too many failed logins", retry_after;
+    ServiceUnavailable => "A dependency is down; retry", retry_after;
+}
+
+/// The answers of every operation that reads a JSON body (SPEC §4
+/// "Bodies"), listed once: `responses(.., BodyErrors)`.
+#[derive(Debug)]
+pub struct BodyErrors;
+
+impl utoipa::IntoResponses for BodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        BTreeMap::from([
+            ("400".to_owned(), named::<BadRequest>()),
+            ("413".to_owned(), named::<PayloadTooLarge>()),
+            ("415".to_owned(), named::<UnsupportedMediaType>()),
+            ("422".to_owned(), named::<UnprocessableEntity>()),
+        ])
+    }
+}
+
+/// A reference to the named answer `T`.
+fn named<T: for<'r> ToResponse<'r>>() -> RefOr<Response> {
+    RefOr::Ref(Ref::from_response_name(T::response().0))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "RandomCameraReviews auth",
+        version = "1.0.0",
+        description = "Editor accounts, login, refresh-token rotation, logout, editor administration and the signing keys (JWKS). Every error is application/problem+json (RFC 9457). Every answer carries X-Request-Id and X-Content-Type-Options: nosniff."
+    ),
+    servers((url = "/")),
+    paths(
+        login::login,
+        tokens::refresh,
+        tokens::logout,
+        me::me,
+        me::change_password,
+        editors::list_editors,
+        editors::create_editor,
+        editors::get_editor,
+        editors::patch_editor,
+        jwks::jwks,
+    ),
+    components(responses(
+        BadRequest,
+        Unauthorized,
+        InvalidCredentials,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        TooManyRequests,
+        ServiceUnavailable,
+    ))
+)]
+struct ApiDoc;
 
 /// The document's text.
 pub fn document() -> String {
-    include_str!("../openapi.json").to_owned()
+    let mut api = ApiDoc::openapi();
+    // utoipa takes the licence from the crate's manifest, which names none:
+    // an empty one would tell clients nothing.
+    api.info.license = None;
+    let api = finish(
+        api,
+        &Conventions {
+            extra_headers: vec![],
+            bearer: true,
+            readyz_summary: "Ready: the database answers (service port only)",
+        },
+    );
+    headers_required(&render(&api))
+}
+
+/// Marks every answer header `required`. utoipa's header object has no
+/// `required` member, and every header this document names is sent on
+/// every answer it is listed for (the common ones by the conventions
+/// middleware, `Location`, `Allow`, `Retry-After` and `WWW-Authenticate`
+/// with the status that lists them), so clients may rely on all of them.
+fn headers_required(rendered: &str) -> String {
+    use serde_json::Value;
+    let Ok(mut doc) = serde_json::from_str::<Value>(rendered) else {
+        return rendered.to_owned();
+    };
+    for item in values(&mut doc["paths"]) {
+        for operation in values(item) {
+            if let Some(responses) = operation.get_mut("responses") {
+                require_headers(responses);
+            }
+        }
+    }
+    if let Some(responses) = doc.pointer_mut("/components/responses") {
+        require_headers(responses);
+    }
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| rendered.to_owned());
+    text.push('\n');
+    text
+}
+
+/// The members of an object; none for anything else.
+fn values(value: &mut serde_json::Value) -> impl Iterator<Item = &mut serde_json::Value> {
+    value
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|o| o.values_mut())
+}
+
+fn require_headers(responses: &mut serde_json::Value) {
+    for response in values(responses) {
+        if let Some(headers) = response.get_mut("headers") {
+            for header in values(headers) {
+                header["required"] = true.into();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_committed_openapi_document_is_the_generated_one() {
+        platform::openapi::assert_committed(
+            &document(),
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json"),
+        );
+    }
 }

@@ -19,8 +19,53 @@ use crate::throttle::Throttle;
 /// Auth's own metrics.
 #[derive(Debug, Clone)]
 pub struct AuthMetrics {
-    /// Logins by outcome: succeeded, failed, throttled, disabled.
+    /// Logins by [`LoginOutcome`].
     pub logins: IntCounterVec,
+}
+
+/// How a login ended: the `outcome` label of `logins_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Succeeded,
+    Failed,
+    Throttled,
+    Disabled,
+}
+
+impl LoginOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Throttled => "throttled",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl AuthMetrics {
+    /// Registers auth's metrics; the second is the throttle's count of
+    /// logins let through because Redis did not answer.
+    fn register(metrics: &Metrics) -> Result<(Self, IntCounter), SettingsError> {
+        let logins = IntCounterVec::new(
+            Opts::new("logins_total", "Login attempts by outcome"),
+            &["outcome"],
+        )
+        .map_err(|e| SettingsError::new(e.to_string()))?;
+        metrics.register(Box::new(logins.clone()));
+        let skipped = IntCounter::new(
+            "login_throttle_unavailable_total",
+            "Logins let through because Redis did not answer",
+        )
+        .map_err(|e| SettingsError::new(e.to_string()))?;
+        metrics.register(Box::new(skipped.clone()));
+        Ok((Self { logins }, skipped))
+    }
+
+    /// Counts one login.
+    pub fn login(&self, outcome: LoginOutcome) {
+        self.logins.with_label_values(&[outcome.as_str()]).inc();
+    }
 }
 
 /// What every handler shares.
@@ -50,18 +95,7 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         .map_err(|e| SettingsError::new(format!("passwords: {e}")))?;
     let metrics = Metrics::new("auth", &settings.region.0);
     platform::db::observe_pool(&metrics, &pool, "primary");
-    let logins = IntCounterVec::new(
-        Opts::new("logins_total", "Login attempts by outcome"),
-        &["outcome"],
-    )
-    .map_err(|e| SettingsError::new(e.to_string()))?;
-    metrics.register(Box::new(logins.clone()));
-    let skipped = IntCounter::new(
-        "login_throttle_unavailable_total",
-        "Logins let through because Redis did not answer",
-    )
-    .map_err(|e| SettingsError::new(e.to_string()))?;
-    metrics.register(Box::new(skipped.clone()));
+    let (auth_metrics, skipped) = AuthMetrics::register(&metrics)?;
     let verifier = JwtVerifier::with_keys(
         &settings.tokens.issuer,
         &settings.tokens.audience,
@@ -76,7 +110,7 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         pool,
         keys,
         hasher,
-        metrics: AuthMetrics { logins },
+        metrics: auth_metrics,
     });
     let verifier = web::Data::new(verifier);
     let shared = Shared {

@@ -55,6 +55,14 @@ fn validate_editor_name(value: &str) -> Result<String, Invalid> {
 
 string_newtype!(
     /// The name shown on an editor's reviews.
+    #[derive(utoipa::ToSchema)]
+    #[schema(
+        description = "1 to 100 characters once surrounding whitespace is trimmed; no control characters",
+        // What `validate_editor_name` accepts, for clients and fuzzers:
+        // optional surrounding whitespace, then 1 to 100 characters without
+        // controls that start and end with a non-space.
+        pattern = r"^[^\S\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,98}[^\s\x00-\x1f\x7f-\x9f])?[^\S\x00-\x1f\x7f-\x9f]*$"
+    )]
     EditorName,
     validate_editor_name
 );
@@ -113,6 +121,19 @@ impl TryFrom<String> for Password {
     }
 }
 
+/// The documents state the length rule from the constants that enforce it.
+impl utoipa::PartialSchema for Password {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(Self::MIN_CHARS))
+            .max_length(Some(Self::MAX_CHARS))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Password {}
+
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(***)")
@@ -121,17 +142,40 @@ impl fmt::Debug for Password {
 
 /// The body of `POST /auth/editors` as received: every field optional so that
 /// a missing one is reported as a violation of that field, with the others.
-#[derive(Default, Clone, Deserialize)]
+///
+/// Its schema (`NewEditor`) is the body a client must send, not this
+/// leniency: email, name and password required.
+#[derive(Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewEditor, description = "An account to create")]
 pub struct RawNewEditor {
+    /// Unique, case-insensitive; stored lowercased
     #[serde(default)]
+    #[schema(value_type = String, format = Email, min_length = 3, max_length = 254, required = true)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(value_type = EditorName, inline, required = true)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Password, inline, required = true)]
     pub password: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = new_editor_role)]
     pub role: Option<String>,
+}
+
+/// The schema of [`RawNewEditor::role`]: a role, or null for the default.
+/// (utoipa would write `Option<Role>` as a `oneOf`; either of two schemas
+/// that cannot both match is the `anyOf` the documents have always said.)
+fn new_editor_role() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    AnyOfBuilder::new()
+        .item(utoipa::openapi::Ref::from_schema_name(
+            <Role as utoipa::ToSchema>::name(),
+        ))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some("editor when absent or null"))
+        .into()
 }
 
 impl fmt::Debug for RawNewEditor {
@@ -197,14 +241,18 @@ impl NewEditor {
 
 /// The body of `PATCH /auth/editors/{id}` as received. `null` is refused:
 /// none of these fields can be cleared.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EditorPatch, description = "Absent fields are unchanged; null is refused")]
 pub struct RawEditorPatch {
     #[serde(default)]
+    #[schema(value_type = EditorName, inline)]
     pub name: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Role)]
     pub role: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = bool)]
     pub disabled: Nullable<bool>,
 }
 

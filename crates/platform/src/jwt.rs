@@ -103,25 +103,32 @@ struct PinnedKey {
 }
 
 /// A JWKS document (RFC 7517), as much of it as we accept.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JwkSet {
+    #[schema(inline)]
     pub keys: Vec<Jwk>,
 }
 
 /// A public key: Ed25519 (`OKP`) or P-256 (`EC`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+// Absent optional members are left out, never null: hence `nullable = false`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwk {
     pub kty: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub crv: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub x: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub y: Option<String>,
     pub kid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub alg: Option<String>,
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub use_: Option<String>,
 }
 
