@@ -20,9 +20,46 @@ use super::{
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
 use crate::idempotency::{self, Lookup};
+use crate::openapi;
 use crate::startup::State;
 use crate::subjects;
 
+/// Create a review; the subject is created in the catalog on first use
+///
+/// The subject is named by kind, brand and model; its specs must fit its
+/// kind. The answer is the review as readers will see it, with where they
+/// find it (`Location`), what a CDN must purge (`Surrogate-Key`) and the
+/// token that lets any reader serve this editor their own write.
+#[utoipa::path(
+    post,
+    path = "/reviews",
+    operation_id = "createReview",
+    tag = "reviews",
+    params((
+        "Idempotency-Key" = Option<String>,
+        Header,
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$",
+        description = "Same key and same JSON document within 24 h replays the first answer \
+            (Idempotent-Replayed: true); another body → 422; while the first is in flight → \
+            409. Per editor."
+    )),
+    request_body = RawNewReview,
+    responses(
+        (status = 201, response = inline(openapi::Created)),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::PayloadTooLarge),
+        (status = 415, response = openapi::UnsupportedMediaType),
+        (status = 422, response = openapi::UnprocessableEntity),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub(crate) async fn create(
     req: HttpRequest,
     state: web::Data<State>,

@@ -12,8 +12,28 @@ use serde::Deserialize;
 use super::{active_editor, load_view, parse_id};
 use crate::answer::etag;
 use crate::error::WriteError;
+use crate::openapi;
 use crate::startup::State;
 
+/// One of the caller's reviews (admins: any)
+///
+/// Drafts included, read from the primary: an editor always sees their
+/// latest write. `ETag` is the version `If-Match` takes.
+#[utoipa::path(
+    get,
+    path = "/reviews/{id}",
+    operation_id = "getOwnReview",
+    tag = "reviews",
+    params(openapi::ReviewId),
+    responses(
+        (status = 200, response = inline(openapi::OwnReview)),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub(crate) async fn read(
     state: web::Data<State>,
     caller: Editor,
@@ -41,13 +61,35 @@ const MAX_LIMIT: i64 = 100;
 
 /// The query of `GET /reviews`. Both are text so that a bad value is a 400
 /// naming the parameter, not the extractor's generic error.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    // The bounds of `page_limit`.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = json!(DEFAULT_LIMIT))]
     limit: Option<String>,
     cursor: Option<String>,
 }
 
+/// The caller's reviews, drafts included (admins: all), newest first
+///
+/// A page of at most `limit` reviews; `next_cursor`, null on the last page,
+/// asks for the next one.
+#[utoipa::path(
+    get,
+    path = "/reviews",
+    operation_id = "listOwnReviews",
+    tag = "reviews",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page (items without body)", body = ReviewPage),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub(crate) async fn list(
     state: web::Data<State>,
     caller: Editor,

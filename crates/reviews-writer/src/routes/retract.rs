@@ -14,8 +14,30 @@ use super::{
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
+use crate::openapi;
 use crate::startup::State;
 
+/// Retract (soft delete): gone from /content
+///
+/// By the author or an admin. A retracted review is a 404 here and in
+/// `/content` from then on.
+#[utoipa::path(
+    delete,
+    path = "/reviews/{id}",
+    operation_id = "retractReview",
+    tag = "reviews",
+    params(openapi::ReviewId, openapi::IfMatch),
+    responses(
+        (status = 204, response = inline(openapi::Retracted)),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 412, response = openapi::PreconditionFailed),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub(crate) async fn retract(
     req: HttpRequest,
     state: web::Data<State>,

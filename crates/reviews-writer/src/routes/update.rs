@@ -17,9 +17,35 @@ use super::{
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
+use crate::openapi;
 use crate::startup::State;
 use crate::subjects;
 
+/// Partial update by the author or an admin; rating: null clears the rating
+///
+/// Absent fields are left as they are. An empty body changes nothing and
+/// answers the review as it is.
+#[utoipa::path(
+    patch,
+    path = "/reviews/{id}",
+    operation_id = "updateReview",
+    tag = "reviews",
+    params(openapi::ReviewId, openapi::IfMatch),
+    request_body = RawReviewPatch,
+    responses(
+        (status = 200, response = inline(openapi::Changed)),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 412, response = openapi::PreconditionFailed),
+        (status = 413, response = openapi::PayloadTooLarge),
+        (status = 415, response = openapi::UnsupportedMediaType),
+        (status = 422, response = openapi::UnprocessableEntity),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub(crate) async fn update(
     req: HttpRequest,
     state: web::Data<State>,
