@@ -5,6 +5,9 @@
 //! (or `null`) is a violation of that field, not a JSON error; in a PATCH, an
 //! absent field means "unchanged" and `null` is refused unless the field can
 //! be cleared (the review's rating).
+//!
+//! [`schema`] says the same to the generated OpenAPI documents: which text
+//! the parsers accept, as patterns, and where `null` stands for "not given".
 
 use crate::error::{Invalid, ValidationErrors};
 use crate::nullable::Nullable;
@@ -76,6 +79,43 @@ pub(crate) fn optional_nested<T, U>(
             None
         }
         Nullable::Value(value) => errors.check_nested(field, parse(value)),
+    }
+}
+
+/// Pieces of the request-body schemas (`#[schema(schema_with = …)]` in
+/// `review` and `subject`): the text rules as patterns and bounds, so that
+/// a client — and the contract fuzzer — can tell a value the parsers accept
+/// from one they refuse before sending it.
+pub(crate) mod schema {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+
+    /// What `char::is_control` refuses: C0, DEL and C1, as a character
+    /// class body.
+    pub(crate) const CONTROLS: &str = r"\x00-\x1f\x7f-\x9f";
+
+    /// `kind`, or `kind` or `null` where `null` means "not given".
+    pub(crate) fn types(kind: Type, nullable: bool) -> SchemaType {
+        if nullable {
+            SchemaType::from_iter([kind, Type::Null])
+        } else {
+            SchemaType::new(kind)
+        }
+    }
+
+    /// `text::single_line(value, max)`: once trimmed, 1 to `max` characters
+    /// and no control characters. Whitespace around the text is allowed
+    /// (it is trimmed), inside it only what is not a control character.
+    pub(crate) fn single_line(max: usize, nullable: bool) -> ObjectBuilder {
+        let c = CONTROLS;
+        let inner = max.saturating_sub(2);
+        ObjectBuilder::new()
+            .schema_type(types(Type::String, nullable))
+            .pattern(Some(format!(
+                r"^[^\S{c}]*[^\s{c}]([^{c}]{{0,{inner}}}[^\s{c}])?[^\S{c}]*$"
+            )))
+            .description(Some(format!(
+                "1 to {max} characters once surrounding whitespace is trimmed; no control characters"
+            )))
     }
 }
 

@@ -6,9 +6,12 @@
 //! a client always gets a 422 naming the field instead of a 500.
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{
+    Array, ArrayBuilder, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
+};
 
 use crate::error::{Invalid, ValidationErrors};
-use crate::fields::{optional, optional_nested, required, required_nested};
+use crate::fields::{optional, optional_nested, required, required_nested, schema};
 use crate::nullable::Nullable;
 use crate::slug::Slug;
 use crate::subject::{NewSubject, RawSubject};
@@ -345,20 +348,168 @@ impl Default for ReviewStatus {
     }
 }
 
+// The schemas of the body fields (`schema_with` in the derives below): the
+// rules above as patterns and bounds, beside them so that the document and
+// the parsers change together. The `_or_null` ones are for POST, where
+// `null` on an optional field means "not given"; a PATCH refuses it.
+
+fn title_schema() -> Object {
+    schema::single_line(200, false).build()
+}
+
+fn summary(nullable: bool) -> Object {
+    // Like `single_line`, but empty is fine and line breaks may stand
+    // inside: the control characters refused are all but CR and LF.
+    let refused = r"\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f";
+    let controls = schema::CONTROLS;
+    ObjectBuilder::new()
+        .schema_type(schema::types(Type::String, nullable))
+        .pattern(Some(format!(
+            r"^[^\S{refused}]*([^\s{controls}]([^{refused}]{{0,498}}[^\s{controls}])?)?[^\S{refused}]*$"
+        )))
+        .description(Some(
+            "Plain text, at most 500 characters once surrounding whitespace is trimmed; \
+             line breaks allowed, no other control characters",
+        ))
+        .build()
+}
+
+fn summary_schema() -> Object {
+    summary(false)
+}
+
+fn summary_or_null_schema() -> Object {
+    summary(true)
+}
+
+fn body_schema() -> Object {
+    // Kept verbatim, so no trimming: not blank, and tabs and line breaks
+    // are the control characters allowed.
+    let refused = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f";
+    let controls = schema::CONTROLS;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(100_000))
+        .pattern(Some(format!(
+            r"^[^\S{refused}]*[^\s{controls}][^{refused}]*$"
+        )))
+        .description(Some(
+            "Markdown: not blank; line breaks and tabs allowed, no other control characters",
+        ))
+        .build()
+}
+
+fn list(items: Object, nullable: bool) -> Array {
+    ArrayBuilder::new()
+        .schema_type(schema::types(Type::Array, nullable))
+        .max_items(Some(MAX_LIST_ITEMS))
+        .items(items)
+        .build()
+}
+
+fn list_items_schema() -> Array {
+    list(schema::single_line(200, false).build(), false)
+}
+
+fn list_items_or_null_schema() -> Array {
+    list(schema::single_line(200, false).build(), true)
+}
+
+fn image_url() -> Object {
+    // What `validate_image_url` accepts: https, a host without user or
+    // password, a numeric port; non-ASCII allowed (an IRI).
+    let controls = schema::CONTROLS;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("iri".to_owned())))
+        .max_length(Some(MAX_URL_CHARS))
+        .pattern(Some(format!(
+            r"^https://[^\s{controls}/?#@\[\]:]+(:[0-9]{{1,5}})?([/?#][^\s{controls}]*)?$"
+        )))
+        .description(Some(
+            "An https URL (an IRI: non-ASCII characters allowed) without a user name or password",
+        ))
+        .build()
+}
+
+fn image_urls_schema() -> Array {
+    list(image_url(), false)
+}
+
+fn image_urls_or_null_schema() -> Array {
+    list(image_url(), true)
+}
+
+/// A word enum's words, and `null` too when `nullable`, with its default.
+fn words<W: Default + std::fmt::Display>(all: &[W], nullable: bool) -> Object {
+    let words = all.iter().map(|word| Some(word.to_string()));
+    let null = nullable.then_some(None);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .enum_values(Some(words.chain(null)))
+        .default(Some(W::default().to_string().into()))
+        .build()
+}
+
+fn language_schema() -> Object {
+    words(Language::ALL, false)
+}
+
+fn language_or_null_schema() -> Object {
+    words(Language::ALL, true)
+}
+
+fn status_schema() -> Object {
+    words(ReviewStatus::ALL, false)
+}
+
+fn status_or_null_schema() -> Object {
+    words(ReviewStatus::ALL, true)
+}
+
 /// The body of `POST /reviews` as received. Required fields are `Option` too
 /// so that a missing one is reported with the others, as `is required`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+///
+/// Its schema (`NewReview`) says what [`NewReview::parse`] accepts: the
+/// required fields as required and not null, the rules as patterns and
+/// bounds.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = NewReview,
+    description = "null on an optional field means not given (its default)",
+    example = json!({
+        "subject": {"kind": "camera", "brand": "Sony", "model": "A7 IV", "specs": {"mount": "E", "megapixels": 33}},
+        "title": "Sony A7 IV review",
+        "summary": "A hybrid that does both photo and video well",
+        "body": "Excellent for **photo** and video.",
+        "rating": 9,
+        "pros": ["autofocus"],
+        "cons": ["menus"],
+        "language": "en"
+    })
+)]
 pub struct RawNewReview {
+    #[schema(value_type = RawSubject, required = true)]
     pub subject: Option<RawSubject>,
+    #[schema(schema_with = title_schema, required = true)]
     pub title: Option<String>,
+    #[schema(schema_with = summary_or_null_schema)]
     pub summary: Option<String>,
+    #[schema(schema_with = body_schema, required = true)]
     pub body: Option<String>,
+    #[schema(minimum = 0, maximum = 10, multiple_of = 0.5)]
     pub rating: Option<f64>,
+    #[schema(schema_with = list_items_or_null_schema)]
     pub pros: Option<Vec<String>>,
+    #[schema(schema_with = list_items_or_null_schema)]
     pub cons: Option<Vec<String>>,
+    #[schema(schema_with = image_urls_or_null_schema)]
     pub image_urls: Option<Vec<String>>,
+    #[schema(schema_with = language_or_null_schema)]
     pub language: Option<String>,
+    #[schema(schema_with = status_or_null_schema)]
     pub status: Option<String>,
 }
 
@@ -492,28 +643,44 @@ impl NewReview {
 /// The body of `PATCH /reviews/{id}` as received. Absent means "unchanged";
 /// `null` clears `rating` and is a violation anywhere else (send `""` or
 /// `[]` to empty a summary or a list).
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+///
+/// Its schema (`ReviewPatch`) allows `null` on `rating` only.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = ReviewPatch,
+    description = "Absent fields are unchanged; null is refused except on rating, where it clears the rating"
+)]
 pub struct RawReviewPatch {
     #[serde(default)]
+    #[schema(value_type = RawSubject)]
     pub subject: Nullable<RawSubject>,
     #[serde(default)]
+    #[schema(schema_with = title_schema)]
     pub title: Nullable<String>,
     #[serde(default)]
+    #[schema(schema_with = summary_schema)]
     pub summary: Nullable<String>,
     #[serde(default)]
+    #[schema(schema_with = body_schema)]
     pub body: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 10, multiple_of = 0.5)]
     pub rating: Nullable<f64>,
     #[serde(default)]
+    #[schema(schema_with = list_items_schema)]
     pub pros: Nullable<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = list_items_schema)]
     pub cons: Nullable<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = image_urls_schema)]
     pub image_urls: Nullable<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = language_schema)]
     pub language: Nullable<String>,
     #[serde(default)]
+    #[schema(schema_with = status_schema)]
     pub status: Nullable<String>,
 }
 

@@ -6,10 +6,17 @@
 //! The spec rules mirror the `subjects` CHECK constraints, including which
 //! specs belong to which kind.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, Discriminator, Object, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaType, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
 
 use crate::error::{Invalid, ValidationErrors};
-use crate::fields::{REQUIRED, required};
+use crate::fields::{REQUIRED, required, schema};
 use crate::slug::Slug;
 use crate::text::{single_line, string_newtype, word_enum};
 
@@ -40,23 +47,41 @@ string_newtype!(
 
 /// Specs as received: every field optional, numbers loose so that a bad
 /// value is reported with the others rather than as a JSON error.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+///
+/// Its schema lists every spec with its bounds; [`RawSubject`]'s keeps
+/// those of one kind per variant.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSpecs {
     #[serde(default)]
+    #[schema(schema_with = short_text_or_null_schema)]
     pub mount: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = short_text_or_null_schema)]
     pub sensor_format: Option<String>,
+    /// megapixels; rounded to one decimal, so at least 0.05
     #[serde(default)]
+    #[schema(minimum = 0.05, maximum = 1000)]
     pub megapixels: Option<f64>,
+    /// millimetres; rounded to one decimal, so at least 0.05
     #[serde(default)]
+    #[schema(minimum = 0.05, maximum = 5000)]
     pub focal_min_mm: Option<f64>,
+    /// millimetres; not below focal_min_mm; rounded to one decimal, so at least 0.05
     #[serde(default)]
+    #[schema(minimum = 0.05, maximum = 5000)]
     pub focal_max_mm: Option<f64>,
+    /// f-number; rounded to one decimal, so at least 0.05
     #[serde(default)]
+    #[schema(minimum = 0.05, maximum = 64)]
     pub max_aperture: Option<f64>,
     #[serde(default)]
+    #[schema(value_type = Option<i32>, minimum = 1800, maximum = 2200)]
     pub release_year: Option<f64>,
+}
+
+fn short_text_or_null_schema() -> Object {
+    schema::single_line(50, true).build()
 }
 
 /// Valid specs for one kind of subject. Decimal specs are rounded to one
@@ -229,6 +254,112 @@ pub struct RawSubject {
     pub model: Option<String>,
     #[serde(default)]
     pub specs: Option<RawSpecs>,
+}
+
+impl SubjectKind {
+    /// The specs only this kind may carry, as [`SubjectSpecs::parse`]
+    /// checks them (the others, mount and release year, fit every kind).
+    fn own_specs(self) -> &'static [&'static str] {
+        match self {
+            Self::Camera => &["sensor_format", "megapixels"],
+            Self::Lens => &["focal_min_mm", "focal_max_mm", "max_aperture"],
+        }
+    }
+
+    /// The names of this kind's schemas: the subject and its specs.
+    fn schema_names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Camera => ("CameraInput", "CameraSpecsInput"),
+            Self::Lens => ("LensInput", "LensSpecsInput"),
+        }
+    }
+}
+
+// `SubjectInput`: one variant per kind, told apart by `kind`, each with
+// only its kind's specs. Built by hand because `RawSubject` is one struct
+// for every kind (so that its parser can report a spec of the wrong kind
+// with every other violation, as a 422 naming the field) and a derive can
+// only describe that one struct; the specs come from `RawSpecs`' derived
+// schema, so their bounds are written once.
+
+impl utoipa::PartialSchema for RawSubject {
+    fn schema() -> RefOr<Schema> {
+        let mut variants = OneOfBuilder::new();
+        let mut mapping = Vec::new();
+        for kind in SubjectKind::ALL {
+            let (name, _) = kind.schema_names();
+            variants = variants.item(Ref::from_schema_name(name));
+            mapping.push((kind.as_str(), format!("#/components/schemas/{name}")));
+        }
+        variants
+            .discriminator(Some(Discriminator::with_mapping("kind", mapping)))
+            .description(Some(
+                "The review's subject by kind, brand and model; the catalog entry is created \
+                 on first use. Specs must fit the kind.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RawSubject {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SubjectInput")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        for kind in SubjectKind::ALL {
+            let (subject, specs) = kind.schema_names();
+            schemas.push((subject.to_owned(), subject_input(*kind).into()));
+            schemas.push((specs.to_owned(), specs_input(*kind).into()));
+        }
+    }
+}
+
+/// One kind's variant of `SubjectInput`.
+fn subject_input(kind: SubjectKind) -> Object {
+    let (_, specs) = kind.schema_names();
+    let brand_or_model = || schema::single_line(100, false);
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .property(
+            "kind",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .enum_values(Some([kind.as_str()])),
+        )
+        .required("kind")
+        .property("brand", brand_or_model())
+        .required("brand")
+        .property("model", brand_or_model())
+        .required("model")
+        .property(
+            "specs",
+            AnyOfBuilder::new()
+                .item(Ref::from_schema_name(specs))
+                .item(ObjectBuilder::new().schema_type(Type::Null)),
+        )
+        .build()
+}
+
+/// One kind's specs: those of `RawSpecs` that are not another kind's own.
+fn specs_input(kind: SubjectKind) -> Object {
+    let others: Vec<&str> = SubjectKind::ALL
+        .iter()
+        .filter(|other| **other != kind)
+        .flat_map(|other| other.own_specs())
+        .copied()
+        .collect();
+    let mut specs = match <RawSpecs as utoipa::PartialSchema>::schema() {
+        RefOr::T(Schema::Object(object)) => object,
+        // The derive makes an object of a struct with named fields.
+        _ => Object::new(),
+    };
+    specs
+        .properties
+        .retain(|name, _| !others.contains(&name.as_str()));
+    specs.description = Some(format!("A {kind}'s specs; null on a spec means not given"));
+    specs
 }
 
 /// A valid catalog identity with specs that fit its kind.
@@ -413,6 +544,39 @@ mod tests {
             ..RawSpecs::default()
         };
         assert!(SubjectSpecs::parse(SubjectKind::Lens, nan).is_err());
+    }
+
+    #[test]
+    fn each_kinds_schema_lists_exactly_the_specs_its_parser_accepts() {
+        let values = [
+            ("mount", serde_json::json!("E")),
+            ("sensor_format", serde_json::json!("APS-C")),
+            ("megapixels", serde_json::json!(24)),
+            ("focal_min_mm", serde_json::json!(24)),
+            ("focal_max_mm", serde_json::json!(70)),
+            ("max_aperture", serde_json::json!(2.8)),
+            ("release_year", serde_json::json!(2020)),
+        ];
+        for kind in SubjectKind::ALL {
+            let schema = specs_input(*kind);
+            assert!(
+                schema
+                    .properties
+                    .keys()
+                    .all(|name| values.iter().any(|(n, _)| n == name)),
+                "a spec this test does not know"
+            );
+            for (name, value) in &values {
+                let raw: RawSpecs =
+                    serde_json::from_value(serde_json::json!({ *name: value })).unwrap();
+                let accepted = SubjectSpecs::parse(*kind, raw).is_ok();
+                assert_eq!(
+                    schema.properties.contains_key(*name),
+                    accepted,
+                    "{kind} {name}"
+                );
+            }
+        }
     }
 
     #[test]

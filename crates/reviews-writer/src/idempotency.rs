@@ -14,26 +14,21 @@
 
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use deadpool_postgres::{GenericClient, Pool};
 use domain::IdempotencyKey;
 use sha2::{Digest, Sha256};
 
+use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
-
-/// A stored first answer.
-#[derive(Debug, Clone)]
-pub struct StoredAnswer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
 
 /// What the key says about this request.
 #[derive(Debug)]
 pub enum Lookup {
     /// First use: go ahead, then [`record`].
     Fresh,
-    Replay(StoredAnswer),
+    /// The first answer, to send again.
+    Replay(WriteAnswer),
 }
 
 /// The advisory-lock id of (editor, key): 64 bits of SHA-256, so distinct
@@ -90,17 +85,14 @@ pub async fn begin(
         return Err(WriteError::IdempotencyKeyReused);
     }
     let status: i16 = row.get(1);
-    let headers: serde_json::Value = row.get(2);
-    let headers = headers
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Lookup::Replay(StoredAnswer {
-        status: u16::try_from(status).unwrap_or(500),
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| WriteError::internal(format!("stored answer with status {status}")))?;
+    let headers: WriteHeaders = serde_json::from_value(row.get(2))
+        .map_err(|e| WriteError::internal(format!("stored answer headers: {e}")))?;
+    Ok(Lookup::Replay(WriteAnswer {
+        status,
         headers,
         body: row.get(3),
     }))
@@ -112,13 +104,9 @@ pub async fn record(
     editor_id: i64,
     key: &IdempotencyKey,
     digest: &[u8; 32],
-    answer: &StoredAnswer,
+    answer: &WriteAnswer,
 ) -> Result<(), WriteError> {
-    let headers: serde_json::Map<String, serde_json::Value> = answer
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
+    let headers = serde_json::to_value(&answer.headers).map_err(WriteError::internal)?;
     let stmt = tx
         .prepare_cached(
             "INSERT INTO idempotency_keys
@@ -126,7 +114,7 @@ pub async fn record(
              VALUES ($1, $2, $3, $4, $5, $6, now())",
         )
         .await?;
-    let status = i16::try_from(answer.status).unwrap_or(500);
+    let status = i16::try_from(answer.status.as_u16()).map_err(WriteError::internal)?;
     tx.execute(
         &stmt,
         &[
@@ -134,7 +122,7 @@ pub async fn record(
             &key.as_str(),
             &digest.as_slice(),
             &status,
-            &serde_json::Value::Object(headers),
+            &headers,
             &answer.body,
         ],
     )

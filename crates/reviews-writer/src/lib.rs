@@ -5,6 +5,7 @@
 //! `Idempotency-Key` answer; every successful write answers an
 //! `X-Consistency-Token` readers honour for read-your-writes.
 
+pub mod answer;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;

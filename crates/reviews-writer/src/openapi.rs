@@ -1,8 +1,376 @@
-//! The service's OpenAPI 3.1 document, served at `/openapi.json` by
-//! `platform::server::serve`. Kept as a JSON file beside the code; the
-//! tests check that every route the service mounts is described in it.
+//! The service's OpenAPI 3.1 document, generated from the code it
+//! describes and served at `/openapi.json` by `platform::server::serve`.
+//!
+//! Each handler carries its operation (`#[utoipa::path]` in `routes/`),
+//! the request bodies their schemas (the domain's raw review types), the
+//! answers theirs (`platform::content`); this module gathers them, names
+//! the answers the operations share, and adds what every service's
+//! document has (`platform::openapi::finish`). `openapi.json` beside the
+//! crate is the same text, committed for the gateway's `/docs` and the
+//! generated clients; the test below fails when it drifts
+//! (`make openapi` rewrites it).
+
+use platform::openapi::{Conventions, NamedHeader, text_header};
+use serde_json::Value;
+use utoipa::OpenApi as _;
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
+
+use crate::routes::{create, read, retract, update};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "RandomCameraReviews reviews-writer",
+        version = "1.0.0",
+        description = "Every write to reviews, on the primary. Editors only (Bearer access token \
+            from auth). Every error is application/problem+json (RFC 9457); every answer carries \
+            X-Request-Id and X-Content-Type-Options: nosniff. A disabled editor gets 403 even \
+            with a valid token."
+    ),
+    servers((url = "/")),
+    paths(read::list, create::create, read::read, update::update, retract::retract),
+    // MethodNotAllowed is no operation's: it is what every resource answers
+    // a method it does not list.
+    components(responses(
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        ServiceUnavailable,
+        PreconditionFailed,
+    ))
+)]
+struct ApiDoc;
+
+platform::problem_responses! {
+    BadRequest => "Malformed JSON, bad parameter or cursor";
+    Unauthorized => "Missing, malformed, expired or unverifiable token; or bad credentials",
+        www_authenticate;
+    Forbidden => "Valid token without the right, or a disabled account";
+    NotFound => "No such resource";
+    MethodNotAllowed => "Method not allowed", allow;
+    Conflict => "A request with this Idempotency-Key is still in flight", retry_after;
+    PayloadTooLarge => "Body over 1 MiB";
+    UnsupportedMediaType => "Body is not application/json";
+    UnprocessableEntity =>
+        "Fields break the rules (every violation in errors[]) or an unknown field";
+    ServiceUnavailable => "A dependency is down; retry", retry_after;
+    PreconditionFailed => "If-Match names an older version";
+}
 
 /// The document's text.
 pub fn document() -> String {
-    include_str!("../openapi.json").to_owned()
+    let mut api = ApiDoc::openapi();
+    // utoipa fills in the license from the crate's manifest, which has
+    // none: an empty name says nothing.
+    api.info.license = None;
+    let api = platform::openapi::finish(
+        api,
+        &Conventions {
+            extra_headers: vec![],
+            bearer: true,
+            readyz_summary: "Ready: the database answers (service port only)",
+        },
+    );
+    require_headers(&platform::openapi::render(&api))
+}
+
+/// Headers an answer may lack: the others are on every answer they are
+/// documented for.
+const OPTIONAL_HEADERS: &[&str] = &["Idempotent-Replayed"];
+
+/// Marks every documented answer header `required` but the
+/// [`OPTIONAL_HEADERS`], so that clients (and the contract fuzzer) may rely
+/// on them. utoipa's header object has no `required`, so it is added to the
+/// rendered JSON; the text is rendered again from that value, which orders
+/// every object's keys alphabetically.
+fn require_headers(rendered: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Value>(rendered) else {
+        // `render` made it; should it ever be something else, serve it as
+        // it is rather than nothing.
+        return rendered.to_owned();
+    };
+    for item in values_mut(&mut doc["paths"]) {
+        for operation in values_mut(item) {
+            if let Some(responses) = operation.get_mut("responses") {
+                require_in(responses);
+            }
+        }
+    }
+    if let Some(responses) = doc["components"].get_mut("responses") {
+        require_in(responses);
+    }
+    let mut text =
+        serde_json::to_string_pretty(&TopLevel::from(doc)).unwrap_or_else(|_| rendered.to_owned());
+    text.push('\n');
+    text
+}
+
+/// The document's sections in the order a reader expects them (a JSON
+/// value keeps its keys sorted).
+#[derive(serde::Serialize)]
+struct TopLevel {
+    openapi: Value,
+    info: Value,
+    servers: Value,
+    paths: Value,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+impl From<Value> for TopLevel {
+    fn from(doc: Value) -> Self {
+        let mut rest = match doc {
+            Value::Object(sections) => sections,
+            _ => serde_json::Map::new(),
+        };
+        let mut take = |name: &str| rest.remove(name).unwrap_or(Value::Null);
+        Self {
+            openapi: take("openapi"),
+            info: take("info"),
+            servers: take("servers"),
+            paths: take("paths"),
+            rest,
+        }
+    }
+}
+
+/// The members of a JSON object (none for anything else).
+fn values_mut(value: &mut Value) -> impl Iterator<Item = &mut Value> {
+    value
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|o| o.values_mut())
+}
+
+/// Marks the headers of every answer in `responses` (status → answer).
+fn require_in(responses: &mut Value) {
+    for answer in values_mut(responses) {
+        let headers = answer.get_mut("headers").and_then(Value::as_object_mut);
+        for (name, header) in headers.into_iter().flatten() {
+            if !OPTIONAL_HEADERS.contains(&name.as_str()) {
+                header["required"] = Value::Bool(true);
+            }
+        }
+    }
+}
+
+// The answers of the operations that succeed with a review or nothing,
+// declared once with their headers.
+
+fn consistency_token() -> NamedHeader {
+    (
+        "X-Consistency-Token",
+        text_header(
+            "Opaque, signed token carrying the primary's timeline and WAL position after \
+             commit; send it to any reader as X-Consistency-Token for read-your-writes",
+        ),
+    )
+}
+
+fn surrogate_key() -> NamedHeader {
+    (
+        "Surrogate-Key",
+        text_header("CDN purge keys of what changed: review:<id> subject:<slug> list"),
+    )
+}
+
+fn etag() -> NamedHeader {
+    ("ETag", text_header("The review's version, quoted"))
+}
+
+fn location() -> NamedHeader {
+    ("Location", text_header("/content/{slug}"))
+}
+
+fn idempotent_replayed() -> NamedHeader {
+    (
+        "Idempotent-Replayed",
+        one_value("true", "Present on a replay"),
+    )
+}
+
+fn no_store() -> NamedHeader {
+    let why = "An editor's own view of their reviews: never cached";
+    ("Cache-Control", one_value("no-store", why))
+}
+
+/// A header that, when present, has this one value.
+fn one_value(value: &str, description: &str) -> Header {
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([value]));
+    HeaderBuilder::new()
+        .schema(schema)
+        .description(Some(description))
+        .build()
+}
+
+/// An answer with `headers` and, when `with_review`, the review as body.
+fn answer(description: &str, with_review: bool, headers: Vec<NamedHeader>) -> Response {
+    let mut builder = ResponseBuilder::new().description(description);
+    if with_review {
+        let review = Ref::from_schema_name("Review");
+        builder = builder.content(
+            "application/json",
+            ContentBuilder::new().schema(Some(review)).build(),
+        );
+    }
+    for (name, header) in headers {
+        builder = builder.header(name, header);
+    }
+    builder.build()
+}
+
+/// Declares answers as `utoipa::ToResponse` unit types, so that an
+/// operation says `(status = 201, response = inline(Created))`.
+macro_rules! answers {
+    ($($(#[$meta:meta])* $name:ident => $response:expr;)*) => {
+        $(
+            $(#[$meta])*
+            #[derive(Debug)]
+            pub struct $name;
+
+            impl<'r> utoipa::ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (stringify!($name), $response.into())
+                }
+            }
+        )*
+    };
+}
+
+answers! {
+    /// `POST /reviews`, first answered or replayed.
+    Created => answer(
+        "Created (or replayed)",
+        true,
+        vec![consistency_token(), surrogate_key(), etag(), location(), idempotent_replayed(), no_store()],
+    );
+    /// `PATCH /reviews/{id}`.
+    Changed => answer(
+        "The changed review",
+        true,
+        vec![consistency_token(), surrogate_key(), etag(), no_store()],
+    );
+    /// `DELETE /reviews/{id}`.
+    Retracted => answer(
+        "Retracted",
+        false,
+        vec![consistency_token(), surrogate_key(), no_store()],
+    );
+    /// `GET /reviews/{id}`.
+    OwnReview => answer("The review", true, vec![etag(), no_store()]);
+}
+
+/// The `{id}` of `/reviews/{id}`. The handlers take it as text and answer
+/// 404 for anything but a positive integer, so it is described here rather
+/// than derived from their extractor.
+#[derive(Debug)]
+pub struct ReviewId;
+
+impl utoipa::IntoParams for ReviewId {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1));
+        vec![
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(schema))
+                .example(Some(1.into()))
+                .build(),
+        ]
+    }
+}
+
+/// `If-Match` on the changes of one review.
+#[derive(Debug)]
+pub struct IfMatch;
+
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r#"^(\*|(W/)?"[0-9]{1,9}")$"#));
+        vec![
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .schema(Some(schema))
+                .description(Some("\"<version>\": 412 when the review has changed"))
+                .build(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use actix_web::http::Method;
+    use actix_web::test::{TestRequest, call_service, init_service};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn the_openapi_document_describes_exactly_the_methods_each_route_answers() {
+        // No state, no verifier: a routed request fails in its extractors,
+        // an unrouted method gets the resource's 405.
+        let app = init_service(actix_web::App::new().configure(crate::routes::configure)).await;
+        let doc: Value = serde_json::from_str(&document()).unwrap();
+        for (path, uri) in [("/reviews", "/reviews"), ("/reviews/{id}", "/reviews/1")] {
+            for method in [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ] {
+                let documented = doc["paths"][path]
+                    .get(method.as_str().to_lowercase())
+                    .is_some();
+                let request = TestRequest::default().method(method.clone()).uri(uri);
+                let answer = call_service(&app, request.to_request()).await;
+                let routed = answer.status() != 405 && answer.status() != 404;
+                assert_eq!(routed, documented, "{method} {path}: {}", answer.status());
+            }
+        }
+    }
+
+    #[test]
+    fn every_documented_answer_header_is_required_but_the_replay_marker() {
+        let doc: Value = serde_json::from_str(&document()).unwrap();
+        let created = &doc["paths"]["/reviews"]["post"]["responses"]["201"]["headers"];
+        for name in [
+            "ETag",
+            "Location",
+            "Surrogate-Key",
+            "X-Consistency-Token",
+            "X-Request-Id",
+        ] {
+            assert_eq!(created[name]["required"], true, "{name}");
+        }
+        assert!(created["Idempotent-Replayed"].get("required").is_none());
+        let conflict = &doc["components"]["responses"]["Conflict"]["headers"];
+        assert_eq!(conflict["Retry-After"]["required"], true);
+    }
+
+    #[test]
+    fn the_committed_openapi_document_is_the_generated_one() {
+        platform::openapi::assert_committed(
+            &document(),
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json"),
+        );
+    }
 }

@@ -98,6 +98,22 @@ async fn find(
         .map(|r| (r.get(0), r.get(1))))
 }
 
+/// Sets the specs `$2…$8` that subject `$1` lacks; touches no row when it
+/// lacks none of them.
+const FILL_UNKNOWN_SPECS: &str = "UPDATE subjects SET
+         mount = coalesce(mount, $2), sensor_format = coalesce(sensor_format, $3),
+         megapixels = coalesce(megapixels, $4::float8),
+         focal_min_mm = coalesce(focal_min_mm, $5::float8),
+         focal_max_mm = coalesce(focal_max_mm, $6::float8),
+         max_aperture = coalesce(max_aperture, $7::float8),
+         release_year = coalesce(release_year, $8),
+         updated_at = now()
+      WHERE id = $1 AND (
+         (mount IS NULL AND $2::text IS NOT NULL) OR (sensor_format IS NULL AND $3::text IS NOT NULL)
+      OR (megapixels IS NULL AND $4::float8 IS NOT NULL) OR (focal_min_mm IS NULL AND $5::float8 IS NOT NULL)
+      OR (focal_max_mm IS NULL AND $6::float8 IS NOT NULL) OR (max_aperture IS NULL AND $7::float8 IS NOT NULL)
+      OR (release_year IS NULL AND $8::int IS NOT NULL))";
+
 /// Specs given with a later review fill in what the catalog does not know
 /// yet; known values are not overwritten by a passing review.
 async fn fill_unknown_specs(
@@ -110,23 +126,7 @@ async fn fill_unknown_specs(
         return Ok(());
     }
     let sp = tx.savepoint("subject_specs").await?;
-    let stmt = sp
-        .prepare_cached(
-            "UPDATE subjects SET
-                 mount = coalesce(mount, $2), sensor_format = coalesce(sensor_format, $3),
-                 megapixels = coalesce(megapixels, $4::float8),
-                 focal_min_mm = coalesce(focal_min_mm, $5::float8),
-                 focal_max_mm = coalesce(focal_max_mm, $6::float8),
-                 max_aperture = coalesce(max_aperture, $7::float8),
-                 release_year = coalesce(release_year, $8),
-                 updated_at = now()
-              WHERE id = $1 AND (
-                 (mount IS NULL AND $2::text IS NOT NULL) OR (sensor_format IS NULL AND $3::text IS NOT NULL)
-              OR (megapixels IS NULL AND $4::float8 IS NOT NULL) OR (focal_min_mm IS NULL AND $5::float8 IS NOT NULL)
-              OR (focal_max_mm IS NULL AND $6::float8 IS NOT NULL) OR (max_aperture IS NULL AND $7::float8 IS NOT NULL)
-              OR (release_year IS NULL AND $8::int IS NOT NULL))",
-        )
-        .await?;
+    let stmt = sp.prepare_cached(FILL_UNKNOWN_SPECS).await?;
     // A filled focal range could contradict a known one (min > max): the
     // check constraint refuses it and the catalog keeps what it had.
     let result = sp

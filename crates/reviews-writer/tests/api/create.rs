@@ -2,7 +2,7 @@
 //! what the write leaves behind (audit, content version).
 
 use futures_util::future::join_all;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{WriterAnswer as _, review_body, spawn_app, unique_title};
 
@@ -191,6 +191,53 @@ async fn the_same_subject_is_reused_whatever_the_case_of_its_brand_and_model() {
     assert_ne!(third.body["subject"]["id"], first.body["subject"]["id"]);
     assert_eq!(third.body["subject"]["slug"], "fujifilm-x-t5-2");
     assert_eq!(app.count("SELECT count(*) FROM subjects", &[]).await, 2);
+}
+
+#[actix_web::test]
+async fn a_later_review_fills_in_unknown_specs_but_never_overwrites_known_ones() {
+    let app = spawn_app().await;
+    let editor = app.new_editor("editor").await;
+    let lens = |title: &str, specs: Value| {
+        let mut body = review_body(title);
+        body["subject"] =
+            json!({ "kind": "lens", "brand": "Sigma", "model": "Art", "specs": specs });
+        body
+    };
+    let first = app
+        .post_review(
+            &editor.token,
+            &lens("One", json!({ "focal_min_mm": 24 })),
+            None,
+        )
+        .await;
+    first.created_id();
+    let second = app
+        .post_review(
+            &editor.token,
+            &lens("Two", json!({ "focal_min_mm": 35, "max_aperture": 1.4 })),
+            None,
+        )
+        .await;
+    second.created_id();
+    assert_eq!(second.body["subject"]["specs"]["focal_min_mm"], 24.0);
+    assert_eq!(second.body["subject"]["specs"]["max_aperture"], 1.4);
+
+    // A filled-in maximum below the known minimum would break the catalog's
+    // check: the review is still created and the catalog keeps what it had.
+    let third = app
+        .post_review(
+            &editor.token,
+            &lens("Three", json!({ "focal_max_mm": 10 })),
+            None,
+        )
+        .await;
+    third.created_id();
+    assert!(
+        third.body["subject"]["specs"].get("focal_max_mm").is_none(),
+        "{:?}",
+        third.body
+    );
+    assert_eq!(app.count("SELECT count(*) FROM subjects", &[]).await, 1);
 }
 
 #[actix_web::test]
