@@ -2,7 +2,8 @@
 # Checks everything under deploy/ without a cluster or Docker:
 #   gateway   the nginx template rendered with sample values: `nginx -t`, then
 #             a short smoke run on a free loopback port (routes, problem+json)
-#   prometheus `promtool check config`, `check rules`, `test rules`
+#   prometheus `promtool check config`, `check rules`, `test rules`; every
+#             alert's runbook_url anchor exists in docs/RUNBOOKS.md
 #   k8s       each overlay rendered with `kubectl kustomize` (1.24+) and
 #             validated offline (kubernetes-validate schemas, CloudNativePG
 #             subset, references, what each region must run)
@@ -185,6 +186,35 @@ check_prometheus() {
   run "prometheus: promtool check config prometheus.yml" promtool check config "$DEPLOY/prometheus/prometheus.yml"
   run "prometheus: promtool check rules alerts.yml" promtool check rules "$DEPLOY/prometheus/alerts.yml"
   run "prometheus: promtool test rules alerts.test.yml" promtool test rules "$DEPLOY/prometheus/alerts.test.yml"
+  # Every alert links its runbook: one base URL ending in docs/RUNBOOKS.md,
+  # and an anchor that a heading (or an explicit <a id>) of that file makes.
+  "$PY" - "$DEPLOY/prometheus/alerts.yml" "$ROOT/docs/RUNBOOKS.md" > "$WORK/out" 2>&1 <<'PYEOF' && ok "prometheus: every alert has a runbook_url whose anchor exists in docs/RUNBOOKS.md" || { bad "prometheus: runbook_url"; sed 's/^/     /' "$WORK/out"; }
+import re, sys, yaml
+rules = [r for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"] if "alert" in r]
+text = open(sys.argv[2], encoding="utf-8").read()
+anchors, seen = set(re.findall(r'<a (?:id|name)="([^"]+)"', text)), {}
+for heading in re.findall(r"^#{1,6} +(.+?) *$", re.sub(r"^```.*?^```", "", text, flags=re.M | re.S), re.M):
+    slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")   # GitHub's heading anchors
+    anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+    seen[slug] = seen.get(slug, 0) + 1
+errors, bases = [], set()
+for r in rules:
+    url = (r.get("annotations") or {}).get("runbook_url", "")
+    m = re.fullmatch(r"(https://\S+/docs/RUNBOOKS\.md)#([\w-]+)", url)
+    if not m:
+        errors.append(f"{r['alert']}: runbook_url {url!r} is not https://…/docs/RUNBOOKS.md#anchor")
+        continue
+    bases.add(m.group(1))
+    if m.group(2) not in anchors:
+        errors.append(f"{r['alert']}: docs/RUNBOOKS.md has no anchor #{m.group(2)}")
+if len(bases) > 1:
+    errors.append(f"runbook_url bases differ: {sorted(bases)}")
+for link in sorted(set(re.findall(r"\]\(#([^)]+)\)", text)) - anchors):
+    errors.append(f"docs/RUNBOOKS.md links to #{link}, which no heading makes")
+if not rules:
+    errors.append("no alerts")
+sys.exit("\n".join(errors) if errors else 0)
+PYEOF
 }
 
 # ---------------------------------------------------------------- kubernetes
