@@ -4,9 +4,12 @@
 #             a short smoke run on a free loopback port (routes, problem+json)
 #   prometheus `promtool check config`, `check rules`, `test rules`; every
 #             alert's runbook_url anchor exists in docs/RUNBOOKS.md
-#   k8s       each overlay rendered with `kubectl kustomize` (1.24+) and
-#             validated offline (kubernetes-validate schemas, CloudNativePG
-#             subset, references, what each region must run)
+#   k8s       the PrometheusRule and dashboard ConfigMap are what
+#             tools/generate.py makes of alerts.yml and dashboard.json; each
+#             overlay rendered with `kubectl kustomize` (1.24+) and validated
+#             offline (kubernetes-validate schemas, subset schemas of the
+#             custom resources, references between objects, what each region
+#             must run)
 #   compose   deploy/compose.yaml parsed and cross-checked (`docker compose
 #             config` too when the compose plugin exists)
 #   docker    the Dockerfile has the stages compose builds; hadolint on every
@@ -220,6 +223,8 @@ PYEOF
 # ---------------------------------------------------------------- kubernetes
 check_k8s() {
   local region out files=()
+  run "k8s: PrometheusRule and dashboard ConfigMap are what alerts.yml and dashboard.json generate" \
+    "$PY" "$DEPLOY/k8s/tools/generate.py" --check
   if [ -n "$KUBECTL_PROBLEM" ]; then bad "k8s: $KUBECTL_PROBLEM"; return 0; fi
   for region in sa na eu asia; do
     out="$WORK/k8s-$region.yaml"
@@ -237,15 +242,20 @@ check_k8s() {
     sed "s|$WORK/k8s-\(.*\)\.yaml|k8s: overlay \1|" "$WORK/out"; failures=$((failures + 1))
   fi
   # What each region must contain.
-  "$PY" - "$WORK" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: regions have their readers (HPA, PDB, probes), Redis, gateway and PostgreSQL" || { bad "k8s: region contents"; cat "$WORK/out"; }
-import sys, yaml
+  "$PY" - "$WORK" "$DEPLOY" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: regions have their readers (HPA, PDB, probes), Redis, gateway, PostgreSQL and monitoring" || { bad "k8s: region contents"; cat "$WORK/out"; }
+import json, sys, yaml
+alerts = yaml.safe_load(open(f"{sys.argv[2]}/prometheus/alerts.yml"))
+dashboard = json.load(open(f"{sys.argv[2]}/grafana/dashboard.json"))
 for region in ("sa", "na", "eu", "asia"):
     docs = [d for d in yaml.safe_load_all(open(f"{sys.argv[1]}/k8s-{region}.yaml")) if d]
     have = {(d["kind"], d["metadata"]["name"]) for d in docs}
     need = {("Deployment", "content-reader"), ("Service", "content-reader"), ("HorizontalPodAutoscaler", "content-reader"),
             ("PodDisruptionBudget", "content-reader"), ("Deployment", "redis"), ("Service", "redis"),
             ("Deployment", "gateway"), ("ConfigMap", "gateway-config"), ("Cluster", "rcr-db")}
-    editorial = {("Deployment", "auth"), ("Deployment", "reviews-writer"), ("Job", "rcr-migrate")}
+    need |= {("PodMonitor", "content-reader"), ("PodMonitor", "gateway"), ("PrometheusRule", "rcr-alerts"),
+             ("ConfigMap", "rcr-grafana-dashboard")}
+    editorial = {("Deployment", "auth"), ("Deployment", "reviews-writer"), ("Job", "rcr-migrate"),
+                 ("PodMonitor", "auth"), ("PodMonitor", "reviews-writer")}
     need |= editorial if region == "sa" else set()
     assert need <= have, f"{region}: missing {sorted(need - have)}"
     if region != "sa":
@@ -254,6 +264,16 @@ for region in ("sa", "na", "eu", "asia"):
     assert cluster["spec"].get("replica", {}).get("enabled", False) == (region != "sa"), f"{region}: replica flag"
     cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "rcr-config")
     assert cm["data"]["RCR__REGION"] == region, f"{region}: RCR__REGION={cm['data']['RCR__REGION']}"
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    assert rule["spec"] == alerts, f"{region}: the PrometheusRule's rules differ from deploy/prometheus/alerts.yml"
+    board = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "rcr-grafana-dashboard")
+    assert board["metadata"]["labels"].get("grafana_dashboard") == "1", f"{region}: dashboard ConfigMap not labelled for Grafana's sidecar"
+    assert json.loads(board["data"][f"{dashboard['uid']}.json"]) == dashboard, f"{region}: the dashboard ConfigMap differs from deploy/grafana/dashboard.json"
+    gateway = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "gateway")
+    exporter = next(c for c in gateway["spec"]["template"]["spec"]["containers"] if c["name"] == "nginx-exporter")
+    status = next(e["value"] for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "GW_STATUS_LISTEN")
+    assert status.startswith("127.0.0.1:"), f"{region}: stub_status must stay on the pod's loopback, not {status}"
+    assert f"--nginx.scrape-uri=http://{status}/stub_status" in exporter["args"], f"{region}: the exporter does not read {status}"
     for d in docs:
         assert d["kind"] == "Namespace" or d["metadata"].get("namespace") == f"rcr-{region}", f"{region}: {d['kind']}/{d['metadata']['name']} namespace"
         if d["kind"] == "Deployment" and d["metadata"]["name"] in ("auth", "reviews-writer", "content-reader"):
@@ -358,7 +378,8 @@ assert all(p["targets"] for p in d["panels"] if p["type"] != "row")
 text = " ".join(exprs)
 for metric in ("rcr_http_requests_total", "rcr_http_request_duration_seconds_bucket", "rcr_replica_lag_seconds",
                "rcr_cache_lookups_total", "rcr_read_fallbacks_total", "rcr_db_pool_connections",
-               "rcr_logins_total", "rcr_reviews_written_total"):
+               "rcr_logins_total", "rcr_reviews_written_total", "nginx_http_requests_total",
+               "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp", "cnpg_pg_stat_archiver_archived_count"):
     assert metric in text, f"no panel shows {metric}"
 PYEOF
 }
