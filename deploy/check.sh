@@ -112,13 +112,25 @@ PY="$VENV/bin/python"   # has PyYAML and jsonschema
 
 # ---------------------------------------------------------------- gateway
 check_gateway() {
-  local gw="$WORK/gw" port
-  mkdir -p "$gw/logs" "$gw/temp" "$gw/docs"
+  local gw="$WORK/gw" port tls_port status_port placeholders
+  mkdir -p "$gw/logs" "$gw/temp" "$gw/docs" "$gw/tls"
   cp "$DEPLOY/nginx/docs/index.html" "$DEPLOY/nginx/docs/problems.html" "$gw/docs/"
   echo '{"openapi":"3.1.0","info":{"title":"sample","version":"0"},"paths":{}}' > "$gw/docs/auth.json"
   cp "$gw/docs/auth.json" "$gw/docs/reviews.json"; cp "$gw/docs/auth.json" "$gw/docs/content.json"
   port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  tls_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  status_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  placeholders=$(grep -o '{{[A-Z_]*}}' "$DEPLOY/nginx/gateway.conf.template" | sort -u | tr -d '{}' | tr '\n' ' ')
+  # HTTPS and stub_status (SPEC §10.2), for a template that has them: a
+  # throw-away certificate, and the names the Kubernetes gateway uses
+  # (k8s/base/gateway.yaml). Ignored by a template without them.
+  if [[ " $placeholders " == *" TLS_CERT "* ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+      -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$gw/tls/tls.key" -out "$gw/tls/tls.crt" >/dev/null 2>&1
+  fi
   # Unused loopback ports: the upstreams refuse connections (503 tests).
+  GW_TLS_LISTEN_PORT="127.0.0.1:$tls_port" GW_TLS_CERT="$gw/tls/tls.crt" GW_TLS_KEY="$gw/tls/tls.key" \
+  GW_STATUS_LISTEN="127.0.0.1:$status_port" \
   GW_REGION=eu GW_LISTEN_PORT="127.0.0.1:$port" GW_AUTH_ADDR=127.0.0.1:9 GW_WRITER_ADDR=127.0.0.1:9 \
     GW_READER_SERVERS="server 127.0.0.1:9 max_fails=2 fail_timeout=5s;
         server 127.0.0.1:7 max_fails=2 fail_timeout=5s;" \
@@ -171,6 +183,25 @@ for p in ("/docs/auth.json", "/docs/reviews.json", "/docs/content.json"):
     assert s == 200 and h["Content-Type"].startswith("application/json") and json.loads(body)["openapi"], (p, s)
 problem("/docs/assets/swagger-ui-bundle.js", 404, "not_found")  # no npm assets in this sample
 PYEOF
+  if [[ " $placeholders " == *" TLS_CERT "* ]]; then
+    "$PY" - "$base" "https://127.0.0.1:$tls_port" > "$WORK/out" 2>&1 <<'PYEOF' && ok "gateway: HTTPS answers with HSTS, plain HTTP without (smoke run)" || { bad "gateway: HTTPS"; sed 's/^/     /' "$WORK/out"; }
+import ssl, sys, urllib.request
+insecure = ssl.create_default_context(); insecure.check_hostname = False; insecure.verify_mode = ssl.CERT_NONE
+with urllib.request.urlopen(sys.argv[2] + "/docs", timeout=5, context=insecure) as r:
+    hsts = r.headers.get("Strict-Transport-Security", "")
+    assert r.status == 200 and "max-age=" in hsts, (r.status, hsts)
+    assert int(hsts.split("max-age=")[1].split(";")[0]) >= 15552000, f"HSTS max-age under 180 days: {hsts}"
+with urllib.request.urlopen(sys.argv[1] + "/docs", timeout=5) as r:
+    assert "Strict-Transport-Security" not in r.headers, "HSTS on plain HTTP"
+PYEOF
+  fi
+  if [[ " $placeholders " == *" STATUS_LISTEN "* ]]; then
+    if curl -sf "http://127.0.0.1:$status_port/stub_status" | grep -q '^Active connections'; then
+      ok "gateway: stub_status answers on GW_STATUS_LISTEN (smoke run)"
+    else
+      bad "gateway: stub_status on GW_STATUS_LISTEN"
+    fi
+  fi
   kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true
   # Every placeholder of the template is documented and rendered.
   "$PY" - "$DEPLOY/nginx" > "$WORK/out" 2>&1 <<'PYEOF' && ok "gateway: placeholders documented in deploy/nginx/README.md" || { bad "gateway: placeholders"; cat "$WORK/out"; }
@@ -178,8 +209,8 @@ import re, sys
 d = sys.argv[1]
 used = set(re.findall(r"\{\{([A-Z_]+)\}\}", open(f"{d}/gateway.conf.template").read()))
 documented = set(re.findall(r"`\{\{([A-Z_]+)\}\}`", open(f"{d}/README.md").read()))
-expected = {"REGION", "LISTEN_PORT", "AUTH_ADDR", "WRITER_ADDR", "READER_SERVERS", "DOCS_DIR", "PID_FILE", "LOG_DIR", "TEMP_DIR"}
-assert used == expected, f"template uses {sorted(used)}"
+rendered = set(re.search(r'split\("([A-Z_ ]+)"', open(f"{d}/render.sh").read()).group(1).split())
+assert used == rendered, f"template uses {sorted(used)}, render.sh replaces {sorted(rendered)}"
 assert documented >= used, f"undocumented: {sorted(used - documented)}"
 PYEOF
 }
@@ -281,6 +312,64 @@ for region in ("sa", "na", "eu", "asia"):
             assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", d["metadata"]["name"]
             assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", d["metadata"]["name"]
             assert c["resources"]["requests"] and c["resources"]["limits"], d["metadata"]["name"]
+PYEOF
+  # TLS (SPEC §10.2) as the manifests wire it.
+  "$PY" - "$WORK" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: gateways serve HTTPS with their region's certificate; every database connection verifies its server (verify-full, mounted CA, a name the certificate carries)" || { bad "k8s: TLS"; cat "$WORK/out"; }
+import os, sys, yaml
+from urllib.parse import urlsplit, parse_qs
+renders = {r: [d for d in yaml.safe_load_all(open(f"{sys.argv[1]}/k8s-{r}.yaml")) if d] for r in ("sa", "na", "eu", "asia")}
+def one(docs, kind, name):
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+sa_cluster = one(renders["sa"], "Cluster", "rcr-db")
+sa_names = {"rcr-db-rw", "rcr-db-ro", "rcr-db-r"} | set(sa_cluster["spec"].get("certificates", {}).get("serverAltDNSNames", []))
+for region, docs in renders.items():
+    # The gateway: HTTPS port on the Service, the certificate's Secret mounted where GW_TLS_* point.
+    cert = one(docs, "Certificate", "gateway")
+    assert f"{region}.api.randomcamerareviews.example" in cert["spec"]["dnsNames"], f"{region}: certificate names {cert['spec']['dnsNames']}"
+    gw = one(docs, "Deployment", "gateway")["spec"]["template"]["spec"]
+    c = next(c for c in gw["containers"] if c["name"] == "gateway")
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports.get("https") == int(env["GW_TLS_LISTEN_PORT"]), f"{region}: https port {ports} vs GW_TLS_LISTEN_PORT"
+    vol = next(v for v in gw["volumes"] if v.get("secret", {}).get("secretName") == cert["spec"]["secretName"])
+    mount = next(m["mountPath"] for m in c["volumeMounts"] if m["name"] == vol["name"])
+    for var in ("GW_TLS_CERT", "GW_TLS_KEY"):
+        assert os.path.dirname(env[var]) == mount, f"{region}: {var}={env[var]} is not under {mount}"
+    svc = one(docs, "Service", "gateway")["spec"]
+    assert any(p["port"] == 443 and p["targetPort"] == "https" for p in svc["ports"]), f"{region}: no 443 on the gateway Service"
+    # Every database URL a container uses: verify-full, its CA file mounted, a host the server's certificate names.
+    urls = {k: v for k, v in one(docs, "Secret", "rcr-db")["stringData"].items()}
+    for d in docs:
+        pod = d.get("spec", {}).get("template", {}).get("spec")
+        for c in (pod or {}).get("containers", []):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                if ref.get("name") != "rcr-db":
+                    continue
+                where = f"{region}: {d['metadata']['name']} {e['name']}"
+                url = urlsplit(urls[ref["key"]])
+                q = {k: v[0] for k, v in parse_qs(url.query).items()}
+                assert q.get("sslmode") == "verify-full", f"{where}: sslmode={q.get('sslmode')}"
+                root = q.get("sslrootcert", "")
+                mount = next((m for m in c.get("volumeMounts", []) if m["mountPath"] == os.path.dirname(root)), None)
+                assert mount, f"{where}: nothing mounted at {os.path.dirname(root)} for sslrootcert={root}"
+                vol = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+                assert any(i["path"] == os.path.basename(root) and i["key"] == "ca.crt" for i in vol.get("items", [])), f"{where}: {root} is not a ca.crt"
+                host = url.hostname
+                if host.endswith(".rcr-sa.svc.clusterset.local"):
+                    assert host in sa_names, f"{where}: {host} is not a name of sa's server certificate {sorted(sa_names)}"
+                    assert vol["secretName"] == "rcr-db-sa-ca", f"{where}: {host} is sa's, verified with {vol['secretName']}"
+                else:
+                    assert host in {"rcr-db-rw", "rcr-db-ro", "rcr-db-r"}, f"{where}: unexpected host {host}"
+                    assert vol["secretName"] == "rcr-db-ca", f"{where}: {host} is the region's, verified with {vol['secretName']}"
+    # Replica clusters stream from sa verifying it by a name sa's certificate carries.
+    spec = one(docs, "Cluster", "rcr-db")["spec"]
+    assert "hostnossl all all all reject" in spec.get("postgresql", {}).get("pg_hba", []), f"{region}: PostgreSQL accepts connections without TLS"
+    for ext in spec.get("externalClusters", []):
+        params = ext.get("connectionParameters")
+        if params:
+            assert params.get("sslmode") == "verify-full" and params["host"] in sa_names, f"{region}: {ext['name']} {params}"
+            assert ext["sslRootCert"]["name"] == "rcr-db-sa-ca", f"{region}: {ext['name']} verifies sa with {ext['sslRootCert']['name']}"
 PYEOF
 }
 
