@@ -257,9 +257,13 @@ check_k8s() {
   run "k8s: PrometheusRule and dashboard ConfigMap are what alerts.yml and dashboard.json generate" \
     "$PY" "$DEPLOY/k8s/tools/generate.py" --check
   if [ -n "$KUBECTL_PROBLEM" ]; then bad "k8s: $KUBECTL_PROBLEM"; return 0; fi
-  for region in sa na eu asia; do
+  # The four regions, and the point-in-time restore (sa with a recovery
+  # bootstrap, docs/RUNBOOKS.md) rendered as "overlay restore".
+  for region in sa na eu asia restore; do
     out="$WORK/k8s-$region.yaml"
-    if kubectl kustomize "$DEPLOY/k8s/overlays/$region" > "$out" 2>"$WORK/out"; then
+    local dir="$DEPLOY/k8s/overlays/$region"
+    [ "$region" != restore ] || dir="$DEPLOY/k8s/restore"
+    if kubectl kustomize "$dir" > "$out" 2>"$WORK/out"; then
       ok "k8s: overlay $region renders (kubectl kustomize)"
       files+=("$out")
     else
@@ -272,6 +276,7 @@ check_k8s() {
   else
     sed "s|$WORK/k8s-\(.*\)\.yaml|k8s: overlay \1|" "$WORK/out"; failures=$((failures + 1))
   fi
+  [ ${#files[@]} -eq 5 ] || return 0
   # What each region must contain.
   "$PY" - "$WORK" "$DEPLOY" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: regions have their readers (HPA, PDB, probes), Redis, gateway, PostgreSQL and monitoring" || { bad "k8s: region contents"; cat "$WORK/out"; }
 import json, sys, yaml
@@ -312,6 +317,48 @@ for region in ("sa", "na", "eu", "asia"):
             assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", d["metadata"]["name"]
             assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", d["metadata"]["name"]
             assert c["resources"]["requests"] and c["resources"]["limits"], d["metadata"]["name"]
+PYEOF
+  # Backups (SPEC §10.3) and the restore that reads them.
+  "$PY" - "$WORK" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: sa archives WAL and backs up daily (30-day retention); replica regions read sa's archive; the restore reads the archive sa writes" || { bad "k8s: backups"; cat "$WORK/out"; }
+import re, sys, yaml
+renders = {r: [d for d in yaml.safe_load_all(open(f"{sys.argv[1]}/k8s-{r}.yaml")) if d] for r in ("sa", "na", "eu", "asia", "restore")}
+def one(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"{kind} {name}: {len(found)} found"
+    return found[0]
+PLUGIN = "barman-cloud.cloudnative-pg.io"
+sa = one(renders["sa"], "Cluster", "rcr-db")["spec"]
+archivers = [p for p in sa.get("plugins", []) if p["name"] == PLUGIN and p.get("isWALArchiver")]
+assert len(archivers) == 1, "sa: the cluster must archive WAL through the Barman Cloud plugin"
+archive = archivers[0]["parameters"]
+store = one(renders["sa"], "ObjectStore", archive["barmanObjectName"])["spec"]
+assert store.get("retentionPolicy") == "30d", f"sa: retention {store.get('retentionPolicy')} (docs/RUNBOOKS.md says 30 days)"
+assert store["configuration"]["destinationPath"].startswith("s3://"), "sa: the archive is not an S3 bucket"
+daily = one(renders["sa"], "ScheduledBackup")["spec"]
+assert daily["cluster"]["name"] == "rcr-db" and daily["method"] == "plugin" and daily["pluginConfiguration"]["name"] == PLUGIN, daily
+sec, minute, hour, dom, month, dow = daily["schedule"].split()
+assert re.fullmatch(r"\d+", hour) and (dom, month, dow) == ("*", "*", "*"), f"sa: not daily: {daily['schedule']}"
+for region in ("na", "eu", "asia"):
+    spec = one(renders[region], "Cluster", "rcr-db")["spec"]
+    assert not any(p.get("isWALArchiver") for p in spec.get("plugins", [])), f"{region}: a replica cluster must not archive (its WAL is sa's)"
+    source = next(c for c in spec["externalClusters"] if c["name"] == spec["replica"]["source"])
+    assert source.get("plugin", {}).get("parameters") == archive, f"{region}: reads {source.get('plugin')}, sa writes {archive}"
+    theirs = one(renders[region], "ObjectStore", archive["barmanObjectName"])["spec"]
+    assert theirs["configuration"]["destinationPath"] == store["configuration"]["destinationPath"], f"{region}: another bucket"
+    assert "retentionPolicy" not in theirs, f"{region}: retention is sa's to apply"
+    assert not [d for d in renders[region] if d["kind"] == "ScheduledBackup"], f"{region}: backs up a replica"
+# The restore: sa's objects, the Cluster bootstrapped from the archive sa writes now, writing a new one.
+restore = one(renders["restore"], "Cluster", "rcr-db")
+spec = restore["spec"]
+assert restore["metadata"]["labels"].get("app.kubernetes.io/component") == "database", "restore: the Cluster must carry the label the runbook applies by"
+recovery = spec["bootstrap"]["recovery"]
+assert "targetTime" in recovery.get("recoveryTarget", {}), "restore: no recoveryTarget.targetTime"
+origin = next(c for c in spec["externalClusters"] if c["name"] == recovery["source"])["plugin"]["parameters"]
+assert origin == archive, f"restore: reads {origin}, but sa writes {archive}"
+new = next(p for p in spec["plugins"] if p.get("isWALArchiver"))["parameters"]
+assert new["serverName"] != archive["serverName"], "restore: the restored cluster must archive under a new serverName"
+strip = lambda s: {k: v for k, v in s.items() if k not in ("bootstrap", "externalClusters", "plugins")}
+assert strip(spec) == strip(sa), "restore: the Cluster differs from sa's beyond bootstrap and archive"
 PYEOF
   # TLS (SPEC §10.2) as the manifests wire it.
   "$PY" - "$WORK" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: gateways serve HTTPS with their region's certificate; every database connection verifies its server (verify-full, mounted CA, a name the certificate carries)" || { bad "k8s: TLS"; cat "$WORK/out"; }
