@@ -382,22 +382,27 @@ def main():
     for path in args.files:
         with open(path, encoding="utf-8") as f:
             docs = [d for d in yaml.safe_load_all(f) if d is not None]
-        errors, builtin, custom = [], 0, 0
+        errors, builtin, custom, valid = [], 0, 0, []
         for d in docs:
             name = f"{d.get('kind')}/{d.get('metadata', {}).get('name')}"
             try:
                 kubernetes_validate.validate(d, args.k8s_version, strict=True)
                 builtin += 1
+                valid.append(d)
             except SchemaNotFoundError:
                 try:
                     check_custom(d)
                     custom += 1
-                except (ValueError, jsonschema.ValidationError) as e:
-                    errors.append(f"{name}: {getattr(e, 'message', e)}")
+                    valid.append(d)
+                except ValueError as e:
+                    errors.append(f"{name}: {e}")
+                except jsonschema.ValidationError as e:
+                    errors.append(f"{name}: {'.'.join(str(p) for p in e.absolute_path)}: {e.message}")
             except kubernetes_validate.ValidationError as e:
                 errors.append(f"{name}: {'.'.join(str(p) for p in e.path)}: {e.message}")
         errors += [f"dangling reference: {m}" for m in references(docs)]
-        errors += custom_references(docs)
+        # Only objects that passed their schema: the cross-checks rely on it.
+        errors += custom_references(valid)
         if not docs:
             errors.append("no objects")
         if errors:
