@@ -2,10 +2,14 @@
 # Checks everything under deploy/ without a cluster or Docker:
 #   gateway   the nginx template rendered with sample values: `nginx -t`, then
 #             a short smoke run on a free loopback port (routes, problem+json)
-#   prometheus `promtool check config`, `check rules`, `test rules`
-#   k8s       each overlay rendered with `kubectl kustomize` (1.24+) and
-#             validated offline (kubernetes-validate schemas, CloudNativePG
-#             subset, references, what each region must run)
+#   prometheus `promtool check config`, `check rules`, `test rules`; every
+#             alert's runbook_url anchor exists in docs/RUNBOOKS.md
+#   k8s       the PrometheusRule and dashboard ConfigMap are what
+#             tools/generate.py makes of alerts.yml and dashboard.json; each
+#             overlay rendered with `kubectl kustomize` (1.24+) and validated
+#             offline (kubernetes-validate schemas, subset schemas of the
+#             custom resources, references between objects, what each region
+#             must run)
 #   compose   deploy/compose.yaml parsed and cross-checked (`docker compose
 #             config` too when the compose plugin exists)
 #   docker    the Dockerfile has the stages compose builds; hadolint on every
@@ -108,13 +112,25 @@ PY="$VENV/bin/python"   # has PyYAML and jsonschema
 
 # ---------------------------------------------------------------- gateway
 check_gateway() {
-  local gw="$WORK/gw" port
-  mkdir -p "$gw/logs" "$gw/temp" "$gw/docs"
+  local gw="$WORK/gw" port tls_port status_port placeholders
+  mkdir -p "$gw/logs" "$gw/temp" "$gw/docs" "$gw/tls"
   cp "$DEPLOY/nginx/docs/index.html" "$DEPLOY/nginx/docs/problems.html" "$gw/docs/"
   echo '{"openapi":"3.1.0","info":{"title":"sample","version":"0"},"paths":{}}' > "$gw/docs/auth.json"
   cp "$gw/docs/auth.json" "$gw/docs/reviews.json"; cp "$gw/docs/auth.json" "$gw/docs/content.json"
   port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  tls_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  status_port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  placeholders=$(grep -o '{{[A-Z_]*}}' "$DEPLOY/nginx/gateway.conf.template" | sort -u | tr -d '{}' | tr '\n' ' ')
+  # HTTPS and stub_status (SPEC §10.2), for a template that has them: a
+  # throw-away certificate, and the names the Kubernetes gateway uses
+  # (k8s/base/gateway.yaml). Ignored by a template without them.
+  if [[ " $placeholders " == *" TLS_CERT "* ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+      -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$gw/tls/tls.key" -out "$gw/tls/tls.crt" >/dev/null 2>&1
+  fi
   # Unused loopback ports: the upstreams refuse connections (503 tests).
+  GW_TLS_LISTEN_PORT="127.0.0.1:$tls_port" GW_TLS_CERT="$gw/tls/tls.crt" GW_TLS_KEY="$gw/tls/tls.key" \
+  GW_STATUS_LISTEN="127.0.0.1:$status_port" \
   GW_REGION=eu GW_LISTEN_PORT="127.0.0.1:$port" GW_AUTH_ADDR=127.0.0.1:9 GW_WRITER_ADDR=127.0.0.1:9 \
     GW_READER_SERVERS="server 127.0.0.1:9 max_fails=2 fail_timeout=5s;
         server 127.0.0.1:7 max_fails=2 fail_timeout=5s;" \
@@ -167,6 +183,25 @@ for p in ("/docs/auth.json", "/docs/reviews.json", "/docs/content.json"):
     assert s == 200 and h["Content-Type"].startswith("application/json") and json.loads(body)["openapi"], (p, s)
 problem("/docs/assets/swagger-ui-bundle.js", 404, "not_found")  # no npm assets in this sample
 PYEOF
+  if [[ " $placeholders " == *" TLS_CERT "* ]]; then
+    "$PY" - "$base" "https://127.0.0.1:$tls_port" > "$WORK/out" 2>&1 <<'PYEOF' && ok "gateway: HTTPS answers with HSTS, plain HTTP without (smoke run)" || { bad "gateway: HTTPS"; sed 's/^/     /' "$WORK/out"; }
+import ssl, sys, urllib.request
+insecure = ssl.create_default_context(); insecure.check_hostname = False; insecure.verify_mode = ssl.CERT_NONE
+with urllib.request.urlopen(sys.argv[2] + "/docs", timeout=5, context=insecure) as r:
+    hsts = r.headers.get("Strict-Transport-Security", "")
+    assert r.status == 200 and "max-age=" in hsts, (r.status, hsts)
+    assert int(hsts.split("max-age=")[1].split(";")[0]) >= 15552000, f"HSTS max-age under 180 days: {hsts}"
+with urllib.request.urlopen(sys.argv[1] + "/docs", timeout=5) as r:
+    assert "Strict-Transport-Security" not in r.headers, "HSTS on plain HTTP"
+PYEOF
+  fi
+  if [[ " $placeholders " == *" STATUS_LISTEN "* ]]; then
+    if curl -sf "http://127.0.0.1:$status_port/stub_status" | grep -q '^Active connections'; then
+      ok "gateway: stub_status answers on GW_STATUS_LISTEN (smoke run)"
+    else
+      bad "gateway: stub_status on GW_STATUS_LISTEN"
+    fi
+  fi
   kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true
   # Every placeholder of the template is documented and rendered.
   "$PY" - "$DEPLOY/nginx" > "$WORK/out" 2>&1 <<'PYEOF' && ok "gateway: placeholders documented in deploy/nginx/README.md" || { bad "gateway: placeholders"; cat "$WORK/out"; }
@@ -174,8 +209,8 @@ import re, sys
 d = sys.argv[1]
 used = set(re.findall(r"\{\{([A-Z_]+)\}\}", open(f"{d}/gateway.conf.template").read()))
 documented = set(re.findall(r"`\{\{([A-Z_]+)\}\}`", open(f"{d}/README.md").read()))
-expected = {"REGION", "LISTEN_PORT", "AUTH_ADDR", "WRITER_ADDR", "READER_SERVERS", "DOCS_DIR", "PID_FILE", "LOG_DIR", "TEMP_DIR"}
-assert used == expected, f"template uses {sorted(used)}"
+rendered = set(re.search(r'split\("([A-Z_ ]+)"', open(f"{d}/render.sh").read()).group(1).split())
+assert used == rendered, f"template uses {sorted(used)}, render.sh replaces {sorted(rendered)}"
 assert documented >= used, f"undocumented: {sorted(used - documented)}"
 PYEOF
 }
@@ -185,15 +220,50 @@ check_prometheus() {
   run "prometheus: promtool check config prometheus.yml" promtool check config "$DEPLOY/prometheus/prometheus.yml"
   run "prometheus: promtool check rules alerts.yml" promtool check rules "$DEPLOY/prometheus/alerts.yml"
   run "prometheus: promtool test rules alerts.test.yml" promtool test rules "$DEPLOY/prometheus/alerts.test.yml"
+  # Every alert links its runbook: one base URL ending in docs/RUNBOOKS.md,
+  # and an anchor that a heading (or an explicit <a id>) of that file makes.
+  "$PY" - "$DEPLOY/prometheus/alerts.yml" "$ROOT/docs/RUNBOOKS.md" > "$WORK/out" 2>&1 <<'PYEOF' && ok "prometheus: every alert has a runbook_url whose anchor exists in docs/RUNBOOKS.md" || { bad "prometheus: runbook_url"; sed 's/^/     /' "$WORK/out"; }
+import re, sys, yaml
+rules = [r for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"] if "alert" in r]
+text = open(sys.argv[2], encoding="utf-8").read()
+anchors, seen = set(re.findall(r'<a (?:id|name)="([^"]+)"', text)), {}
+for heading in re.findall(r"^#{1,6} +(.+?) *$", re.sub(r"^```.*?^```", "", text, flags=re.M | re.S), re.M):
+    slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")   # GitHub's heading anchors
+    anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+    seen[slug] = seen.get(slug, 0) + 1
+errors, bases = [], set()
+for r in rules:
+    url = (r.get("annotations") or {}).get("runbook_url", "")
+    m = re.fullmatch(r"(https://\S+/docs/RUNBOOKS\.md)#([\w-]+)", url)
+    if not m:
+        errors.append(f"{r['alert']}: runbook_url {url!r} is not https://…/docs/RUNBOOKS.md#anchor")
+        continue
+    bases.add(m.group(1))
+    if m.group(2) not in anchors:
+        errors.append(f"{r['alert']}: docs/RUNBOOKS.md has no anchor #{m.group(2)}")
+if len(bases) > 1:
+    errors.append(f"runbook_url bases differ: {sorted(bases)}")
+for link in sorted(set(re.findall(r"\]\(#([^)]+)\)", text)) - anchors):
+    errors.append(f"docs/RUNBOOKS.md links to #{link}, which no heading makes")
+if not rules:
+    errors.append("no alerts")
+sys.exit("\n".join(errors) if errors else 0)
+PYEOF
 }
 
 # ---------------------------------------------------------------- kubernetes
 check_k8s() {
   local region out files=()
+  run "k8s: PrometheusRule and dashboard ConfigMap are what alerts.yml and dashboard.json generate" \
+    "$PY" "$DEPLOY/k8s/tools/generate.py" --check
   if [ -n "$KUBECTL_PROBLEM" ]; then bad "k8s: $KUBECTL_PROBLEM"; return 0; fi
-  for region in sa na eu asia; do
+  # The four regions, and the point-in-time restore (sa with a recovery
+  # bootstrap, docs/RUNBOOKS.md) rendered as "overlay restore".
+  for region in sa na eu asia restore; do
     out="$WORK/k8s-$region.yaml"
-    if kubectl kustomize "$DEPLOY/k8s/overlays/$region" > "$out" 2>"$WORK/out"; then
+    local dir="$DEPLOY/k8s/overlays/$region"
+    [ "$region" != restore ] || dir="$DEPLOY/k8s/restore"
+    if kubectl kustomize "$dir" > "$out" 2>"$WORK/out"; then
       ok "k8s: overlay $region renders (kubectl kustomize)"
       files+=("$out")
     else
@@ -206,16 +276,22 @@ check_k8s() {
   else
     sed "s|$WORK/k8s-\(.*\)\.yaml|k8s: overlay \1|" "$WORK/out"; failures=$((failures + 1))
   fi
+  [ ${#files[@]} -eq 5 ] || return 0
   # What each region must contain.
-  "$PY" - "$WORK" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: regions have their readers (HPA, PDB, probes), Redis, gateway and PostgreSQL" || { bad "k8s: region contents"; cat "$WORK/out"; }
-import sys, yaml
+  "$PY" - "$WORK" "$DEPLOY" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: regions have their readers (HPA, PDB, probes), Redis, gateway, PostgreSQL and monitoring" || { bad "k8s: region contents"; cat "$WORK/out"; }
+import json, sys, yaml
+alerts = yaml.safe_load(open(f"{sys.argv[2]}/prometheus/alerts.yml"))
+dashboard = json.load(open(f"{sys.argv[2]}/grafana/dashboard.json"))
 for region in ("sa", "na", "eu", "asia"):
     docs = [d for d in yaml.safe_load_all(open(f"{sys.argv[1]}/k8s-{region}.yaml")) if d]
     have = {(d["kind"], d["metadata"]["name"]) for d in docs}
     need = {("Deployment", "content-reader"), ("Service", "content-reader"), ("HorizontalPodAutoscaler", "content-reader"),
             ("PodDisruptionBudget", "content-reader"), ("Deployment", "redis"), ("Service", "redis"),
             ("Deployment", "gateway"), ("ConfigMap", "gateway-config"), ("Cluster", "rcr-db")}
-    editorial = {("Deployment", "auth"), ("Deployment", "reviews-writer"), ("Job", "rcr-migrate")}
+    need |= {("PodMonitor", "content-reader"), ("PodMonitor", "gateway"), ("PrometheusRule", "rcr-alerts"),
+             ("ConfigMap", "rcr-grafana-dashboard")}
+    editorial = {("Deployment", "auth"), ("Deployment", "reviews-writer"), ("Job", "rcr-migrate"),
+                 ("PodMonitor", "auth"), ("PodMonitor", "reviews-writer")}
     need |= editorial if region == "sa" else set()
     assert need <= have, f"{region}: missing {sorted(need - have)}"
     if region != "sa":
@@ -224,6 +300,16 @@ for region in ("sa", "na", "eu", "asia"):
     assert cluster["spec"].get("replica", {}).get("enabled", False) == (region != "sa"), f"{region}: replica flag"
     cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "rcr-config")
     assert cm["data"]["RCR__REGION"] == region, f"{region}: RCR__REGION={cm['data']['RCR__REGION']}"
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    assert rule["spec"] == alerts, f"{region}: the PrometheusRule's rules differ from deploy/prometheus/alerts.yml"
+    board = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "rcr-grafana-dashboard")
+    assert board["metadata"]["labels"].get("grafana_dashboard") == "1", f"{region}: dashboard ConfigMap not labelled for Grafana's sidecar"
+    assert json.loads(board["data"][f"{dashboard['uid']}.json"]) == dashboard, f"{region}: the dashboard ConfigMap differs from deploy/grafana/dashboard.json"
+    gateway = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "gateway")
+    exporter = next(c for c in gateway["spec"]["template"]["spec"]["containers"] if c["name"] == "nginx-exporter")
+    status = next(e["value"] for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "GW_STATUS_LISTEN")
+    assert status.startswith("127.0.0.1:"), f"{region}: stub_status must stay on the pod's loopback, not {status}"
+    assert f"--nginx.scrape-uri=http://{status}/stub_status" in exporter["args"], f"{region}: the exporter does not read {status}"
     for d in docs:
         assert d["kind"] == "Namespace" or d["metadata"].get("namespace") == f"rcr-{region}", f"{region}: {d['kind']}/{d['metadata']['name']} namespace"
         if d["kind"] == "Deployment" and d["metadata"]["name"] in ("auth", "reviews-writer", "content-reader"):
@@ -231,6 +317,106 @@ for region in ("sa", "na", "eu", "asia"):
             assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", d["metadata"]["name"]
             assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", d["metadata"]["name"]
             assert c["resources"]["requests"] and c["resources"]["limits"], d["metadata"]["name"]
+PYEOF
+  # Backups (SPEC §10.3) and the restore that reads them.
+  "$PY" - "$WORK" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: sa archives WAL and backs up daily (30-day retention); replica regions read sa's archive; the restore reads the archive sa writes" || { bad "k8s: backups"; cat "$WORK/out"; }
+import re, sys, yaml
+renders = {r: [d for d in yaml.safe_load_all(open(f"{sys.argv[1]}/k8s-{r}.yaml")) if d] for r in ("sa", "na", "eu", "asia", "restore")}
+def one(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"{kind} {name}: {len(found)} found"
+    return found[0]
+PLUGIN = "barman-cloud.cloudnative-pg.io"
+sa = one(renders["sa"], "Cluster", "rcr-db")["spec"]
+archivers = [p for p in sa.get("plugins", []) if p["name"] == PLUGIN and p.get("isWALArchiver")]
+assert len(archivers) == 1, "sa: the cluster must archive WAL through the Barman Cloud plugin"
+archive = archivers[0]["parameters"]
+store = one(renders["sa"], "ObjectStore", archive["barmanObjectName"])["spec"]
+assert store.get("retentionPolicy") == "30d", f"sa: retention {store.get('retentionPolicy')} (docs/RUNBOOKS.md says 30 days)"
+assert store["configuration"]["destinationPath"].startswith("s3://"), "sa: the archive is not an S3 bucket"
+daily = one(renders["sa"], "ScheduledBackup")["spec"]
+assert daily["cluster"]["name"] == "rcr-db" and daily["method"] == "plugin" and daily["pluginConfiguration"]["name"] == PLUGIN, daily
+sec, minute, hour, dom, month, dow = daily["schedule"].split()
+assert re.fullmatch(r"\d+", hour) and (dom, month, dow) == ("*", "*", "*"), f"sa: not daily: {daily['schedule']}"
+for region in ("na", "eu", "asia"):
+    spec = one(renders[region], "Cluster", "rcr-db")["spec"]
+    assert not any(p.get("isWALArchiver") for p in spec.get("plugins", [])), f"{region}: a replica cluster must not archive (its WAL is sa's)"
+    source = next(c for c in spec["externalClusters"] if c["name"] == spec["replica"]["source"])
+    assert source.get("plugin", {}).get("parameters") == archive, f"{region}: reads {source.get('plugin')}, sa writes {archive}"
+    theirs = one(renders[region], "ObjectStore", archive["barmanObjectName"])["spec"]
+    assert theirs["configuration"]["destinationPath"] == store["configuration"]["destinationPath"], f"{region}: another bucket"
+    assert "retentionPolicy" not in theirs, f"{region}: retention is sa's to apply"
+    assert not [d for d in renders[region] if d["kind"] == "ScheduledBackup"], f"{region}: backs up a replica"
+# The restore: sa's objects, the Cluster bootstrapped from the archive sa writes now, writing a new one.
+restore = one(renders["restore"], "Cluster", "rcr-db")
+spec = restore["spec"]
+assert restore["metadata"]["labels"].get("app.kubernetes.io/component") == "database", "restore: the Cluster must carry the label the runbook applies by"
+recovery = spec["bootstrap"]["recovery"]
+assert "targetTime" in recovery.get("recoveryTarget", {}), "restore: no recoveryTarget.targetTime"
+origin = next(c for c in spec["externalClusters"] if c["name"] == recovery["source"])["plugin"]["parameters"]
+assert origin == archive, f"restore: reads {origin}, but sa writes {archive}"
+new = next(p for p in spec["plugins"] if p.get("isWALArchiver"))["parameters"]
+assert new["serverName"] != archive["serverName"], "restore: the restored cluster must archive under a new serverName"
+strip = lambda s: {k: v for k, v in s.items() if k not in ("bootstrap", "externalClusters", "plugins")}
+assert strip(spec) == strip(sa), "restore: the Cluster differs from sa's beyond bootstrap and archive"
+PYEOF
+  # TLS (SPEC §10.2) as the manifests wire it.
+  "$PY" - "$WORK" > "$WORK/out" 2>&1 <<'PYEOF' && ok "k8s: gateways serve HTTPS with their region's certificate; every database connection verifies its server (verify-full, mounted CA, a name the certificate carries)" || { bad "k8s: TLS"; cat "$WORK/out"; }
+import os, sys, yaml
+from urllib.parse import urlsplit, parse_qs
+renders = {r: [d for d in yaml.safe_load_all(open(f"{sys.argv[1]}/k8s-{r}.yaml")) if d] for r in ("sa", "na", "eu", "asia")}
+def one(docs, kind, name):
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+sa_cluster = one(renders["sa"], "Cluster", "rcr-db")
+sa_names = {"rcr-db-rw", "rcr-db-ro", "rcr-db-r"} | set(sa_cluster["spec"].get("certificates", {}).get("serverAltDNSNames", []))
+for region, docs in renders.items():
+    # The gateway: HTTPS port on the Service, the certificate's Secret mounted where GW_TLS_* point.
+    cert = one(docs, "Certificate", "gateway")
+    assert f"{region}.api.randomcamerareviews.example" in cert["spec"]["dnsNames"], f"{region}: certificate names {cert['spec']['dnsNames']}"
+    gw = one(docs, "Deployment", "gateway")["spec"]["template"]["spec"]
+    c = next(c for c in gw["containers"] if c["name"] == "gateway")
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports.get("https") == int(env["GW_TLS_LISTEN_PORT"]), f"{region}: https port {ports} vs GW_TLS_LISTEN_PORT"
+    vol = next(v for v in gw["volumes"] if v.get("secret", {}).get("secretName") == cert["spec"]["secretName"])
+    mount = next(m["mountPath"] for m in c["volumeMounts"] if m["name"] == vol["name"])
+    for var in ("GW_TLS_CERT", "GW_TLS_KEY"):
+        assert os.path.dirname(env[var]) == mount, f"{region}: {var}={env[var]} is not under {mount}"
+    svc = one(docs, "Service", "gateway")["spec"]
+    assert any(p["port"] == 443 and p["targetPort"] == "https" for p in svc["ports"]), f"{region}: no 443 on the gateway Service"
+    # Every database URL a container uses: verify-full, its CA file mounted, a host the server's certificate names.
+    urls = {k: v for k, v in one(docs, "Secret", "rcr-db")["stringData"].items()}
+    for d in docs:
+        pod = d.get("spec", {}).get("template", {}).get("spec")
+        for c in (pod or {}).get("containers", []):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                if ref.get("name") != "rcr-db":
+                    continue
+                where = f"{region}: {d['metadata']['name']} {e['name']}"
+                url = urlsplit(urls[ref["key"]])
+                q = {k: v[0] for k, v in parse_qs(url.query).items()}
+                assert q.get("sslmode") == "verify-full", f"{where}: sslmode={q.get('sslmode')}"
+                root = q.get("sslrootcert", "")
+                mount = next((m for m in c.get("volumeMounts", []) if m["mountPath"] == os.path.dirname(root)), None)
+                assert mount, f"{where}: nothing mounted at {os.path.dirname(root)} for sslrootcert={root}"
+                vol = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+                assert any(i["path"] == os.path.basename(root) and i["key"] == "ca.crt" for i in vol.get("items", [])), f"{where}: {root} is not a ca.crt"
+                host = url.hostname
+                if host.endswith(".rcr-sa.svc.clusterset.local"):
+                    assert host in sa_names, f"{where}: {host} is not a name of sa's server certificate {sorted(sa_names)}"
+                    assert vol["secretName"] == "rcr-db-sa-ca", f"{where}: {host} is sa's, verified with {vol['secretName']}"
+                else:
+                    assert host in {"rcr-db-rw", "rcr-db-ro", "rcr-db-r"}, f"{where}: unexpected host {host}"
+                    assert vol["secretName"] == "rcr-db-ca", f"{where}: {host} is the region's, verified with {vol['secretName']}"
+    # Replica clusters stream from sa verifying it by a name sa's certificate carries.
+    spec = one(docs, "Cluster", "rcr-db")["spec"]
+    assert "hostnossl all all all reject" in spec.get("postgresql", {}).get("pg_hba", []), f"{region}: PostgreSQL accepts connections without TLS"
+    for ext in spec.get("externalClusters", []):
+        params = ext.get("connectionParameters")
+        if params:
+            assert params.get("sslmode") == "verify-full" and params["host"] in sa_names, f"{region}: {ext['name']} {params}"
+            assert ext["sslRootCert"]["name"] == "rcr-db-sa-ca", f"{region}: {ext['name']} verifies sa with {ext['sslRootCert']['name']}"
 PYEOF
 }
 
@@ -328,7 +514,8 @@ assert all(p["targets"] for p in d["panels"] if p["type"] != "row")
 text = " ".join(exprs)
 for metric in ("rcr_http_requests_total", "rcr_http_request_duration_seconds_bucket", "rcr_replica_lag_seconds",
                "rcr_cache_lookups_total", "rcr_read_fallbacks_total", "rcr_db_pool_connections",
-               "rcr_logins_total", "rcr_reviews_written_total"):
+               "rcr_logins_total", "rcr_reviews_written_total", "nginx_http_requests_total",
+               "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp", "cnpg_pg_stat_archiver_archived_count"):
     assert metric in text, f"no panel shows {metric}"
 PYEOF
 }
