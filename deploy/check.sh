@@ -129,7 +129,7 @@ check_gateway() {
       -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$gw/tls/tls.key" -out "$gw/tls/tls.crt" >/dev/null 2>&1
   fi
   # Unused loopback ports: the upstreams refuse connections (503 tests).
-  GW_TLS_LISTEN_PORT="127.0.0.1:$tls_port" GW_TLS_CERT="$gw/tls/tls.crt" GW_TLS_KEY="$gw/tls/tls.key" \
+  GW_TLS_LISTEN="127.0.0.1:$tls_port" GW_TLS_CERT="$gw/tls/tls.crt" GW_TLS_KEY="$gw/tls/tls.key" \
   GW_STATUS_LISTEN="127.0.0.1:$status_port" \
   GW_REGION=eu GW_LISTEN_PORT="127.0.0.1:$port" GW_AUTH_ADDR=127.0.0.1:9 GW_WRITER_ADDR=127.0.0.1:9 \
     GW_READER_SERVERS="server 127.0.0.1:9 max_fails=2 fail_timeout=5s;
@@ -377,7 +377,7 @@ for region, docs in renders.items():
     c = next(c for c in gw["containers"] if c["name"] == "gateway")
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports.get("https") == int(env["GW_TLS_LISTEN_PORT"]), f"{region}: https port {ports} vs GW_TLS_LISTEN_PORT"
+    assert ports.get("https") == int(env["GW_TLS_LISTEN"]), f"{region}: https port {ports} vs GW_TLS_LISTEN"
     vol = next(v for v in gw["volumes"] if v.get("secret", {}).get("secretName") == cert["spec"]["secretName"])
     mount = next(m["mountPath"] for m in c["volumeMounts"] if m["name"] == vol["name"])
     for var in ("GW_TLS_CERT", "GW_TLS_KEY"):
@@ -456,7 +456,7 @@ for name, s in services.items():
 ports = {}
 for i, r in enumerate(regions):
     g = services[f"gateway-{r}"]
-    assert g["ports"] == [f"{8000 + i}:8080"], f"gateway-{r}: ports {g['ports']}"
+    assert g["ports"] == [f"{8000 + i}:8080", f"{8443 + i}:8443"], f"gateway-{r}: ports {g['ports']}"
     assert g["environment"]["GW_REGION"] == r
     assert services[f"content-reader-{r}"]["environment"]["RCR__REGION"] == r
     assert f"redis-{r}:" in services[f"content-reader-{r}"]["environment"]["RCR__REDIS__URL"]
