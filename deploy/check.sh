@@ -73,6 +73,10 @@ if [ -z "$NGINX" ]; then
   as_root service nginx stop >/dev/null 2>&1 || true
   NGINX=$(find_nginx)
 fi
+if [ ! -f /usr/lib/nginx/modules/ngx_http_js_module.so ]; then
+  echo "check.sh: installing nginx's njs module (the gateway's header checks)"
+  apt_install libnginx-mod-http-js
+fi
 if ! command -v promtool >/dev/null 2>&1; then
   echo "check.sh: installing prometheus (for promtool)"
   apt_install prometheus
@@ -130,7 +134,7 @@ check_gateway() {
   fi
   # Unused loopback ports: the upstreams refuse connections (503 tests).
   GW_TLS_LISTEN="127.0.0.1:$tls_port" GW_TLS_CERT="$gw/tls/tls.crt" GW_TLS_KEY="$gw/tls/tls.key" \
-  GW_STATUS_LISTEN="127.0.0.1:$status_port" \
+  GW_STATUS_LISTEN="127.0.0.1:$status_port" GW_SCRIPT_DIR="$DEPLOY/nginx" \
   GW_REGION=eu GW_LISTEN_PORT="127.0.0.1:$port" GW_AUTH_ADDR=127.0.0.1:9 GW_WRITER_ADDR=127.0.0.1:9 \
     GW_READER_SERVERS="server 127.0.0.1:9 max_fails=2 fail_timeout=5s;
         server 127.0.0.1:7 max_fails=2 fail_timeout=5s;" \
@@ -182,6 +186,25 @@ for p in ("/docs/auth.json", "/docs/reviews.json", "/docs/content.json"):
     s, h, body = get(p)
     assert s == 200 and h["Content-Type"].startswith("application/json") and json.loads(body)["openapi"], (p, s)
 problem("/docs/assets/swagger-ui-bundle.js", 404, "not_found")  # no npm assets in this sample
+for p in ("/docs", "/docs/content.json"):
+    assert get(p)[1].get("X-Request-Id"), p
+# CORS: preflights are the gateway's (204), public reads any origin, the
+# rest only the configured ones (none in this sample), with Vary: Origin.
+s, h, _ = get("/content", method="OPTIONS", headers={"Origin": "http://a.example", "Access-Control-Request-Method": "GET"})
+assert s == 204 and h.get("Access-Control-Allow-Origin") == "*" and h.get("Access-Control-Max-Age") == "600", (s, h)
+s, h, _ = get("/auth/login", method="OPTIONS", headers={"Origin": "http://a.example", "Access-Control-Request-Method": "POST"})
+assert s == 204 and "Access-Control-Allow-Origin" not in h and h.get("Vary") == "Origin", (s, h)
+assert "X-Consistency-Token" in get("/nope")[1].get("Access-Control-Expose-Headers", ""), "exposed on errors"
+# A control byte in a header value: the gateway's problem, not a bare 400.
+import socket
+raw = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=5)
+raw.sendall(b"GET /content HTTP/1.1\r\nHost: x\r\nIdempotency-Key: a\x7fb\r\nConnection: close\r\n\r\n")
+answer = b""
+while chunk := raw.recv(65536):
+    answer += chunk
+head, _, body = answer.partition(b"\r\n\r\n")
+assert head.startswith(b"HTTP/1.1 400") and b"application/problem+json" in head, head
+assert json.loads(body)["code"] == "bad_request", body
 PYEOF
   if [[ " $placeholders " == *" TLS_CERT "* ]]; then
     "$PY" - "$base" "https://127.0.0.1:$tls_port" > "$WORK/out" 2>&1 <<'PYEOF' && ok "gateway: HTTPS answers with HSTS, plain HTTP without (smoke run)" || { bad "gateway: HTTPS"; sed 's/^/     /' "$WORK/out"; }

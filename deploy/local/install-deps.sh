@@ -28,6 +28,8 @@ for flag in "$@"; do
 done
 if [ "${1:-}" = "--gateway" ]; then
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  # The gateway's njs checks (deploy/nginx/gateway.js).
+  [ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || need+=(libnginx-mod-http-js)
   command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
   # The README's walk-through uses curl and jq.
   command -v curl >/dev/null 2>&1 || need+=(curl)

@@ -3,7 +3,7 @@
 # launcher does, from environment variables named after the placeholders:
 #   GW_REGION GW_LISTEN_PORT GW_AUTH_ADDR GW_WRITER_ADDR GW_DOCS_DIR
 #   GW_PID_FILE GW_LOG_DIR GW_TEMP_DIR GW_TLS_LISTEN GW_TLS_CERT GW_TLS_KEY
-#   GW_STATUS_LISTEN, and the readers as either GW_READER_SERVERS (full
+#   GW_STATUS_LISTEN GW_SCRIPT_DIR (the folder of gateway.js), and the readers as either GW_READER_SERVERS (full
 #   `server …;` lines) or GW_READERS ("host:port host:port …", turned into
 #   lines with GW_READER_OPTS, default "max_fails=2 fail_timeout=5s").
 # With defaults: GW_CORS_ORIGINS (comma-separated origins allowed on /auth,
@@ -53,13 +53,13 @@ GW_CORS_ORIGINS="$GW_CORS_ORIGINS_LINES"
 export GW_CORS_ORIGINS GW_REAL_IP_FROM GW_LOGIN_RATE GW_LOGIN_BURST GW_WRITE_RATE GW_WRITE_BURST \
   GW_SEARCH_RATE GW_SEARCH_BURST
 for name in REGION LISTEN_PORT AUTH_ADDR WRITER_ADDR DOCS_DIR PID_FILE LOG_DIR TEMP_DIR \
-            TLS_LISTEN TLS_CERT TLS_KEY STATUS_LISTEN; do
+            TLS_LISTEN TLS_CERT TLS_KEY STATUS_LISTEN SCRIPT_DIR; do
   eval "value=\${GW_$name:-}"
   [ -n "$value" ] || { echo "render.sh: GW_$name is not set" >&2; exit 2; }
 done
 awk '
   BEGIN {
-    n = split("REGION LISTEN_PORT AUTH_ADDR WRITER_ADDR READER_SERVERS DOCS_DIR PID_FILE LOG_DIR TEMP_DIR TLS_LISTEN TLS_CERT TLS_KEY STATUS_LISTEN CORS_ORIGINS REAL_IP_FROM LOGIN_RATE LOGIN_BURST WRITE_RATE WRITE_BURST SEARCH_RATE SEARCH_BURST", names, " ")
+    n = split("REGION LISTEN_PORT AUTH_ADDR WRITER_ADDR READER_SERVERS DOCS_DIR PID_FILE LOG_DIR TEMP_DIR TLS_LISTEN TLS_CERT TLS_KEY STATUS_LISTEN SCRIPT_DIR CORS_ORIGINS REAL_IP_FROM LOGIN_RATE LOGIN_BURST WRITE_RATE WRITE_BURST SEARCH_RATE SEARCH_BURST", names, " ")
     for (i = 1; i <= n; i++) {
       v = ENVIRON["GW_" names[i]]
       gsub(/[\\&]/, "\\\\&", v)   # literal in gsub replacements

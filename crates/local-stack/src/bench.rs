@@ -311,6 +311,7 @@ fn start_ceilings(
         writer_port: layout.writer,
         reader_servers: &format!("server 127.0.0.1:{};", targets.static_port),
         docs_dir: &stack.dir("docs"),
+        script_dir: &stack.options.root.join("deploy/nginx"),
         pid_file: &dir.join("gateway.pid"),
         log_dir: &dir,
         temp_dir: &temp,

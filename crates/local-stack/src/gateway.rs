@@ -25,6 +25,8 @@ pub(crate) struct GatewayConf<'a> {
     /// The `server ..;` lines of the reader upstream.
     pub(crate) reader_servers: &'a str,
     pub(crate) docs_dir: &'a Path,
+    /// The folder of `gateway.js` (the checkout's `deploy/nginx`).
+    pub(crate) script_dir: &'a Path,
     pub(crate) pid_file: &'a Path,
     pub(crate) log_dir: &'a Path,
     pub(crate) temp_dir: &'a Path,

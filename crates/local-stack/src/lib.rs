@@ -651,6 +651,7 @@ impl Stack {
                 writer_port: layout.writer,
                 reader_servers: servers.trim_start(),
                 docs_dir: &docs,
+                script_dir: &self.options.root.join("deploy/nginx"),
                 pid_file: &self.dir(&format!("run/gateway-{region}.pid")),
                 log_dir: &self.dir("logs"),
                 temp_dir: &temp,
