@@ -61,6 +61,7 @@ impl GatewayConf<'_> {
                 "{{STATUS_LISTEN}}",
                 &format!("127.0.0.1:{}", self.status_port),
             )
+            .replace("{{SCRIPT_DIR}}", &path_str(self.script_dir))
             .replace("{{CORS_ORIGINS}}", &self.edge.cors_map_lines())
             .replace("{{REAL_IP_FROM}}", &self.edge.real_ip_lines())
             .replace("{{LOGIN_RATE}}", &self.edge.login.rate)
@@ -69,5 +70,41 @@ impl GatewayConf<'_> {
             .replace("{{WRITE_BURST}}", &self.edge.write.burst.to_string())
             .replace("{{SEARCH_RATE}}", &self.edge.search.rate)
             .replace("{{SEARCH_BURST}}", &self.edge.search.burst.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::{Edge, TlsFiles};
+
+    #[test]
+    fn rendering_the_template_fills_every_placeholder() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = Path::new("/srv/x");
+        let tls = TlsFiles {
+            ca_cert: dir.join("ca.pem"),
+            server_cert: dir.join("gateway.pem"),
+            server_key: dir.join("gateway-key.pem"),
+        };
+        let conf = GatewayConf {
+            region: "eu",
+            listen_port: 1,
+            tls_port: 2,
+            status_port: 3,
+            tls: &tls,
+            edge: &Edge::default(),
+            auth_port: 4,
+            writer_port: 5,
+            reader_servers: "server 127.0.0.1:6;",
+            docs_dir: dir,
+            script_dir: dir,
+            pid_file: dir,
+            log_dir: dir,
+            temp_dir: dir,
+        }
+        .render(&GatewayConf::template(&root).expect("template"));
+        assert!(!conf.contains("{{"), "a placeholder is left");
+        assert!(conf.contains(r#""~^http://127\.0\.0\.1(:[0-9]+)?$" $http_origin;"#));
     }
 }
