@@ -206,6 +206,13 @@ pub struct ListFilters {
 /// What `/content/subjects` accepts.
 pub const SUBJECT_PARAMS: &[&str] = &["kind", "brand", "q", "limit", "cursor"];
 
+/// What `/content/compare` accepts.
+pub const COMPARE_PARAMS: &[&str] = &["subjects"];
+
+/// What the detail pages (a review, a subject) accept: nothing.
+pub const DETAIL_PARAMS: &[&str] = &[];
+
+/// What `/content` accepts.
 pub const LIST_PARAMS: &[&str] = &[
     "q",
     "kind",
@@ -272,6 +279,52 @@ pub fn list(params: &BTreeMap<String, String>) -> Result<(ListFilters, Sort, i64
     Ok((filters, sort, limit(get("limit"), 20)?))
 }
 
+/// The filters and page size of `/content/subjects`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubjectFilter {
+    pub kind: Option<SubjectKind>,
+    pub brand: Option<String>,
+    /// A substring of "brand model".
+    pub q: Option<String>,
+    pub limit: i64,
+}
+
+/// Parses `/content/subjects`' parameters (all but `cursor`).
+pub fn subjects(params: &BTreeMap<String, String>) -> Result<SubjectFilter, ParamError> {
+    Ok(SubjectFilter {
+        kind: params.get("kind").map(|v| kind(v)).transpose()?,
+        brand: params.get("brand").map(|v| brand(v)).transpose()?,
+        q: params.get("q").map(|v| search(v)).transpose()?,
+        limit: limit(params.get("limit"), 50)?,
+    })
+}
+
+/// How many subjects a comparison takes.
+pub const COMPARED: std::ops::RangeInclusive<usize> = 2..=4;
+
+/// `/content/compare`'s `subjects`: 2 to 4 distinct slugs, comma-separated,
+/// in the order given.
+pub fn compared_subjects(params: &BTreeMap<String, String>) -> Result<Vec<String>, ParamError> {
+    let invalid = |message: &str| ParamError::new("subjects", message);
+    let raw = params
+        .get("subjects")
+        .ok_or_else(|| invalid("is required: 2 to 4 subject slugs separated by commas"))?;
+    let slugs: Vec<String> = raw.split(',').map(|s| s.trim().to_owned()).collect();
+    if !COMPARED.contains(&slugs.len()) {
+        return Err(invalid("must name 2 to 4 subjects"));
+    }
+    for one in &slugs {
+        slug("subjects", one)?;
+    }
+    let mut distinct = slugs.clone();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() != slugs.len() {
+        return Err(invalid("must not name a subject twice"));
+    }
+    Ok(slugs)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -330,6 +383,25 @@ mod tests {
         }
         let long = format!("q={}", "a".repeat(201));
         assert_eq!(parse(&long).expect_err("long q").name, "q");
+    }
+
+    #[test]
+    fn a_comparison_names_two_to_four_distinct_slugs_in_order() {
+        let compare = |q: &str| compared_subjects(&collect(pairs(q), COMPARE_PARAMS)?);
+        assert_eq!(
+            compare("subjects=b-1, a-2").expect("valid"),
+            vec!["b-1".to_owned(), "a-2".to_owned()]
+        );
+        for bad in [
+            "",
+            "subjects=a",
+            "subjects=a,b,c,d,e",
+            "subjects=a,a",
+            "subjects=a,Not A Slug",
+            "subjects=a,",
+        ] {
+            assert_eq!(compare(bad).expect_err(bad).name, "subjects", "{bad}");
+        }
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! transaction the route opened on the chosen node.
 
 use deadpool_postgres::Transaction;
-use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, REVIEW_LIST_COLUMNS, ReviewView, SpecsView};
+use platform::content::{
+    REVIEW_COLUMNS, REVIEW_FROM, REVIEW_LIST_COLUMNS, ReviewView, SpecsView, SubjectView,
+};
 use serde::Serialize;
 use tokio_postgres::types::ToSql;
 
-use crate::params::{ListFilters, Sort};
+use crate::params::{ListFilters, Sort, SubjectFilter};
 
 /// Parameters of a statement built from optional filters.
 #[derive(Default)]
@@ -248,6 +250,20 @@ pub struct SubjectSummary {
     pub average_rating: Option<f64>,
 }
 
+impl SubjectSummary {
+    /// The subject as a review embeds it, without the statistics.
+    pub fn subject(&self) -> SubjectView {
+        SubjectView {
+            id: self.id,
+            kind: self.kind.clone(),
+            brand: self.brand.clone(),
+            model: self.model.clone(),
+            slug: self.slug.clone(),
+            specs: self.specs.clone(),
+        }
+    }
+}
+
 const SUBJECT_COLUMNS: &str = "\
     s.id, s.kind, s.brand, s.model, s.slug, s.mount, s.sensor_format, \
     s.megapixels::float8 AS megapixels, s.focal_min_mm::float8 AS focal_min_mm, \
@@ -278,24 +294,22 @@ pub type SubjectPosition = (String, String, i64);
 /// `/content/subjects`: by brand, then model.
 pub async fn list_subjects(
     tx: &Transaction<'_>,
-    kind: Option<&str>,
-    brand: Option<&str>,
-    q: Option<&str>,
-    limit: i64,
+    filter: &SubjectFilter,
     after: Option<SubjectPosition>,
 ) -> Result<(Vec<SubjectSummary>, Option<SubjectPosition>), tokio_postgres::Error> {
+    let limit = filter.limit;
     let mut args = Args::default();
     let mut conditions = vec!["true".to_owned()];
-    if let Some(kind) = kind {
-        conditions.push(format!("s.kind = {}", args.add(kind.to_owned())));
+    if let Some(kind) = filter.kind {
+        conditions.push(format!("s.kind = {}", args.add(kind.as_str().to_owned())));
     }
-    if let Some(brand) = brand {
+    if let Some(brand) = &filter.brand {
         conditions.push(format!(
             "lower(s.brand) = lower({})",
             args.add(brand.to_owned())
         ));
     }
-    if let Some(q) = q {
+    if let Some(q) = &filter.q {
         // Substring match on "brand model", accents and case folded; LIKE's
         // own metacharacters in the query are taken literally.
         let escaped = q

@@ -1,0 +1,105 @@
+//! The catalog: `GET /content/subjects` (subjects with a published review,
+//! by brand and model) and `GET /content/subjects/{slug}` (one subject with
+//! its reviews' summaries).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use deadpool_postgres::Transaction;
+use platform::content::ReviewListItem;
+use platform::surrogate::{SurrogateKey, SurrogateKeys};
+use serde::Serialize;
+
+use crate::error::ReadError;
+use crate::params;
+use crate::queries::{self, SubjectPosition, SubjectSummary};
+use crate::routes::{detail_name, paging};
+use crate::serve::{Content, Read, serve};
+use crate::startup::State;
+
+pub(crate) const LIST_PATH: &str = "/content/subjects";
+pub(crate) const PATH: &str = "/content/subjects/{slug}";
+
+/// How many review summaries a subject's page shows.
+const SUBJECT_REVIEWS: i64 = 100;
+
+/// A page of the catalog: `{data, next_cursor}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct SubjectPage {
+    data: Vec<SubjectSummary>,
+    next_cursor: Option<String>,
+}
+
+/// A subject, its statistics and its newest reviews without their bodies.
+#[derive(Debug, Serialize)]
+pub(crate) struct SubjectDetail {
+    #[serde(flatten)]
+    subject: SubjectSummary,
+    reviews: Vec<ReviewListItem>,
+}
+
+/// `GET /content/subjects`.
+pub(crate) async fn list_subjects(
+    req: HttpRequest,
+    state: web::Data<State>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ReadError> {
+    let params = params::collect(query.into_inner(), params::SUBJECT_PARAMS)?;
+    let filter = params::subjects(&params)?;
+    let (key, scope, after) = paging(&state, "subjects", &params)?;
+    let read = ListSubjects {
+        filter,
+        after,
+        scope,
+    };
+    serve(&req, &state, key, read).await
+}
+
+/// One page of the catalog, and the scope its next cursor is signed for.
+#[derive(Debug)]
+struct ListSubjects {
+    filter: params::SubjectFilter,
+    after: Option<SubjectPosition>,
+    scope: String,
+}
+
+impl Read for ListSubjects {
+    async fn read(&self, tx: &Transaction<'_>, state: &State) -> Result<Content, ReadError> {
+        let (data, next) = queries::list_subjects(tx, &self.filter, self.after.clone()).await?;
+        let answer = SubjectPage {
+            data,
+            next_cursor: next.map(|p| state.cursors.encode(&self.scope, &p)),
+        };
+        Content::json(&answer, SurrogateKeys::lists())
+    }
+}
+
+/// `GET /content/subjects/{slug}`.
+pub(crate) async fn subject(
+    req: HttpRequest,
+    state: web::Data<State>,
+    path: web::Path<String>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ReadError> {
+    let slug = detail_name(query, path, "subject", |s| domain::Slug::parse(s).is_ok())?;
+    let key = format!("subject:{slug}");
+    serve(&req, &state, key, ReadSubject(slug)).await
+}
+
+/// The subject with this slug and its newest reviews.
+#[derive(Debug)]
+struct ReadSubject(String);
+
+impl Read for ReadSubject {
+    async fn read(&self, tx: &Transaction<'_>, state: &State) -> Result<Content, ReadError> {
+        let url_base = &state.settings.content.public_base_url;
+        let subject = queries::subject(tx, &self.0)
+            .await?
+            .ok_or(ReadError::NotFound("subject"))?;
+        let reviews = queries::subject_reviews(tx, subject.id, SUBJECT_REVIEWS, url_base).await?;
+        let answer = SubjectDetail {
+            subject,
+            reviews: reviews.into_iter().map(ReviewListItem).collect(),
+        };
+        let keys = SurrogateKeys::from_iter([SurrogateKey::Subject(self.0.clone())]);
+        Content::json(&answer, keys)
+    }
+}
