@@ -6,8 +6,8 @@ use platform::content::{ReviewListItem, ReviewPage};
 use platform::surrogate::SurrogateKeys;
 
 use crate::error::ReadError;
-use crate::params::{self, ListFilters, Sort};
-use crate::queries::{self, Position};
+use crate::params;
+use crate::queries::{self, ReviewList};
 use crate::routes::paging;
 use crate::serve::{Content, Read, serve};
 use crate::startup::State;
@@ -23,13 +23,13 @@ pub(crate) async fn list(
     let params = params::collect(query.into_inner(), params::LIST_PARAMS)?;
     let (filters, sort, limit) = params::list(&params)?;
     let (key, scope, after) = paging(&state, "list", &params)?;
-    let read = ListReviews {
+    let list = ReviewList {
         filters,
         sort,
         limit,
         after,
-        scope,
     };
+    let read = ListReviews { list, scope };
     serve(&req, &state, key, read).await
 }
 
@@ -37,25 +37,14 @@ pub(crate) async fn list(
 /// for.
 #[derive(Debug)]
 struct ListReviews {
-    filters: ListFilters,
-    sort: Sort,
-    limit: i64,
-    after: Option<Position>,
+    list: ReviewList,
     scope: String,
 }
 
 impl Read for ListReviews {
     async fn read(&self, tx: &Transaction<'_>, state: &State) -> Result<Content, ReadError> {
         let url_base = &state.settings.content.public_base_url;
-        let page = queries::list_reviews(
-            tx,
-            &self.filters,
-            self.sort,
-            self.limit,
-            self.after,
-            url_base,
-        )
-        .await?;
+        let page = queries::list_reviews(tx, &self.list, url_base).await?;
         let answer = ReviewPage {
             data: page.items.into_iter().map(ReviewListItem).collect(),
             next_cursor: page.next.map(|p| state.cursors.encode(&self.scope, &p)),

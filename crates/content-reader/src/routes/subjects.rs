@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::ReadError;
 use crate::params;
-use crate::queries::{self, SubjectPosition, SubjectSummary};
+use crate::queries::{self, SubjectList, SubjectSummary};
 use crate::routes::{detail_name, paging};
 use crate::serve::{Content, Read, serve};
 use crate::startup::State;
@@ -46,8 +46,7 @@ pub(crate) async fn list_subjects(
     let filter = params::subjects(&params)?;
     let (key, scope, after) = paging(&state, "subjects", &params)?;
     let read = ListSubjects {
-        filter,
-        after,
+        list: SubjectList { filter, after },
         scope,
     };
     serve(&req, &state, key, read).await
@@ -56,17 +55,16 @@ pub(crate) async fn list_subjects(
 /// One page of the catalog, and the scope its next cursor is signed for.
 #[derive(Debug)]
 struct ListSubjects {
-    filter: params::SubjectFilter,
-    after: Option<SubjectPosition>,
+    list: SubjectList,
     scope: String,
 }
 
 impl Read for ListSubjects {
     async fn read(&self, tx: &Transaction<'_>, state: &State) -> Result<Content, ReadError> {
-        let (data, next) = queries::list_subjects(tx, &self.filter, self.after.clone()).await?;
+        let page = queries::list_subjects(tx, &self.list).await?;
         let answer = SubjectPage {
-            data,
-            next_cursor: next.map(|p| state.cursors.encode(&self.scope, &p)),
+            data: page.items,
+            next_cursor: page.next.map(|p| state.cursors.encode(&self.scope, &p)),
         };
         Content::json(&answer, SurrogateKeys::lists())
     }
