@@ -8,6 +8,7 @@ use platform::content::{
     REVIEW_COLUMNS, REVIEW_FROM, REVIEW_LIST_COLUMNS, ReviewView, SpecsView, SubjectView,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
 mod catalog;
 mod list;
@@ -72,15 +73,18 @@ pub async fn review(
 }
 
 /// A catalog entry with its public review statistics.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SubjectSummary {
     pub id: i64,
+    #[schema(value_type = domain::SubjectKind, inline)]
     pub kind: String,
     pub brand: String,
     pub model: String,
     pub slug: String,
+    #[schema(inline)]
     pub specs: SpecsView,
     pub review_count: i64,
+    #[schema(required = true)]
     pub average_rating: Option<f64>,
 }
 

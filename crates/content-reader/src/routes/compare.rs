@@ -7,8 +7,10 @@ use platform::content::{ReviewListItem, SpecsView, SubjectView};
 use platform::surrogate::{SurrogateKey, SurrogateKeys};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::ReadError;
+use crate::openapi::{self, ReadHeaders, ReadResponses};
 use crate::params;
 use crate::queries::{self, SubjectSummary};
 use crate::serve::{Content, Read, serve};
@@ -29,32 +31,68 @@ const SPEC_ROWS: &[(&str, Option<&str>)] = &[
 ];
 
 /// The comparison: the subjects, and one row per spec any of them has.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Comparison {
+    #[schema(inline)]
     subjects: Vec<ComparedSubject>,
+    #[schema(inline)]
     specs: Vec<SpecRow>,
 }
 
 /// One subject of a comparison with its statistics and newest review.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ComparedSubject {
     subject: SubjectView,
     review_count: i64,
+    #[schema(required = true)]
     average_rating: Option<f64>,
+    #[schema(schema_with = openapi::review_or_null, required = true)]
     latest_review: Option<ReviewListItem>,
 }
 
 /// One spec across the compared subjects: a value per subject, in their
 /// order, null where unknown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SpecRow {
     name: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     unit: Option<&'static str>,
     values: Vec<Value>,
 }
 
+/// `/content/compare`'s query as the document describes it.
+/// `params::compared_subjects` parses it; a test holds the names to
+/// `params::COMPARE_PARAMS`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes the query for the document; params.rs parses it"
+)]
+struct CompareQuery {
+    /// 2 to 4 distinct subject slugs, comma-separated
+    #[param(
+        inline,
+        style = Form,
+        explode = false,
+        example = json!(["sony-a7-iv", "nikon-z6-iii"])
+    )]
+    subjects: openapi::ComparedSlugs,
+}
+
 /// `GET /content/compare`.
+#[utoipa::path(
+    get,
+    path = PATH,
+    operation_id = "compare",
+    summary = "2–4 subjects side by side",
+    params(CompareQuery, ReadHeaders),
+    responses(
+        (status = 200, description = "The comparison", body = Comparison),
+        ReadResponses
+    )
+)]
 pub(crate) async fn compare(
     req: HttpRequest,
     state: web::Data<State>,

@@ -2,8 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_postgres::Transaction;
+use platform::content::ReviewView;
 
 use crate::error::ReadError;
+use crate::openapi::{ReadHeaders, ReadResponses};
 use crate::queries;
 use crate::routes::detail_name;
 use crate::serve::{Content, Read, serve};
@@ -12,6 +14,20 @@ use crate::startup::State;
 pub(crate) const PATH: &str = "/content/{slug_or_id}";
 
 /// `GET /content/{slug or id}`.
+#[utoipa::path(
+    get,
+    path = PATH,
+    operation_id = "getReview",
+    summary = "One published review with body, subject and editor name",
+    params(
+        ("slug_or_id" = String, Path, description = "A review's slug or its numeric id", example = "sony-a7-iv-review"),
+        ReadHeaders
+    ),
+    responses(
+        (status = 200, description = "The review", body = ReviewView),
+        ReadResponses
+    )
+)]
 pub(crate) async fn review(
     req: HttpRequest,
     state: web::Data<State>,

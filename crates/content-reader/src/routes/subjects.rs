@@ -4,11 +4,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_postgres::Transaction;
+use domain::SubjectKind;
 use platform::content::ReviewListItem;
 use platform::surrogate::{SurrogateKey, SurrogateKeys};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ReadError;
+use crate::openapi::{self, ReadHeaders, ReadResponses};
 use crate::params;
 use crate::queries::{self, SubjectList, SubjectSummary};
 use crate::routes::{detail_name, paging};
@@ -22,21 +25,55 @@ pub(crate) const PATH: &str = "/content/subjects/{slug}";
 const SUBJECT_REVIEWS: i64 = 100;
 
 /// A page of the catalog: `{data, next_cursor}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SubjectPage {
     data: Vec<SubjectSummary>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// A subject, its statistics and its newest reviews without their bodies.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SubjectDetail {
     #[serde(flatten)]
     subject: SubjectSummary,
     reviews: Vec<ReviewListItem>,
 }
 
+/// `/content/subjects`' query as the document describes it.
+/// `params::subjects` parses it; a test holds the names to
+/// `params::SUBJECT_PARAMS`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes the query for the document; params.rs parses it"
+)]
+struct SubjectsQuery {
+    #[param(inline)]
+    kind: Option<SubjectKind>,
+    #[param(inline)]
+    brand: Option<openapi::BrandText>,
+    /// substring of brand + model, accent-insensitive
+    #[param(inline)]
+    q: Option<openapi::SearchText>,
+    #[param(inline)]
+    limit: Option<openapi::SubjectLimit>,
+    cursor: Option<String>,
+}
+
 /// `GET /content/subjects`.
+#[utoipa::path(
+    get,
+    path = LIST_PATH,
+    operation_id = "listSubjects",
+    summary = "The catalog (subjects with a published review), by brand and model",
+    params(SubjectsQuery, ReadHeaders),
+    responses(
+        (status = 200, description = "A page of subjects", body = SubjectPage),
+        ReadResponses
+    )
+)]
 pub(crate) async fn list_subjects(
     req: HttpRequest,
     state: web::Data<State>,
@@ -71,6 +108,20 @@ impl Read for ListSubjects {
 }
 
 /// `GET /content/subjects/{slug}`.
+#[utoipa::path(
+    get,
+    path = PATH,
+    operation_id = "getSubject",
+    summary = "One subject with its specs and its reviews' summaries",
+    params(
+        ("slug" = String, Path, description = "The subject's slug", example = "sony-a7-iv"),
+        ReadHeaders
+    ),
+    responses(
+        (status = 200, description = "The subject", body = SubjectDetail),
+        ReadResponses
+    )
+)]
 pub(crate) async fn subject(
     req: HttpRequest,
     state: web::Data<State>,

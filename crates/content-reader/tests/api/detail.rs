@@ -397,6 +397,24 @@ async fn the_openapi_document_is_served_as_openapi_3_1_json() {
         "{:?}",
         answer.body
     );
+    // Every route the service mounts is described, GET and HEAD.
+    for path in [
+        "/content",
+        "/content/{slug_or_id}",
+        "/content/subjects",
+        "/content/subjects/{slug}",
+        "/content/compare",
+    ] {
+        for method in ["get", "head"] {
+            assert!(
+                answer.body["paths"][path][method].is_object(),
+                "{method} {path} undocumented"
+            );
+        }
+    }
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert!(answer.body["paths"][path]["get"].is_object(), "{path}");
+    }
 }
 
 #[actix_web::test]
