@@ -28,8 +28,8 @@ use crate::params::{self, ListFilters, ParamError, Sort};
 const ROUTES: &[&[&str]] = &[
     params::LIST_PARAMS,
     params::SUBJECT_PARAMS,
-    &[],
-    &["subjects"],
+    params::DETAIL_PARAMS,
+    params::COMPARE_PARAMS,
 ];
 
 /// The earliest instant PostgreSQL's `timestamptz` holds: 4713 BC, which is

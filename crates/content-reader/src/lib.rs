@@ -15,6 +15,7 @@ pub mod params;
 pub mod queries;
 pub mod router;
 pub mod routes;
+mod serve;
 pub mod settings;
 pub mod startup;
 

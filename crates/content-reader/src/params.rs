@@ -85,9 +85,22 @@ fn text(name: &str, value: &str, max: usize) -> Result<String, ParamError> {
     Ok(trimmed.to_owned())
 }
 
+/// The longest `q`, in characters once trimmed.
+pub const SEARCH_MAX_CHARS: usize = 200;
+/// The longest `brand`, in characters once trimmed.
+pub const BRAND_MAX_CHARS: usize = 100;
+/// The page sizes a list takes.
+pub const LIMITS: std::ops::RangeInclusive<i64> = 1..=100;
+/// `/content`'s page size when none is given.
+pub const LIST_LIMIT_DEFAULT: i64 = 20;
+/// `/content/subjects`' page size when none is given.
+pub const SUBJECT_LIMIT_DEFAULT: i64 = 50;
+/// The ratings a bound takes (those a review can have).
+pub const RATINGS: std::ops::RangeInclusive<f64> = 0.0..=10.0;
+
 /// `q`: web-search syntax, 1–200 characters.
 pub fn search(value: &str) -> Result<String, ParamError> {
-    text("q", value, 200)
+    text("q", value, SEARCH_MAX_CHARS)
 }
 
 pub fn kind(value: &str) -> Result<SubjectKind, ParamError> {
@@ -99,7 +112,7 @@ pub fn language(value: &str) -> Result<Language, ParamError> {
 }
 
 pub fn brand(value: &str) -> Result<String, ParamError> {
-    text("brand", value, 100)
+    text("brand", value, BRAND_MAX_CHARS)
 }
 
 pub fn slug(name: &str, value: &str) -> Result<String, ParamError> {
@@ -122,7 +135,7 @@ pub fn rating(name: &str, value: &str) -> Result<f64, ParamError> {
     value
         .parse::<f64>()
         .ok()
-        .filter(|v| v.is_finite() && (0.0..=10.0).contains(v))
+        .filter(|v| v.is_finite() && RATINGS.contains(v))
         .ok_or_else(|| ParamError::new(name, "must be a number from 0 to 10"))
 }
 
@@ -159,13 +172,14 @@ pub fn limit(value: Option<&String>, default: i64) -> Result<i64, ParamError> {
         Some(v) => v
             .parse::<i64>()
             .ok()
-            .filter(|n| (1..=100).contains(n))
+            .filter(|n| LIMITS.contains(n))
             .ok_or_else(|| ParamError::new("limit", "must be an integer from 1 to 100")),
     }
 }
 
 /// Sort orders of `/content`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Sort {
     Newest,
     Oldest,
@@ -206,6 +220,13 @@ pub struct ListFilters {
 /// What `/content/subjects` accepts.
 pub const SUBJECT_PARAMS: &[&str] = &["kind", "brand", "q", "limit", "cursor"];
 
+/// What `/content/compare` accepts.
+pub const COMPARE_PARAMS: &[&str] = &["subjects"];
+
+/// What the detail pages (a review, a subject) accept: nothing.
+pub const DETAIL_PARAMS: &[&str] = &[];
+
+/// What `/content` accepts.
 pub const LIST_PARAMS: &[&str] = &[
     "q",
     "kind",
@@ -269,7 +290,53 @@ pub fn list(params: &BTreeMap<String, String>) -> Result<(ListFilters, Sort, i64
     if sort == Sort::Relevance && filters.q.is_none() {
         return Err(ParamError::new("sort", "relevance needs a search query q"));
     }
-    Ok((filters, sort, limit(get("limit"), 20)?))
+    Ok((filters, sort, limit(get("limit"), LIST_LIMIT_DEFAULT)?))
+}
+
+/// The filters and page size of `/content/subjects`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubjectFilter {
+    pub kind: Option<SubjectKind>,
+    pub brand: Option<String>,
+    /// A substring of "brand model".
+    pub q: Option<String>,
+    pub limit: i64,
+}
+
+/// Parses `/content/subjects`' parameters (all but `cursor`).
+pub fn subjects(params: &BTreeMap<String, String>) -> Result<SubjectFilter, ParamError> {
+    Ok(SubjectFilter {
+        kind: params.get("kind").map(|v| kind(v)).transpose()?,
+        brand: params.get("brand").map(|v| brand(v)).transpose()?,
+        q: params.get("q").map(|v| search(v)).transpose()?,
+        limit: limit(params.get("limit"), SUBJECT_LIMIT_DEFAULT)?,
+    })
+}
+
+/// How many subjects a comparison takes.
+pub const COMPARED: std::ops::RangeInclusive<usize> = 2..=4;
+
+/// `/content/compare`'s `subjects`: 2 to 4 distinct slugs, comma-separated,
+/// in the order given.
+pub fn compared_subjects(params: &BTreeMap<String, String>) -> Result<Vec<String>, ParamError> {
+    let invalid = |message: &str| ParamError::new("subjects", message);
+    let raw = params
+        .get("subjects")
+        .ok_or_else(|| invalid("is required: 2 to 4 subject slugs separated by commas"))?;
+    let slugs: Vec<String> = raw.split(',').map(|s| s.trim().to_owned()).collect();
+    if !COMPARED.contains(&slugs.len()) {
+        return Err(invalid("must name 2 to 4 subjects"));
+    }
+    for one in &slugs {
+        slug("subjects", one)?;
+    }
+    let mut distinct = slugs.clone();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() != slugs.len() {
+        return Err(invalid("must not name a subject twice"));
+    }
+    Ok(slugs)
 }
 
 #[cfg(test)]
@@ -330,6 +397,25 @@ mod tests {
         }
         let long = format!("q={}", "a".repeat(201));
         assert_eq!(parse(&long).expect_err("long q").name, "q");
+    }
+
+    #[test]
+    fn a_comparison_names_two_to_four_distinct_slugs_in_order() {
+        let compare = |q: &str| compared_subjects(&collect(pairs(q), COMPARE_PARAMS)?);
+        assert_eq!(
+            compare("subjects=b-1, a-2").expect("valid"),
+            vec!["b-1".to_owned(), "a-2".to_owned()]
+        );
+        for bad in [
+            "",
+            "subjects=a",
+            "subjects=a,b,c,d,e",
+            "subjects=a,a",
+            "subjects=a,Not A Slug",
+            "subjects=a,",
+        ] {
+            assert_eq!(compare(bad).expect_err(bad).name, "subjects", "{bad}");
+        }
     }
 
     #[test]

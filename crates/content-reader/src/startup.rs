@@ -96,88 +96,23 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
     let tokens = TokenKey::from_settings(&settings.consistency, "consistency.secret")?;
     let cursors = CursorKey::from_settings(&settings.cursor, "cursor.secret")?;
     let metrics = Metrics::new("content-reader", &settings.region);
-    let mut replicas = Vec::new();
-    for replica in &settings.replicas {
-        replicas.push(Arc::new(node(
-            &settings.database,
-            &replica.url,
-            Some(&replica.name),
-            &metrics,
-        )?));
-    }
-    let primary = match &settings.primary_url {
-        Some(url) if !url.is_empty() => {
-            Some(Arc::new(node(&settings.database, url, None, &metrics)?))
-        }
-        _ => None,
-    };
-    if replicas.is_empty() && primary.is_none() {
-        tracing::warn!("no replicas and no primary configured: every read will answer 503");
-    }
-    let router = Arc::new(Router::new(
-        replicas,
-        primary,
-        settings.routing.clone(),
-        RouterMetrics::new(&metrics),
-    ));
-    router.spawn_checks();
-    let redis = RedisHandle::new(&settings.redis)?;
-    let cache = Cache::new(
-        settings.cache.enabled,
-        &settings.region,
-        settings.cache.local_bytes,
-        redis,
-        Duration::from_secs(settings.cache.ttl_s),
-        CacheMetrics::new(&metrics),
-    );
-    let db_queries = IntCounterVec::new(
-        Opts::new("db_reads_total", "Snapshot reads by node"),
-        &["node"],
-    )
-    .map_err(|e| SettingsError::new(e.to_string()))?;
-    metrics.register(Box::new(db_queries.clone()));
-    let readiness = Readiness::default().with("nodes", {
-        let router = router.clone();
-        Arc::new(move || {
-            let ready = router.ready();
-            async move {
-                if ready {
-                    Ok(())
-                } else {
-                    Err("no node can serve".to_owned())
-                }
-            }
-            .boxed()
-        })
-    });
-    let http = settings.http.clone();
-    let c = &settings.http_cache;
-    let public_cache_control = HeaderValue::try_from(format!(
-        "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
-        c.max_age_s, c.stale_while_revalidate_s, c.stale_if_error_s
-    ))
-    .map_err(|_| SettingsError::new("http_cache must give a valid Cache-Control"))?;
+    let router = router(&settings, &metrics)?;
+    let answer_headers = web::Data::new(answer_headers(&settings.region)?);
     let state = web::Data::new(State {
-        settings,
-        router,
-        cache,
+        router: router.clone(),
+        cache: cache(&settings, &metrics)?,
         flights: Flights::default(),
         tokens,
         cursors,
-        db_queries,
-        public_cache_control,
+        db_queries: db_reads_metric(&metrics)?,
+        public_cache_control: public_cache_control(&settings)?,
+        settings,
     });
-    // Every answer, errors included, says where it was served: the
-    // region always, and `none` unless a handler named a cache or node.
-    let answer_headers = web::Data::new(AnswerHeaders {
-        always: HeaderValue::from_str(&state.settings.region)
-            .map(|v| vec![(HeaderName::from_static("x-region"), v)])
-            .map_err(|_| SettingsError::new("region must be a valid header value"))?,
-        unless_set: vec![(
-            HeaderName::from_static("x-served-from"),
-            HeaderValue::from_static("none"),
-        )],
-    });
+    // Only once every setting has been accepted: a refused start-up
+    // leaves no checks running.
+    router.spawn_checks();
+    let readiness = readiness(router);
+    let http = state.settings.http.clone();
     let shared = Shared {
         metrics,
         readiness,
@@ -188,4 +123,92 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
             .app_data(answer_headers.clone())
             .configure(crate::routes::configure);
     })?)
+}
+
+/// The router over the configured replicas and the primary fallback.
+fn router(settings: &Settings, metrics: &Metrics) -> Result<Arc<Router>, SettingsError> {
+    let replicas = settings
+        .replicas
+        .iter()
+        .map(|r| node(&settings.database, &r.url, Some(&r.name), metrics).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let primary = match &settings.primary_url {
+        Some(url) if !url.is_empty() => {
+            Some(Arc::new(node(&settings.database, url, None, metrics)?))
+        }
+        _ => None,
+    };
+    if replicas.is_empty() && primary.is_none() {
+        tracing::warn!("no replicas and no primary configured: every read will answer 503");
+    }
+    Ok(Arc::new(Router::new(
+        replicas,
+        primary,
+        settings.routing.clone(),
+        RouterMetrics::new(metrics),
+    )))
+}
+
+fn cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, SettingsError> {
+    Ok(Cache::new(
+        settings.cache.enabled,
+        &settings.region,
+        settings.cache.local_bytes,
+        RedisHandle::new(&settings.redis)?,
+        Duration::from_secs(settings.cache.ttl_s),
+        CacheMetrics::new(metrics),
+    ))
+}
+
+/// Snapshot reads by node: what single flight saves.
+fn db_reads_metric(metrics: &Metrics) -> Result<IntCounterVec, SettingsError> {
+    let db_queries = IntCounterVec::new(
+        Opts::new("db_reads_total", "Snapshot reads by node"),
+        &["node"],
+    )
+    .map_err(|e| SettingsError::new(e.to_string()))?;
+    metrics.register(Box::new(db_queries.clone()));
+    Ok(db_queries)
+}
+
+/// Ready while some node (a replica, or the primary fallback) can serve.
+fn readiness(router: Arc<Router>) -> Readiness {
+    Readiness::default().with(
+        "nodes",
+        Arc::new(move || {
+            let ready = router.ready();
+            async move {
+                if ready {
+                    Ok(())
+                } else {
+                    Err("no node can serve".to_owned())
+                }
+            }
+            .boxed()
+        }),
+    )
+}
+
+/// `Cache-Control` of public answers, built once from the settings.
+fn public_cache_control(settings: &Settings) -> Result<HeaderValue, SettingsError> {
+    let c = &settings.http_cache;
+    HeaderValue::try_from(format!(
+        "public, max-age={}, stale-while-revalidate={}, stale-if-error={}",
+        c.max_age_s, c.stale_while_revalidate_s, c.stale_if_error_s
+    ))
+    .map_err(|_| SettingsError::new("http_cache must give a valid Cache-Control"))
+}
+
+/// Every answer, errors included, says where it was served: the region
+/// always, and `none` unless a handler named a cache or node.
+fn answer_headers(region: &str) -> Result<AnswerHeaders, SettingsError> {
+    Ok(AnswerHeaders {
+        always: HeaderValue::from_str(region)
+            .map(|v| vec![(HeaderName::from_static("x-region"), v)])
+            .map_err(|_| SettingsError::new("region must be a valid header value"))?,
+        unless_set: vec![(
+            HeaderName::from_static("x-served-from"),
+            HeaderValue::from_static("none"),
+        )],
+    })
 }

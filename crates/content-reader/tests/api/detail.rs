@@ -181,6 +181,57 @@ async fn the_catalog_filters_by_kind_brand_and_q_and_pages_with_a_cursor() {
 }
 
 #[actix_web::test]
+async fn every_combination_of_catalog_filters_pages_as_each_filter_alone_says() {
+    // Each combination is a statement of its own: all eight run here, each
+    // with a second page after its cursor.
+    let app = spawn_app().await;
+    publish_catalog(&app).await;
+    let slugs = |answer: &crate::helpers::Answer| -> Vec<String> {
+        assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
+        answer
+            .data()
+            .iter()
+            .map(|s| s["slug"].as_str().expect("slug").to_owned())
+            .collect()
+    };
+    let filters = ["kind=lens", "brand=sony", "q=f"];
+    let mut alone = Vec::new();
+    for filter in filters {
+        alone.push(slugs(
+            &app.get(&format!("/content/subjects?{filter}")).await,
+        ));
+    }
+    let all = slugs(&app.get("/content/subjects").await);
+    for mask in 0..1usize << filters.len() {
+        let chosen: Vec<usize> = (0..filters.len())
+            .filter(|i| mask & (1 << i) != 0)
+            .collect();
+        let expected: Vec<String> = all
+            .iter()
+            .filter(|slug| chosen.iter().all(|&i| alone[i].contains(slug)))
+            .cloned()
+            .collect();
+        let mut query: Vec<&str> = chosen.iter().map(|&i| filters[i]).collect();
+        query.push("limit=1");
+        let query = query.join("&");
+        let first = app.get(&format!("/content/subjects?{query}")).await;
+        assert_eq!(slugs(&first), expected[..expected.len().min(1)], "{query}");
+        let Some(cursor) = first.next_cursor() else {
+            assert!(expected.len() <= 1, "{query}: no cursor");
+            continue;
+        };
+        let second = app
+            .get(&format!("/content/subjects?{query}&cursor={cursor}"))
+            .await;
+        assert_eq!(
+            slugs(&second),
+            expected[1..expected.len().min(2)],
+            "{query}, page 2"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn a_subject_shows_its_specs_and_its_published_reviews() {
     let app = spawn_app().await;
     let c = publish_catalog(&app).await;
@@ -346,6 +397,24 @@ async fn the_openapi_document_is_served_as_openapi_3_1_json() {
         "{:?}",
         answer.body
     );
+    // Every route the service mounts is described, GET and HEAD.
+    for path in [
+        "/content",
+        "/content/{slug_or_id}",
+        "/content/subjects",
+        "/content/subjects/{slug}",
+        "/content/compare",
+    ] {
+        for method in ["get", "head"] {
+            assert!(
+                answer.body["paths"][path][method].is_object(),
+                "{method} {path} undocumented"
+            );
+        }
+    }
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert!(answer.body["paths"][path]["get"].is_object(), "{path}");
+    }
 }
 
 #[actix_web::test]

@@ -256,6 +256,9 @@ async fn a_replica_whose_every_pooled_connection_is_busy_is_still_checked_and_st
         .await
         .expect("locked");
     app.bump_version().await;
+    // Reads sent before the replica has replayed the lock would not wait
+    // for it (this test failed about every other run on a busy machine).
+    wait_for_replayed_lock(&app).await;
     let released = AtomicBool::new(false);
     let held: Vec<_> = (0..2)
         .map(|_| {
@@ -283,5 +286,34 @@ async fn a_replica_whose_every_pooled_connection_is_busy_is_still_checked_and_st
         assert!(after_release, "a read did not wait for the lock");
         assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
         assert_eq!(answer.served_from(), "replica:r1");
+    }
+}
+
+/// Waits until the replica's startup process holds the `reviews` lock
+/// taken on the primary.
+async fn wait_for_replayed_lock(app: &TestApp) {
+    let replica = app.db.replica_client().await;
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        // `pg_locks` and the `regclass` lookup read catalogs only: this
+        // query does not itself wait for the lock.
+        let held: bool = replica
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks
+                                 WHERE relation = 'reviews'::regclass
+                                   AND mode = 'AccessExclusiveLock' AND granted)",
+                &[],
+            )
+            .await
+            .expect("replica locks")
+            .get(0);
+        if held {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never replayed the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,0 +1,339 @@
+//! The `/content` statement, built from the typed filter.
+//!
+//! Each filter has a placeholder of its own, and every statement is bound
+//! with all thirteen parameters, typed, `NULL` for an absent filter; its
+//! text names only the placeholders of the filters present. One statement
+//! for every filter combination, `($1 IS NULL OR s.kind = $1)` for each,
+//! would be simpler but slow: after five runs PostgreSQL may give a
+//! prepared statement a generic plan, which cannot drop the absent
+//! conditions nor pick an index for the present ones. Measured with
+//! `EXPLAIN ANALYZE` on 100,000 reviews, such a generic plan read every
+//! public review and sorted them for the first page of `/content` (806 ms
+//! instead of an index range of 21 rows over `reviews_public_newest_idx`,
+//! 0.6 ms), walked all 500 subjects for an editor's page (142 ms instead
+//! of 2 ms) and took 3.1 s instead of 0.15 s for a search. So the text
+//! follows the shape of the request — the filters present, the sort,
+//! whether a cursor or a search is given — and each shape is a prepared
+//! statement of its own whose plans are those of exactly its conditions:
+//! the page is an index range (ARCHITECTURE.md, "Every list page is an
+//! index range") and a search goes through the per-language GIN indexes.
+
+use deadpool_postgres::Transaction;
+use platform::content::{REVIEW_FROM, REVIEW_LIST_COLUMNS, ReviewView};
+use time::OffsetDateTime;
+use tokio_postgres::types::{ToSql, Type};
+
+use super::{PUBLIC, Page};
+use crate::params::{ListFilters, Sort};
+
+/// Where a page ends: the sort key of its last item and its id. Dates are
+/// microseconds since the epoch (exact in an `f64` for this era).
+pub type Position = (f64, i64);
+
+/// One page of `/content` to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewList {
+    pub filters: ListFilters,
+    pub sort: Sort,
+    pub limit: i64,
+    /// Where the previous page ended.
+    pub after: Option<Position>,
+}
+
+/// The parameters' types by placeholder, `$1` first.
+const PARAM_TYPES: [Type; 13] = [
+    Type::TEXT,        // $1 kind
+    Type::TEXT,        // $2 brand
+    Type::TEXT,        // $3 subject slug
+    Type::INT8,        // $4 editor id
+    Type::TEXT,        // $5 language
+    Type::FLOAT8,      // $6 rating_min
+    Type::FLOAT8,      // $7 rating_max
+    Type::TIMESTAMPTZ, // $8 published_after
+    Type::TIMESTAMPTZ, // $9 published_before
+    Type::TEXT,        // $10 q
+    Type::FLOAT8,      // $11 the cursor's sort key
+    Type::INT8,        // $12 the cursor's id
+    Type::INT8,        // $13 limit + 1
+];
+
+/// The search condition on `$10`: each review is matched with its own
+/// language's stemming. Each arm, with `PUBLIC`, is exactly the predicate
+/// of one per-language GIN index (migration V4), so the planner needs no
+/// second look at a candidate's search document.
+const SEARCH: &str = "\
+    ((r.language = 'es' AND r.search_document @@ websearch_to_tsquery('rcr_es', $10))
+   OR (r.language = 'pt' AND r.search_document @@ websearch_to_tsquery('rcr_pt', $10))
+   OR (r.language = 'en' AND r.search_document @@ websearch_to_tsquery('rcr_en', $10)))";
+
+/// Relevance of `$10`: the weighted frequency of the query's terms (A
+/// subject and title, B summary, pros and cons, C the opening of the body)
+/// in the review's small ranking vector (`rank_document`, migration V3), so
+/// that ranking a match reads no TOAST value. `ts_rank`, not cover density
+/// (`ts_rank_cd`): about a fifth of the cost per match. Each query is a
+/// sub-select, computed once per statement: in a cached generic plan a bare
+/// `websearch_to_tsquery($10)` would be parsed again for every match. A
+/// macro so that the cursor condition can repeat it in a constant.
+macro_rules! rank {
+    () => {
+        "ts_rank(r.rank_document, CASE r.language
+             WHEN 'pt' THEN (SELECT websearch_to_tsquery('rcr_pt', $10))
+             WHEN 'en' THEN (SELECT websearch_to_tsquery('rcr_en', $10))
+             ELSE (SELECT websearch_to_tsquery('rcr_es', $10)) END)::float8"
+    };
+}
+
+/// The newest/oldest sort key: `published_at` in microseconds since the
+/// epoch (exact in a float8 for this era, and back: the cursor condition
+/// turns it into the same timestamp).
+const PUBLISHED_MICROS: &str = "(extract(epoch FROM r.published_at) * 1000000)::float8";
+
+/// How a sort orders, the sort key a cursor carries, and the condition
+/// that starts a page after a cursor (`$11`, `$12`). Every sort but
+/// relevance orders by indexed expressions (`reviews_public_*_idx`) and
+/// pages with a row comparison on the same expressions, so a page is an
+/// index range scan, never a sort of every public review.
+struct Order {
+    by: &'static str,
+    key: &'static str,
+    after: &'static str,
+}
+
+fn order(sort: Sort) -> Order {
+    match sort {
+        Sort::Newest => Order {
+            by: "r.published_at DESC, r.id DESC",
+            key: PUBLISHED_MICROS,
+            after: "(r.published_at, r.id) < \
+                    (to_timestamp(0) + $11 * interval '1 microsecond', $12)",
+        },
+        Sort::Oldest => Order {
+            by: "r.published_at, r.id",
+            key: PUBLISHED_MICROS,
+            after: "(r.published_at, r.id) > \
+                    (to_timestamp(0) + $11 * interval '1 microsecond', $12)",
+        },
+        Sort::Rating => Order {
+            by: "coalesce(r.rating, -1) DESC, r.id DESC",
+            key: "coalesce(r.rating, -1)::float8",
+            after: "(coalesce(r.rating, -1), r.id) < ($11::numeric, $12)",
+        },
+        Sort::Relevance => Order {
+            by: "sort_key DESC, r.id DESC",
+            key: rank!(),
+            after: concat!("(", rank!(), ", r.id) < ($11, $12)"),
+        },
+    }
+}
+
+/// The condition of each filter present, on the filter's own placeholder.
+fn filter_conditions(f: &ListFilters) -> impl Iterator<Item = &'static str> {
+    [
+        (f.kind.is_some(), "s.kind = $1"),
+        (f.brand.is_some(), "lower(s.brand) = lower($2)"),
+        (f.subject.is_some(), "s.slug = $3"),
+        (f.editor.is_some(), "r.editor_id = $4"),
+        (f.language.is_some(), "r.language = $5"),
+        (f.rating_min.is_some(), "r.rating >= $6"),
+        (f.rating_max.is_some(), "r.rating <= $7"),
+        (f.published_after.is_some(), "r.published_at >= $8"),
+        (f.published_before.is_some(), "r.published_at <= $9"),
+        (f.q.is_some(), SEARCH),
+    ]
+    .into_iter()
+    .filter_map(|(present, condition)| present.then_some(condition))
+}
+
+impl ReviewList {
+    /// The statement for this page's shape.
+    pub fn sql(&self) -> String {
+        let Order { by, key, after } = order(self.sort);
+        let mut conditions = vec![PUBLIC];
+        conditions.extend(filter_conditions(&self.filters));
+        conditions.extend(self.after.map(|_| after));
+        let conditions = conditions.join(" AND ");
+        if self.filters.q.is_none() {
+            return format!(
+                "SELECT {REVIEW_LIST_COLUMNS}, {key} AS sort_key FROM {REVIEW_FROM}
+                  WHERE {conditions}
+                  ORDER BY {by}
+                  LIMIT $13"
+            );
+        }
+        // A search may match thousands of reviews: the page is chosen on
+        // ids and sort keys alone, and only its rows are read in full.
+        format!(
+            "WITH page AS (
+               SELECT r.id, {key} AS sort_key
+                 FROM reviews r JOIN subjects s ON s.id = r.subject_id
+                WHERE {conditions}
+                ORDER BY {by}
+                LIMIT $13)
+             SELECT {REVIEW_LIST_COLUMNS}, page.sort_key
+               FROM page JOIN ({REVIEW_FROM}) ON r.id = page.id
+              ORDER BY {by}"
+        )
+    }
+
+    /// The values of `$1`…`$13`, as [`PARAM_TYPES`] types them.
+    fn params(&self) -> Params<'_> {
+        let f = &self.filters;
+        Params {
+            kind: f.kind.map(|k| k.as_str()),
+            brand: f.brand.as_deref(),
+            subject: f.subject.as_deref(),
+            editor: f.editor,
+            language: f.language.map(|l| l.as_str()),
+            rating_min: f.rating_min,
+            rating_max: f.rating_max,
+            published_after: f.published_after,
+            published_before: f.published_before,
+            q: f.q.as_deref(),
+            after_key: self.after.map(|(key, _)| key),
+            after_id: self.after.map(|(_, id)| id),
+            limit: self.limit + 1,
+        }
+    }
+}
+
+/// The parameters of one list statement, in placeholder order.
+struct Params<'a> {
+    kind: Option<&'static str>,
+    brand: Option<&'a str>,
+    subject: Option<&'a str>,
+    editor: Option<i64>,
+    language: Option<&'static str>,
+    rating_min: Option<f64>,
+    rating_max: Option<f64>,
+    published_after: Option<OffsetDateTime>,
+    published_before: Option<OffsetDateTime>,
+    q: Option<&'a str>,
+    after_key: Option<f64>,
+    after_id: Option<i64>,
+    limit: i64,
+}
+
+impl Params<'_> {
+    fn refs(&self) -> [&(dyn ToSql + Sync); 13] {
+        [
+            &self.kind,
+            &self.brand,
+            &self.subject,
+            &self.editor,
+            &self.language,
+            &self.rating_min,
+            &self.rating_max,
+            &self.published_after,
+            &self.published_before,
+            &self.q,
+            &self.after_key,
+            &self.after_id,
+            &self.limit,
+        ]
+    }
+}
+
+/// `/content`: one page, and the position after it when more follow.
+pub async fn list_reviews(
+    tx: &Transaction<'_>,
+    list: &ReviewList,
+    url_base: &str,
+) -> Result<Page<ReviewView, Position>, tokio_postgres::Error> {
+    let stmt = tx.prepare_typed_cached(&list.sql(), &PARAM_TYPES).await?;
+    let rows = tx.query(&stmt, &list.params().refs()).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(ReviewView::from_row(row, url_base, false)?);
+        keys.push(row.try_get::<_, f64>("sort_key")?);
+    }
+    Ok(Page::cut(items, keys, list.limit, |item, key| {
+        (key, item.id)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use domain::{Language, SubjectKind};
+
+    use super::*;
+    use crate::queries::checks::{assert_names_what_is_given, assert_typed};
+
+    /// The filters whose bit is set in `mask`, one bit per filter in
+    /// placeholder order (bit 0 `kind`, …, bit 9 `q`).
+    fn filters(mask: u16) -> ListFilters {
+        let on = |bit: u16| mask & (1 << bit) != 0;
+        let at = OffsetDateTime::UNIX_EPOCH;
+        ListFilters {
+            kind: on(0).then_some(SubjectKind::Camera),
+            brand: on(1).then(|| "Sony".to_owned()),
+            subject: on(2).then(|| "sony-a7-iv".to_owned()),
+            editor: on(3).then_some(7),
+            language: on(4).then_some(Language::En),
+            rating_min: on(5).then_some(1.5),
+            rating_max: on(6).then_some(9.0),
+            published_after: on(7).then_some(at),
+            published_before: on(8).then_some(at),
+            q: on(9).then(|| "sony".to_owned()),
+        }
+    }
+
+    /// Every shape a request can have: each combination of filters, with
+    /// every sort it allows, with and without a cursor.
+    fn every_shape() -> impl Iterator<Item = ReviewList> {
+        let sorts = [Sort::Newest, Sort::Oldest, Sort::Rating, Sort::Relevance];
+        (0u16..1 << 10)
+            .flat_map(move |mask| {
+                sorts.into_iter().flat_map(move |sort| {
+                    [None, Some((1.0, 2))].map(|after| ReviewList {
+                        filters: filters(mask),
+                        sort,
+                        limit: 20,
+                        after,
+                    })
+                })
+            })
+            // `params::list` refuses relevance without a query.
+            .filter(|list| list.sort != Sort::Relevance || list.filters.q.is_some())
+    }
+
+    #[test]
+    fn every_shape_names_exactly_the_placeholders_of_what_it_was_given() {
+        let mut statements = BTreeSet::new();
+        for list in every_shape() {
+            let sql = list.sql();
+            assert_names_what_is_given(&sql, &list.params().refs());
+            assert_eq!(sql.contains("WITH page"), list.filters.q.is_some());
+            statements.insert(sql);
+        }
+        // One statement per shape: 1024 filter sets × (3 sorts, and
+        // relevance with a query) × with or without a cursor.
+        assert_eq!(statements.len(), (1024 * 3 + 512) * 2);
+    }
+
+    #[test]
+    fn every_parameter_has_the_type_its_placeholder_declares() {
+        let list = ReviewList {
+            filters: filters(u16::MAX),
+            sort: Sort::Relevance,
+            limit: 20,
+            after: Some((1.0, 2)),
+        };
+        assert_typed(&list.params().refs(), &PARAM_TYPES);
+    }
+
+    #[test]
+    fn a_page_read_with_one_row_more_ends_at_its_last_item() {
+        let cut = |n: i64| {
+            Page::cut((1..=n).collect(), (1..=n).collect(), 3, |item, key| {
+                (key, *item)
+            })
+        };
+        let full = cut(4);
+        assert_eq!((full.items, full.next), (vec![1, 2, 3], Some((3, 3))));
+        let last = cut(3);
+        assert_eq!((last.items, last.next), (vec![1, 2, 3], None));
+    }
+}
