@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use platform::openapi::{Conventions, finish, render};
+use platform::openapi::Conventions;
 use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{OpenApi, ToResponse};
 
@@ -86,64 +86,20 @@ fn named<T: for<'r> ToResponse<'r>>() -> RefOr<Response> {
 )]
 struct ApiDoc;
 
-/// The document's text.
+/// The document's text. Every header it names is sent on every answer it
+/// is listed for (the common ones by the conventions middleware, `Location`,
+/// `Allow`, `Retry-After` and `WWW-Authenticate` with the status that lists
+/// them), so none is optional.
 pub fn document() -> String {
-    let mut api = ApiDoc::openapi();
-    // utoipa takes the licence from the crate's manifest, which names none:
-    // an empty one would tell clients nothing.
-    api.info.license = None;
-    let api = finish(
-        api,
+    platform::openapi::document(
+        ApiDoc::openapi(),
         &Conventions {
             extra_headers: vec![],
             bearer: true,
             readyz_summary: "Ready: the database answers (service port only)",
+            optional_headers: &[],
         },
-    );
-    headers_required(&render(&api))
-}
-
-/// Marks every answer header `required`. utoipa's header object has no
-/// `required` member, and every header this document names is sent on
-/// every answer it is listed for (the common ones by the conventions
-/// middleware, `Location`, `Allow`, `Retry-After` and `WWW-Authenticate`
-/// with the status that lists them), so clients may rely on all of them.
-fn headers_required(rendered: &str) -> String {
-    use serde_json::Value;
-    let Ok(mut doc) = serde_json::from_str::<Value>(rendered) else {
-        return rendered.to_owned();
-    };
-    for item in values(&mut doc["paths"]) {
-        for operation in values(item) {
-            if let Some(responses) = operation.get_mut("responses") {
-                require_headers(responses);
-            }
-        }
-    }
-    if let Some(responses) = doc.pointer_mut("/components/responses") {
-        require_headers(responses);
-    }
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| rendered.to_owned());
-    text.push('\n');
-    text
-}
-
-/// The members of an object; none for anything else.
-fn values(value: &mut serde_json::Value) -> impl Iterator<Item = &mut serde_json::Value> {
-    value
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|o| o.values_mut())
-}
-
-fn require_headers(responses: &mut serde_json::Value) {
-    for response in values(responses) {
-        if let Some(headers) = response.get_mut("headers") {
-            for header in values(headers) {
-                header["required"] = true.into();
-            }
-        }
-    }
+    )
 }
 
 #[cfg(test)]

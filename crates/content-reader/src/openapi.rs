@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 
 use platform::openapi::{Conventions, NamedHeader, text_header};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{
@@ -66,9 +66,7 @@ struct ApiDoc;
 /// The document's text.
 pub fn document() -> String {
     let mut api = ApiDoc::openapi();
-    // utoipa names a license and tags each operation with its module; this
-    // document has neither.
-    api.info.license = None;
+    // utoipa tags each operation with its module; this document has none.
     for item in api.paths.paths.values_mut() {
         if let Some(get) = item.get.as_mut() {
             get.tags = None;
@@ -76,21 +74,15 @@ pub fn document() -> String {
             item.head = Some(head_of(get));
         }
     }
-    let api = platform::openapi::finish(
+    platform::openapi::document(
         api,
         &Conventions {
             extra_headers: vec![region_header(), served_from_header()],
             bearer: false,
             readyz_summary: "Ready: some node (replica, or primary fallback) can serve",
+            optional_headers: &[],
         },
-    );
-    let mut value =
-        serde_json::to_value(&api).unwrap_or_else(|e| json!({ "error": e.to_string() }));
-    mark_headers_required(&mut value);
-    let mut text =
-        serde_json::to_string_pretty(&value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    text.push('\n');
-    text
+    )
 }
 
 /// The headers `serve::answer` sets on every 200 and 304.
@@ -160,34 +152,6 @@ fn served_from_header() -> NamedHeader {
             ))
             .build(),
     )
-}
-
-/// Sets `required: true` on every answer header of the document (see the
-/// module's header for why it is done on the JSON).
-fn mark_headers_required(doc: &mut Value) {
-    let operations = doc["paths"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut());
-    for operation in operations {
-        mark_required(operation.get_mut("responses"));
-    }
-    mark_required(doc.pointer_mut("/components/responses"));
-}
-
-/// In a map of responses, every header of each.
-fn mark_required(responses: Option<&mut Value>) {
-    let headers = responses
-        .and_then(Value::as_object_mut)
-        .into_iter()
-        .flat_map(|responses| responses.values_mut())
-        .filter_map(|response| response.get_mut("headers").and_then(Value::as_object_mut))
-        .flat_map(|headers| headers.values_mut());
-    for header in headers {
-        header["required"] = Value::Bool(true);
-    }
 }
 
 /// The answer to a request whose `If-None-Match` names the current `ETag`.
@@ -364,7 +328,7 @@ mod tests {
 
     use super::*;
 
-    fn doc() -> Value {
+    fn doc() -> serde_json::Value {
         serde_json::from_str(&document()).expect("the document is JSON")
     }
 

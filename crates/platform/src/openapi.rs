@@ -181,11 +181,13 @@ pub fn named_header(which: &str) -> NamedHeader {
 
 /// How a service finishes its document: the headers every one of its
 /// answers carries beyond [`common_headers`], whether it has a bearer
-/// scheme, and what its `/readyz` checks.
+/// scheme, what its `/readyz` checks, and which answer headers it may leave
+/// out (every other documented header is `required`).
 pub struct Conventions {
     pub extra_headers: Vec<NamedHeader>,
     pub bearer: bool,
     pub readyz_summary: &'static str,
+    pub optional_headers: &'static [&'static str],
 }
 
 impl std::fmt::Debug for Conventions {
@@ -352,13 +354,84 @@ fn service_port_paths(readyz_summary: &str) -> BTreeMap<String, PathItem> {
     ])
 }
 
-/// The document as served and committed: pretty JSON with a final newline.
-pub fn render(api: &OpenApi) -> String {
-    let mut text = api
-        .to_pretty_json()
+/// A service's whole document, as served and committed: its own paths,
+/// schemas and answers ([`finish`]ed with what every service shares),
+/// without the empty licence utoipa takes from the crate's manifest, every
+/// documented answer header `required` but the service's optional ones,
+/// rendered as pretty JSON with a final newline.
+pub fn document(mut api: OpenApi, conventions: &Conventions) -> String {
+    api.info.license = None;
+    let api = finish(api, conventions);
+    let mut doc = serde_json::to_value(&api)
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
+    for item in members(&mut doc["paths"]) {
+        for operation in members(item) {
+            if let Some(responses) = operation.get_mut("responses") {
+                require_headers(responses, conventions.optional_headers);
+            }
+        }
+    }
+    if let Some(responses) = doc.pointer_mut("/components/responses") {
+        require_headers(responses, conventions.optional_headers);
+    }
+    let mut text = serde_json::to_string_pretty(&TopLevel::from(doc))
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
+}
+
+/// Marks the headers of every answer in `responses` (status → answer)
+/// `required` but the `optional` ones. utoipa's header object has no
+/// `required` member, so it is set on the JSON; clients (and the contract
+/// fuzzer) may then rely on every header a document names.
+fn require_headers(responses: &mut serde_json::Value, optional: &[&str]) {
+    for answer in members(responses) {
+        let headers = answer
+            .get_mut("headers")
+            .and_then(serde_json::Value::as_object_mut);
+        for (name, header) in headers.into_iter().flatten() {
+            if !optional.contains(&name.as_str()) {
+                header["required"] = serde_json::Value::Bool(true);
+            }
+        }
+    }
+}
+
+/// The members of a JSON object (none for anything else).
+fn members(value: &mut serde_json::Value) -> impl Iterator<Item = &mut serde_json::Value> {
+    value
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|o| o.values_mut())
+}
+
+/// The document's sections in the order a reader expects them (a JSON
+/// value keeps its keys sorted; the rest of the document is sorted).
+#[derive(serde::Serialize)]
+struct TopLevel {
+    openapi: serde_json::Value,
+    info: serde_json::Value,
+    servers: serde_json::Value,
+    paths: serde_json::Value,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<serde_json::Value> for TopLevel {
+    fn from(doc: serde_json::Value) -> Self {
+        let mut rest = match doc {
+            serde_json::Value::Object(sections) => sections,
+            _ => serde_json::Map::new(),
+        };
+        let mut take = |name: &str| rest.remove(name).unwrap_or(serde_json::Value::Null);
+        Self {
+            openapi: take("openapi"),
+            info: take("info"),
+            servers: take("servers"),
+            paths: take("paths"),
+            rest,
+        }
+    }
 }
 
 /// Fails when the committed document at `path` is not `generated`; with
@@ -392,17 +465,21 @@ mod tests {
     #[test]
     fn a_finished_document_has_the_problem_schema_the_service_routes_and_common_headers() {
         use utoipa::OpenApi as _;
-        let api = finish(
+        let text = document(
             Api::openapi(),
             &Conventions {
                 extra_headers: vec![("X-Region", text_header("The region"))],
                 bearer: true,
                 readyz_summary: "Ready",
+                optional_headers: &["X-Region"],
             },
         );
-        let doc: serde_json::Value = serde_json::from_str(&render(&api)).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         let gone = &doc["components"]["responses"]["Gone"];
         assert_eq!(gone["description"], "Gone for good");
+        assert_eq!(gone["headers"]["Retry-After"]["required"], true);
+        assert!(gone["headers"]["X-Region"].get("required").is_none());
+        assert!(doc["info"].get("license").is_none());
         for header in [
             "X-Request-Id",
             "X-Content-Type-Options",

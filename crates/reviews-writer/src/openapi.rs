@@ -11,7 +11,6 @@
 //! (`make openapi` rewrites it).
 
 use platform::openapi::{Conventions, NamedHeader, text_header};
-use serde_json::Value;
 use utoipa::OpenApi as _;
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -68,99 +67,16 @@ platform::problem_responses! {
 
 /// The document's text.
 pub fn document() -> String {
-    let mut api = ApiDoc::openapi();
-    // utoipa fills in the license from the crate's manifest, which has
-    // none: an empty name says nothing.
-    api.info.license = None;
-    let api = platform::openapi::finish(
-        api,
+    platform::openapi::document(
+        ApiDoc::openapi(),
         &Conventions {
             extra_headers: vec![],
             bearer: true,
             readyz_summary: "Ready: the database answers (service port only)",
+            // Only on a replayed answer.
+            optional_headers: &["Idempotent-Replayed"],
         },
-    );
-    require_headers(&platform::openapi::render(&api))
-}
-
-/// Headers an answer may lack: the others are on every answer they are
-/// documented for.
-const OPTIONAL_HEADERS: &[&str] = &["Idempotent-Replayed"];
-
-/// Marks every documented answer header `required` but the
-/// [`OPTIONAL_HEADERS`], so that clients (and the contract fuzzer) may rely
-/// on them. utoipa's header object has no `required`, so it is added to the
-/// rendered JSON; the text is rendered again from that value, which orders
-/// every object's keys alphabetically.
-fn require_headers(rendered: &str) -> String {
-    let Ok(mut doc) = serde_json::from_str::<Value>(rendered) else {
-        // `render` made it; should it ever be something else, serve it as
-        // it is rather than nothing.
-        return rendered.to_owned();
-    };
-    for item in values_mut(&mut doc["paths"]) {
-        for operation in values_mut(item) {
-            if let Some(responses) = operation.get_mut("responses") {
-                require_in(responses);
-            }
-        }
-    }
-    if let Some(responses) = doc["components"].get_mut("responses") {
-        require_in(responses);
-    }
-    let mut text =
-        serde_json::to_string_pretty(&TopLevel::from(doc)).unwrap_or_else(|_| rendered.to_owned());
-    text.push('\n');
-    text
-}
-
-/// The document's sections in the order a reader expects them (a JSON
-/// value keeps its keys sorted).
-#[derive(serde::Serialize)]
-struct TopLevel {
-    openapi: Value,
-    info: Value,
-    servers: Value,
-    paths: Value,
-    #[serde(flatten)]
-    rest: serde_json::Map<String, Value>,
-}
-
-impl From<Value> for TopLevel {
-    fn from(doc: Value) -> Self {
-        let mut rest = match doc {
-            Value::Object(sections) => sections,
-            _ => serde_json::Map::new(),
-        };
-        let mut take = |name: &str| rest.remove(name).unwrap_or(Value::Null);
-        Self {
-            openapi: take("openapi"),
-            info: take("info"),
-            servers: take("servers"),
-            paths: take("paths"),
-            rest,
-        }
-    }
-}
-
-/// The members of a JSON object (none for anything else).
-fn values_mut(value: &mut Value) -> impl Iterator<Item = &mut Value> {
-    value
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|o| o.values_mut())
-}
-
-/// Marks the headers of every answer in `responses` (status → answer).
-fn require_in(responses: &mut Value) {
-    for answer in values_mut(responses) {
-        let headers = answer.get_mut("headers").and_then(Value::as_object_mut);
-        for (name, header) in headers.into_iter().flatten() {
-            if !OPTIONAL_HEADERS.contains(&name.as_str()) {
-                header["required"] = Value::Bool(true);
-            }
-        }
-    }
+    )
 }
 
 // The answers of the operations that succeed with a review or nothing,
@@ -328,7 +244,7 @@ mod tests {
         // No state, no verifier: a routed request fails in its extractors,
         // an unrouted method gets the resource's 405.
         let app = init_service(actix_web::App::new().configure(crate::routes::configure)).await;
-        let doc: Value = serde_json::from_str(&document()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
         for (path, uri) in [("/reviews", "/reviews"), ("/reviews/{id}", "/reviews/1")] {
             for method in [
                 Method::GET,
@@ -350,7 +266,7 @@ mod tests {
 
     #[test]
     fn every_documented_answer_header_is_required_but_the_replay_marker() {
-        let doc: Value = serde_json::from_str(&document()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
         let created = &doc["paths"]["/reviews"]["post"]["responses"]["201"]["headers"];
         for name in [
             "ETag",
