@@ -53,18 +53,41 @@ impl Gateway<'_> {
         extra: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Reply {
+        let text = body.map(Value::to_string);
+        self.send(region, method, path, token, extra, text.as_deref())
+    }
+
+    /// A JSON request whose body is sent as written (malformed on purpose).
+    pub fn raw_body(
+        &self,
+        region: &str,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &str,
+    ) -> Reply {
+        self.send(region, method, path, Some(token), &[], Some(body))
+    }
+
+    fn send(
+        &self,
+        region: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+        text: Option<&str>,
+    ) -> Reply {
         let port = self.layout.gateways[region];
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut headers: Vec<(&str, &str)> = extra.to_vec();
         if let Some(auth) = &auth {
             headers.push(("Authorization", auth));
         }
-        let text = body.map(Value::to_string);
         if text.is_some() {
             headers.push(("Content-Type", "application/json"));
         }
-        let answer =
-            http::request(port, method, path, &headers, text.as_deref()).expect("gateway answers");
+        let answer = http::request(port, method, path, &headers, text).expect("gateway answers");
         Reply {
             status: answer.status,
             body: serde_json::from_str(&answer.body).unwrap_or(Value::Null),
@@ -125,8 +148,20 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// A stack of its own for one test: `regions` with `readers` readers each,
-/// in a temporary folder named after `name`, on free ports, started.
+/// in a temporary folder named after `name`, on free ports, started. The
+/// suites' loads come from one address, so its gateways do not limit rates
+/// (the edge test has limits of its own: [`start_stack_with`]).
 pub fn start_stack(name: &str, regions: &[&str], readers: usize) -> (Stack, Started) {
+    start_stack_with(name, regions, readers, Edge::unlimited())
+}
+
+/// [`start_stack`] with the gateways' edge settings given.
+pub fn start_stack_with(
+    name: &str,
+    regions: &[&str],
+    readers: usize,
+    edge: Edge,
+) -> (Stack, Started) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
@@ -141,9 +176,7 @@ pub fn start_stack(name: &str, regions: &[&str], readers: usize) -> (Stack, Star
         readers_per_region: readers,
         free_ports: true,
         docs_assets: false,
-        // The suites' loads come from one address; the gateway's limits
-        // have tests of their own.
-        edge: Edge::unlimited(),
+        edge,
     });
     let started = stack
         .start()
