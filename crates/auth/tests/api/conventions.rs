@@ -142,6 +142,14 @@ async fn health_readiness_metrics_and_openapi_are_served() {
         "/auth/me/password",
         "/auth/editors",
         "/auth/editors/{id}",
+        "/auth/password-reset",
+        "/auth/me/sessions",
+        "/auth/me/sessions/{sid}",
+        "/auth/me/audit",
+        "/auth/editors/{id}/password-reset",
+        "/auth/editors/{id}/sessions",
+        "/auth/editors/{id}/sessions/{sid}",
+        "/auth/editors/{id}/audit",
         "/.well-known/jwks.json",
         "/healthz",
         "/readyz",
@@ -175,10 +183,16 @@ async fn read_only_routes_answer_head_and_other_methods_get_405_with_allow() {
         }
     }
     let editor = format!("/auth/editors/{id}");
+    let sessions = format!("/auth/editors/{id}/sessions");
+    let trail = format!("/auth/editors/{id}/audit");
     for path in [
         "/auth/me",
+        "/auth/me/sessions",
+        "/auth/me/audit",
         "/auth/editors",
         editor.as_str(),
+        sessions.as_str(),
+        trail.as_str(),
         "/.well-known/jwks.json",
         "/healthz",
         "/openapi.json",
