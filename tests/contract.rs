@@ -19,11 +19,13 @@
 //! Order matters, because the fuzzer writes: first the reader (anonymous,
 //! read-only), then the writer with the editor's token (it may patch or
 //! retract the seeded reviews), then auth with the admin's token, last
-//! because it may disable or demote the editor. Auth's own writes cannot
-//! end the admin's session: an admin cannot disable or demote itself (409),
-//! a password change needs the current password and logout a refresh
-//! token, neither of which the fuzzer is given; every such attempt is
-//! still sent and checked against the document.
+//! because it may disable or demote the editor or end its sessions. Auth's
+//! own writes cannot take the admin's access away: an admin cannot disable
+//! or demote itself (409), a password change needs the current password,
+//! logout a refresh token and a password reset a token only its answer
+//! shows, and ending the admin's sessions revokes refresh tokens, which
+//! the fuzzer does not use (its access token runs until it expires); every
+//! such attempt is still sent and checked against the document.
 //!
 //! Two checks meet answers that SPEC §4 makes right and no schema can
 //! describe (opaque signed cursors and consistency tokens, If-Match

@@ -72,6 +72,7 @@ fn the_stack_runs_the_walkthrough_survives_a_dead_reader_and_restarts_with_its_d
         .status
             == 200
     });
+    accounts_walkthrough(&gw, &admin);
     let gone = gw.call("sa", "GET", "/nope", None, &[], None);
     assert_eq!(gone.status, 404);
     assert_eq!(
@@ -121,4 +122,75 @@ fn the_stack_runs_the_walkthrough_survives_a_dead_reader_and_restarts_with_its_d
     assert!(!stack.start().expect("second start").started_now);
     stack.clean().expect("cleans");
     assert!(!state.exists());
+}
+
+/// Walk-through steps 9 to 11: the admin resets Ana's password, Ana ends
+/// her other sessions, the admin reads her trail.
+fn accounts_walkthrough(gw: &Gateway, admin: &str) {
+    let editors = gw.call("sa", "GET", "/auth/editors", Some(admin), &[], None);
+    let ana = editors.body["data"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["email"] == "ana@example.com"))
+        .and_then(|e| e["id"].as_i64())
+        .expect("Ana is listed");
+    let path = format!("/auth/editors/{ana}/password-reset");
+    let issued = gw.call("sa", "POST", &path, Some(admin), &[], None);
+    assert_eq!(issued.status, 201, "{:?}", issued.body);
+    let reset =
+        json!({ "token": issued.body["reset_token"], "new_password": "another long password" });
+    let spent = gw.call(
+        "sa",
+        "POST",
+        "/auth/password-reset",
+        None,
+        &[],
+        Some(&reset),
+    );
+    assert_eq!(spent.status, 204, "{:?}", spent.body);
+
+    let login = json!({ "email": "ana@example.com", "password": "another long password" });
+    let phone = [("User-Agent", "phone")];
+    let on_phone = gw.call("sa", "POST", "/auth/login", None, &phone, Some(&login));
+    assert_eq!(on_phone.status, 200, "{:?}", on_phone.body);
+    let editor = gw.login("ana@example.com", "another long password");
+    let sessions = gw.call("sa", "GET", "/auth/me/sessions", Some(&editor), &[], None);
+    let live = sessions.body["data"].as_array().expect("sessions");
+    assert_eq!(live.len(), 2, "{:?}", sessions.body);
+    assert_eq!(live[0]["current"], true);
+    assert_eq!(live[1]["user_agent"], "phone");
+    let ended = gw.call(
+        "sa",
+        "DELETE",
+        "/auth/me/sessions",
+        Some(&editor),
+        &[],
+        None,
+    );
+    assert_eq!(ended.status, 204, "{:?}", ended.body);
+
+    let trail = gw.call(
+        "sa",
+        "GET",
+        &format!("/auth/editors/{ana}/audit?limit=5"),
+        Some(admin),
+        &[],
+        None,
+    );
+    assert_eq!(trail.status, 200, "{:?}", trail.body);
+    let actions: Vec<&str> = trail.body["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|row| row["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "sessions_ended",
+            "login_succeeded",
+            "login_succeeded",
+            "password_reset_used",
+            "password_reset_issued"
+        ]
+    );
 }

@@ -32,6 +32,9 @@ OPAQUE = {
     # The same Idempotency-Key with another body is a 422 (SPEC §4), and
     # generated cases may reuse a key.
     "idempotency_key_reused",
+    # A password reset token is a secret an admin was shown once: any
+    # made-up one is a 400.
+    "invalid_reset_token",
 }
 
 # Rules between fields or parameters (OpenAPI parameters are independent;
@@ -40,6 +43,7 @@ OPAQUE = {
 CROSS_FIELD = {
     ("rating_min", "must not be above rating_max"),
     ("published_after", "must not be after published_before"),
+    ("since", "must not be after until"),
     ("sort", "relevance needs a search query q"),
     ("subject.specs.focal_min_mm", "must not be greater than focal_max_mm"),
     ("current_password", "is incorrect"),

@@ -1,4 +1,4 @@
-//! Editor rows: the only place that reads `password_hash`.
+//! Editor rows: the only place that reads (or writes) `password_hash`.
 
 use deadpool_postgres::GenericClient;
 use domain::{NewEditor, Role};
@@ -117,19 +117,37 @@ pub async fn by_id(client: &impl GenericClient, id: i64) -> Result<Option<Editor
         .transpose()
 }
 
-/// Revokes every live refresh token of an editor (password change,
-/// disabling). Returns how many.
+/// Ends everything that lets an editor in without their password: every
+/// refresh token (so every session) and a pending password reset. For a
+/// new password and for disabling. Returns how many tokens were revoked.
+pub async fn end_access(client: &impl GenericClient, editor_id: i64) -> Result<u64, AuthError> {
+    let revoked = revoke_all_refresh_tokens(client, editor_id).await?;
+    let stmt = client
+        .prepare_cached("DELETE FROM password_resets WHERE editor_id = $1")
+        .await?;
+    client.execute(&stmt, &[&editor_id]).await?;
+    Ok(revoked)
+}
+
+/// Replaces an editor's password hash.
+pub async fn store_password_hash(
+    client: &impl GenericClient,
+    editor_id: i64,
+    hash: &str,
+) -> Result<(), AuthError> {
+    let stmt = client
+        .prepare_cached("UPDATE editors SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .await?;
+    client.execute(&stmt, &[&editor_id, &hash]).await?;
+    Ok(())
+}
+
+/// Revokes every live refresh token of an editor. Returns how many.
 pub async fn revoke_all_refresh_tokens(
     client: &impl GenericClient,
     editor_id: i64,
 ) -> Result<u64, AuthError> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE refresh_tokens SET revoked_at = now()
-              WHERE editor_id = $1 AND revoked_at IS NULL",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&editor_id]).await?)
+    crate::sessions::revoke_all_but(client, editor_id, None).await
 }
 
 /// Inserts an editor; a taken email (any case) is `EmailTaken`.

@@ -17,8 +17,12 @@ pub enum AuthError {
     RefreshInvalid,
     #[error("refresh token reused")]
     RefreshReused,
-    #[error("not found")]
-    NotFound,
+    /// Unknown, expired, used or superseded: one answer for all.
+    #[error("invalid password reset token")]
+    ResetTokenInvalid,
+    /// What was not found (`editor`, `session`), for the detail.
+    #[error("no such {0}")]
+    NotFound(&'static str),
     #[error("email taken")]
     EmailTaken,
     #[error("forbidden: {0}")]
@@ -64,13 +68,17 @@ impl AuthError {
                 Problem::new(ErrorCode::AccountDisabled).detail("this account is disabled")
             }
             Self::Throttled { retry_after_s } => Problem::new(ErrorCode::TooManyRequests)
-                .detail("too many failed logins; try again later")
+                .detail("too many failed attempts; try again later")
                 .retry_after(*retry_after_s),
             Self::RefreshInvalid => Problem::new(ErrorCode::RefreshTokenInvalid)
                 .detail("the refresh token is invalid, expired or revoked"),
             Self::RefreshReused => Problem::new(ErrorCode::RefreshTokenReused)
                 .detail("the refresh token was already used; its session has been revoked"),
-            Self::NotFound => Problem::new(ErrorCode::NotFound).detail("no such editor"),
+            Self::ResetTokenInvalid => Problem::new(ErrorCode::InvalidResetToken)
+                .detail("the reset token is invalid, expired or already used"),
+            Self::NotFound(what) => {
+                Problem::new(ErrorCode::NotFound).detail(format!("no such {what}"))
+            }
             Self::EmailTaken => Problem::new(ErrorCode::EmailTaken)
                 .detail("an editor with this email exists")
                 .field("email", "is already taken"),

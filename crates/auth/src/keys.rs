@@ -5,6 +5,11 @@
 //! rotate: generate a key, make the old active key the previous one and the
 //! new key active, restart auth instances one by one. Readers of the JWKS
 //! refetch on the first unknown `kid`.
+//!
+//! List cursors are signed with a key derived from the active key: every
+//! auth instance holds it already, so a cursor one instance made is read by
+//! any other without a further secret to provision. A rotation makes open
+//! cursors invalid (a 400 telling the client to start the list again).
 
 use std::path::Path;
 
@@ -13,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use jsonwebtoken::EncodingKey;
+use platform::cursor::CursorKey;
 use platform::jwt::{Jwk, JwkSet};
 use platform::settings::SettingsError;
 use sha2::{Digest, Sha256};
@@ -31,11 +37,12 @@ impl std::fmt::Debug for ActiveKey {
     }
 }
 
-/// The active key and the published set.
+/// The active key, the published set, and the key of list cursors.
 #[derive(Debug)]
 pub struct Keyring {
     pub active: ActiveKey,
     pub jwks: JwkSet,
+    pub cursors: CursorKey,
 }
 
 impl Keyring {
@@ -57,8 +64,19 @@ impl Keyring {
                 encoding: EncodingKey::from_ed_der(der.as_bytes()),
             },
             jwks: JwkSet { keys },
+            cursors: cursor_key(&active_key)?,
         })
     }
+}
+
+/// The cursor key of an active key: a hash of it under a label of its own,
+/// which tells nothing about the signing key.
+fn cursor_key(active: &SigningKey) -> Result<CursorKey, SettingsError> {
+    let mut derived = Sha256::new();
+    derived.update(b"rcr-auth-cursor-key-v1");
+    derived.update(active.to_bytes());
+    CursorKey::new(&derived.finalize())
+        .map_err(|e| SettingsError::new(format!("tokens.active_key_file: {e}")))
 }
 
 fn read_key(path: &Path, setting: &str) -> Result<SigningKey, SettingsError> {

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod openapi;
 pub mod password;
 pub mod routes;
+pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod throttle;

@@ -5,7 +5,8 @@
 //! - `RCR__REGION` — this deployment's region (label on metrics), default `sa`
 //! - `RCR__TOKENS__ISSUER` — JWT `iss`: the auth service's public URL
 //! - `RCR__TOKENS__AUDIENCE` — JWT `aud`, default `rcr-api`
-//! - `RCR__TOKENS__ACCESS_TTL_S` (900), `RCR__TOKENS__REFRESH_TTL_S` (2592000)
+//! - `RCR__TOKENS__ACCESS_TTL_S` (900), `RCR__TOKENS__REFRESH_TTL_S` (2592000),
+//!   `RCR__TOKENS__RESET_TTL_S` (86400)
 //! - `RCR__TOKENS__ACTIVE_KEY_FILE` — PKCS#8 PEM Ed25519 key that signs
 //! - `RCR__TOKENS__PREVIOUS_KEY_FILE` — the key before it, still published
 //!   in the JWKS so tokens it signed verify until they expire
@@ -50,6 +51,8 @@ pub struct TokenSettings {
     pub audience: String,
     pub access_ttl_s: u64,
     pub refresh_ttl_s: u64,
+    /// How long a password reset token an admin issues stays usable.
+    pub reset_ttl_s: u64,
     /// Clock skew tolerated when auth verifies its own tokens.
     pub leeway_s: u64,
     pub active_key_file: PathBuf,
@@ -63,6 +66,7 @@ impl Default for TokenSettings {
             audience: "rcr-api".into(),
             access_ttl_s: 15 * 60,
             refresh_ttl_s: 30 * 24 * 3600,
+            reset_ttl_s: 24 * 3600,
             leeway_s: 5,
             active_key_file: PathBuf::from("keys/active.pem"),
             previous_key_file: None,

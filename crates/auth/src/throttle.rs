@@ -1,7 +1,9 @@
 //! Login throttling in Redis: failed attempts are counted per email and per
 //! client IP in a fixed window that starts at the first failure; past the
 //! limit, logins answer 429 with `Retry-After` (the window's remaining
-//! time) without touching the password hash.
+//! time) without touching the password hash. Failed password resets count
+//! against the same per-IP counter: guessing a reset token is guessing a
+//! way in, like guessing a password.
 //!
 //! When Redis is unreachable the throttle is skipped (logged and counted):
 //! an outage of the cache must not lock every editor out, and the argon2
@@ -48,26 +50,40 @@ impl Throttle {
 
     /// `Err(seconds)` when either counter is at its limit.
     pub async fn check(&self, email: &str, ip: Option<IpAddr>) -> Result<(), u64> {
+        self.check_keys(&[
+            (Self::email_key(email), self.settings.per_email),
+            (Self::ip_key(ip), self.settings.per_ip),
+        ])
+        .await
+    }
+
+    /// `Err(seconds)` when the client address is at its limit: attempts
+    /// that name no account (password reset tokens) count per address only.
+    pub async fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), u64> {
+        self.check_keys(&[(Self::ip_key(ip), self.settings.per_ip)])
+            .await
+    }
+
+    /// `Err(seconds to wait)` when any counter is at its limit.
+    async fn check_keys(&self, limits: &[(String, u64)]) -> Result<(), u64> {
         let mut pipe = redis::pipe();
-        pipe.get(Self::email_key(email))
-            .ttl(Self::email_key(email))
-            .get(Self::ip_key(ip))
-            .ttl(Self::ip_key(ip));
-        let answer: Result<(Option<u64>, i64, Option<u64>, i64), _> =
-            self.redis.pipeline(&pipe).await;
+        for (key, _) in limits {
+            pipe.get(key).ttl(key);
+        }
+        // Per key: its count (nil before the first failure) and its TTL.
+        let answer: Result<Vec<Option<i64>>, _> = self.redis.pipeline(&pipe).await;
         match answer {
-            Ok((email_count, email_ttl, ip_count, ip_ttl)) => {
-                let over = |count: Option<u64>, limit: u64, ttl: i64| {
-                    (count.unwrap_or(0) >= limit).then(|| u64::try_from(ttl).unwrap_or(1).max(1))
+            Ok(values) => {
+                let over = |pair: &[Option<i64>], limit: u64| match pair {
+                    [count, ttl] => (u64::try_from(count.unwrap_or(0)).unwrap_or(0) >= limit)
+                        .then(|| u64::try_from(ttl.unwrap_or(1)).unwrap_or(1).max(1)),
+                    _ => None,
                 };
-                match over(email_count, self.settings.per_email, email_ttl)
-                    .into_iter()
-                    .chain(over(ip_count, self.settings.per_ip, ip_ttl))
-                    .max()
-                {
-                    Some(wait) => Err(wait),
-                    None => Ok(()),
-                }
+                let waits = values
+                    .chunks(2)
+                    .zip(limits)
+                    .filter_map(|(pair, (_, limit))| over(pair, *limit));
+                waits.max().map_or(Ok(()), Err)
             }
             Err(err) => {
                 self.skipped.inc();
@@ -79,13 +95,23 @@ impl Throttle {
 
     /// Counts one failure against the email and the IP.
     pub async fn record_failure(&self, email: &str, ip: Option<IpAddr>) {
+        self.record_keys(&[Self::email_key(email), Self::ip_key(ip)])
+            .await;
+    }
+
+    /// Counts one failure against the IP only.
+    pub async fn record_ip_failure(&self, ip: Option<IpAddr>) {
+        self.record_keys(&[Self::ip_key(ip)]).await;
+    }
+
+    async fn record_keys(&self, keys: &[String]) {
         let window = i64::try_from(self.settings.window_s).unwrap_or(i64::MAX);
         let mut pipe = redis::pipe();
-        for key in [Self::email_key(email), Self::ip_key(ip)] {
-            pipe.incr(&key, 1u64).ignore();
+        for key in keys {
+            pipe.incr(key, 1u64).ignore();
             // NX: the window starts at the first failure and is not
             // extended by later ones.
-            pipe.cmd("EXPIRE").arg(&key).arg(window).arg("NX").ignore();
+            pipe.cmd("EXPIRE").arg(key).arg(window).arg("NX").ignore();
         }
         if let Err(err) = self.redis.pipeline::<()>(&pipe).await {
             self.skipped.inc();

@@ -74,6 +74,7 @@ error_codes! {
     InvalidCredentials = "invalid_credentials", 401, "Invalid credentials";
     RefreshTokenInvalid = "refresh_token_invalid", 401, "Invalid refresh token";
     RefreshTokenReused = "refresh_token_reused", 401, "Refresh token reused";
+    InvalidResetToken = "invalid_reset_token", 400, "Invalid password reset token";
     Forbidden = "forbidden", 403, "Forbidden";
     AccountDisabled = "account_disabled", 403, "Account disabled";
     EmailTaken = "email_taken", 409, "Email already taken";

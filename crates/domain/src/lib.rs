@@ -9,6 +9,7 @@
 //! Error messages are written for end users and never echo the refused
 //! value, so they can go straight into a problem+json `errors[]`.
 
+mod activity;
 mod editor;
 mod error;
 mod fields;
@@ -24,6 +25,7 @@ mod slug;
 mod subject;
 mod text;
 
+pub use activity::{AuditAction, Period, UserAgent, parse_instant};
 pub use editor::{
     EditorName, EditorPatch, Email, NewEditor, Password, RawEditorPatch, RawNewEditor, Role,
 };

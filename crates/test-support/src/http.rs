@@ -95,6 +95,27 @@ pub async fn send_raw(
     read(req.send_body(body).await.expect("request sent")).await
 }
 
+/// Sends `req` with a bearer `token`, extra `headers` and a JSON `body`
+/// when given, and reads the answer.
+pub async fn send(
+    mut req: awc::ClientRequest,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Answer {
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        req = req.insert_header((*name, *value));
+    }
+    let sent = match body {
+        Some(body) => req.send_json(body).await,
+        None => req.send().await,
+    };
+    read(sent.expect("request sent")).await
+}
+
 /// A client bounded by `timeout`: a hang is a failure, not a stuck suite.
 pub fn client_with_timeout(timeout: Duration) -> awc::Client {
     awc::Client::builder().timeout(timeout).finish()

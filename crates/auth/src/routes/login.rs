@@ -17,6 +17,7 @@ use crate::error::AuthError;
 use crate::openapi::{
     BodyErrors, Forbidden, InvalidCredentials, ServiceUnavailable, TooManyRequests,
 };
+use crate::sessions;
 use crate::startup::{LoginOutcome, State};
 
 #[derive(Deserialize, ToSchema)]
@@ -30,7 +31,8 @@ pub struct LoginRequest {
 ///
 /// An unknown email and a wrong password get the same answer, in the same
 /// time. Repeated failures for one email or from one client address are
-/// refused with 429 for a while.
+/// refused with 429 for a while. A login starts a session, recording the
+/// client's `User-Agent` (cut to 200 characters) and address.
 #[utoipa::path(
     post,
     path = "/auth/login",
@@ -70,7 +72,8 @@ pub async fn login(
     let tx = client.transaction().await?;
     let editor = stamp_login(&tx, editor).await?;
     let id = editor.id;
-    let pair = issue_pair(&state, &tx, editor, uuid::Uuid::new_v4()).await?;
+    let session = sessions::start(&tx, id, ctx.user_agent.as_ref(), ctx.ip).await?;
+    let pair = issue_pair(&state, &tx, editor, session).await?;
     audit::record(&tx, ctx.own(id, "login_succeeded")).await?;
     tx.commit().await?;
     state.throttle.record_success(&email).await;

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_postgres::GenericClient;
-use domain::{Password, ValidationErrors};
+use domain::ValidationErrors;
 use platform::audit;
 use platform::bearer::Editor;
 use platform::http::JsonBody;
@@ -10,10 +10,13 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Ctx, active_account, hash_password, no_store, password_matches, require_active};
+use super::{
+    Ctx, active_account, hash_password, no_store, parse_new_password, password_matches,
+    require_active,
+};
 use crate::editors::{self, Credentials, EditorView};
 use crate::error::AuthError;
-use crate::openapi::{BodyErrors, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized};
+use crate::openapi::{BodyErrors, SignedIn, TooManyRequests};
 use crate::startup::State;
 
 /// The caller's account
@@ -24,9 +27,7 @@ use crate::startup::State;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account", body = EditorView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 503, response = ServiceUnavailable),
+        SignedIn,
     )
 )]
 pub async fn me(state: web::Data<State>, caller: Editor) -> Result<HttpResponse, AuthError> {
@@ -39,14 +40,15 @@ pub async fn me(state: web::Data<State>, caller: Editor) -> Result<HttpResponse,
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
-    #[schema(value_type = Password, inline)]
+    #[schema(value_type = domain::Password, inline)]
     new_password: String,
 }
 
-/// Change the caller's password; revokes all their refresh tokens
+/// Change the caller's password; ends every session
 ///
-/// Wrong current passwords count against the same throttle as failed
-/// logins for the account's email.
+/// Revokes all the caller's refresh tokens (the current session's too) and
+/// any pending password reset. Wrong current passwords count against the
+/// same throttle as failed logins for the account's email.
 #[utoipa::path(
     put,
     path = "/auth/me/password",
@@ -55,10 +57,8 @@ pub struct PasswordChange {
     request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
         (status = 429, response = TooManyRequests),
-        (status = 503, response = ServiceUnavailable),
+        SignedIn,
         BodyErrors,
     )
 )]
@@ -73,18 +73,14 @@ pub async fn change_password(
         current_password,
         new_password,
     } = body.0;
-    let new_password = Password::parse(&new_password).map_err(|e| {
-        let mut errors = ValidationErrors::new();
-        errors.push_invalid("new_password", e);
-        AuthError::Validation(errors)
-    })?;
+    let new_password = parse_new_password("new_password", &new_password)?;
     let mut client = state.pool.get().await?;
     let credentials = require_active(editors::credentials_by_id(&client, caller.id).await?)?;
     check_current_password(&state, &client, &ctx, &credentials, &current_password).await?;
     let hash = hash_password(&state, &new_password).await?;
     let tx = client.transaction().await?;
-    store_password_hash(&tx, caller.id, &hash).await?;
-    let revoked = editors::revoke_all_refresh_tokens(&tx, caller.id).await?;
+    editors::store_password_hash(&tx, caller.id, &hash).await?;
+    let revoked = editors::end_access(&tx, caller.id).await?;
     let mut event = ctx.own(caller.id, "password_changed");
     event.details = json!({ "revoked_refresh_tokens": revoked });
     audit::record(&tx, event).await?;
@@ -116,16 +112,4 @@ async fn check_current_password(
     let mut errors = ValidationErrors::new();
     errors.push("current_password", "is incorrect");
     Err(AuthError::Validation(errors))
-}
-
-async fn store_password_hash(
-    client: &impl GenericClient,
-    editor_id: i64,
-    hash: &str,
-) -> Result<(), AuthError> {
-    let stmt = client
-        .prepare_cached("UPDATE editors SET password_hash = $2, updated_at = now() WHERE id = $1")
-        .await?;
-    client.execute(&stmt, &[&editor_id, &hash]).await?;
-    Ok(())
 }

@@ -1,14 +1,15 @@
 //! The auth endpoints of SPEC §4, one module per resource. Every handler
 //! reads the same way: parse the request, authorise the caller, run one
 //! transaction of named SQL steps, answer. What several resources share
-//! sits here: the audit context, the account checks, password hashing.
+//! sits here: the request's context, the account checks, password hashing,
+//! path ids.
 
 use std::net::IpAddr;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use deadpool_postgres::GenericClient;
-use domain::{Password, Role};
+use domain::{Password, Role, UserAgent, ValidationErrors};
 use platform::audit::Event;
 use platform::bearer::{Admin, Editor};
 use platform::http::{client_ip, request_id_of};
@@ -18,10 +19,14 @@ use crate::editors::EditorView;
 use crate::error::AuthError;
 use crate::startup::State;
 
+pub(crate) mod audit;
 pub(crate) mod editors;
 pub(crate) mod jwks;
 pub(crate) mod login;
 pub(crate) mod me;
+pub(crate) mod paging;
+pub(crate) mod resets;
+pub(crate) mod sessions;
 pub(crate) mod tokens;
 
 /// Longest password checked against a hash; longer ones cannot exist
@@ -35,21 +40,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/auth/login", "POST").route(web::post().to(login::login)))
         .service(resource("/auth/refresh", "POST").route(web::post().to(tokens::refresh)))
         .service(resource("/auth/logout", "POST").route(web::post().to(tokens::logout)))
+        .service(resource("/auth/password-reset", "POST").route(web::post().to(resets::redeem)))
         .service(resource("/auth/me", "GET, HEAD").route(get_or_head().to(me::me)))
         .service(resource("/auth/me/password", "PUT").route(web::put().to(me::change_password)))
         .service(
-            resource("/auth/editors", "GET, HEAD, POST")
-                .route(get_or_head().to(editors::list_editors))
-                .route(web::post().to(editors::create_editor)),
+            resource("/auth/me/sessions", "GET, HEAD, DELETE")
+                .route(get_or_head().to(sessions::list_mine))
+                .route(web::delete().to(sessions::end_my_others)),
         )
         .service(
-            resource("/auth/editors/{id}", "GET, HEAD, PATCH")
-                .route(get_or_head().to(editors::get_editor))
-                .route(web::patch().to(editors::patch_editor)),
+            resource("/auth/me/sessions/{sid}", "DELETE")
+                .route(web::delete().to(sessions::end_mine)),
         )
+        .service(resource("/auth/me/audit", "GET, HEAD").route(get_or_head().to(audit::mine)))
+        .configure(configure_editors)
         .service(
             resource("/.well-known/jwks.json", "GET, HEAD").route(get_or_head().to(jwks::jwks)),
         );
+}
+
+/// The admin routes under `/auth/editors`.
+fn configure_editors(cfg: &mut web::ServiceConfig) {
+    use platform::server::get_or_head;
+    cfg.service(
+        resource("/auth/editors", "GET, HEAD, POST")
+            .route(get_or_head().to(editors::list_editors))
+            .route(web::post().to(editors::create_editor)),
+    )
+    .service(
+        resource("/auth/editors/{id}", "GET, HEAD, PATCH")
+            .route(get_or_head().to(editors::get_editor))
+            .route(web::patch().to(editors::patch_editor)),
+    )
+    .service(
+        resource("/auth/editors/{id}/password-reset", "POST").route(web::post().to(resets::issue)),
+    )
+    .service(
+        resource("/auth/editors/{id}/sessions", "GET, HEAD, DELETE")
+            .route(get_or_head().to(sessions::list_of_editor))
+            .route(web::delete().to(sessions::end_all_of_editor)),
+    )
+    .service(
+        resource("/auth/editors/{id}/sessions/{sid}", "DELETE")
+            .route(web::delete().to(sessions::end_of_editor)),
+    )
+    .service(
+        resource("/auth/editors/{id}/audit", "GET, HEAD").route(get_or_head().to(audit::of_editor)),
+    );
 }
 
 /// A resource whose other methods get a 405 with `Allow: allow`.
@@ -59,10 +96,12 @@ fn resource(path: &str, allow: &'static str) -> Resource {
     }))
 }
 
-/// What every audit row of one request shares.
+/// Who is asking, as far as a request tells: what every audit row of one
+/// request shares, and what a new session records.
 struct Ctx {
     request_id: String,
     ip: Option<IpAddr>,
+    user_agent: Option<UserAgent>,
 }
 
 impl Ctx {
@@ -70,6 +109,10 @@ impl Ctx {
         Self {
             request_id: request_id_of(req),
             ip: client_ip(req, &state.settings.http.trusted_proxies),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| UserAgent::from_header(v.as_bytes())),
         }
     }
 
@@ -142,6 +185,31 @@ async fn active_admin(
 /// what an attacker would want.
 async fn password_matches(state: &State, stored: Option<&str>, typed: &str) -> bool {
     typed.chars().count() <= MAX_TYPED_PASSWORD_CHARS && state.hasher.verify(stored, typed).await
+}
+
+/// A new password as typed, held to SPEC §3 (422 naming `field`).
+fn parse_new_password(field: &str, typed: &str) -> Result<Password, AuthError> {
+    Password::parse(typed).map_err(|e| {
+        let mut errors = ValidationErrors::new();
+        errors.push_invalid(field, e);
+        AuthError::Validation(errors)
+    })
+}
+
+/// Ids in paths: anything but a positive integer names nothing.
+fn parse_id(raw: &str, what: &'static str) -> Result<i64, AuthError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(AuthError::NotFound(what))
+}
+
+/// The editor an admin route names, which must exist.
+async fn named_editor(client: &impl GenericClient, raw_id: &str) -> Result<EditorView, AuthError> {
+    let id = parse_id(raw_id, "editor")?;
+    crate::editors::by_id(client, id)
+        .await?
+        .ok_or(AuthError::NotFound("editor"))
 }
 
 /// The hash to store for a new password.

@@ -15,12 +15,15 @@ use super::{Ctx, no_store};
 use crate::editors::{self, EditorView};
 use crate::error::AuthError;
 use crate::openapi::{BodyErrors, Forbidden, InvalidCredentials, ServiceUnavailable, Unauthorized};
+use crate::sessions::{self, SessionRef};
 use crate::startup::State;
 use crate::tokens;
 
 /// What a login or a refresh answers.
 #[derive(Serialize, ToSchema)]
 pub struct TokenPair {
+    /// An EdDSA JWT; besides the usual claims, `sid` names its session (the
+    /// `id` of `GET /auth/me/sessions`, as a decimal string)
     access_token: String,
     #[schema(inline)]
     token_type: TokenType,
@@ -36,18 +39,21 @@ enum TokenType {
     Bearer,
 }
 
-/// Issues an access token and a refresh token in `family` (a new family at
-/// login, the same one on refresh), storing the refresh token's hash.
+/// Issues an access token naming `session` and a refresh token in its
+/// family (a new session at login, the same one on refresh), storing the
+/// refresh token's hash.
 pub(super) async fn issue_pair(
     state: &State,
     client: &impl GenericClient,
     editor: EditorView,
-    family: Uuid,
+    session: SessionRef,
 ) -> Result<TokenPair, AuthError> {
     let settings = &state.settings.tokens;
-    let access_token = tokens::access_token(&state.keys.active, settings, editor.id, editor.role)
+    let key = &state.keys.active;
+    let access_token = tokens::access_token(key, settings, editor.id, editor.role, session.id)
         .map_err(AuthError::internal)?;
-    let (refresh_token, hash) = tokens::new_refresh_token();
+    let (refresh_token, hash) = tokens::new_opaque_token();
+    let family = session.family;
     store_refresh_token(client, editor.id, family, &hash, settings.refresh_ttl_s).await?;
     Ok(TokenPair {
         access_token,
@@ -138,19 +144,16 @@ pub async fn refresh(
         return Err(AuthError::AccountDisabled);
     }
     mark_rotated(&tx, token.id).await?;
-    let pair = issue_pair(&state, &tx, editor, token.family).await?;
+    let session = sessions::touch(&tx, editor.id, token.family).await?;
+    let pair = issue_pair(&state, &tx, editor, session).await?;
     audit::record(&tx, ctx.own(token.editor_id, "token_refreshed")).await?;
     tx.commit().await?;
     Ok(no_store(HttpResponse::Ok().json(pair)))
 }
 
-/// The stored form of a presented refresh token. Ours are 43 characters;
-/// an empty or oversized one cannot be, and is refused unhashed.
+/// The stored form of a presented refresh token.
 fn presented_hash(token: &str) -> Result<[u8; 32], AuthError> {
-    if token.is_empty() || token.len() > 256 {
-        return Err(AuthError::RefreshInvalid);
-    }
-    Ok(tokens::hash_refresh_token(token))
+    tokens::presented_hash(token).ok_or(AuthError::RefreshInvalid)
 }
 
 /// A stored refresh token and what can make it unusable.
@@ -197,13 +200,7 @@ async fn revoke_family(
     ctx: &Ctx,
     token: &StoredToken,
 ) -> Result<(), AuthError> {
-    let stmt = client
-        .prepare_cached(
-            "UPDATE refresh_tokens SET revoked_at = now()
-              WHERE family_id = $1 AND revoked_at IS NULL",
-        )
-        .await?;
-    let revoked = client.execute(&stmt, &[&token.family]).await?;
+    let revoked = sessions::revoke_family(client, &token.family).await?;
     let mut event = ctx.own(token.editor_id, "refresh_token_reused");
     event.details = json!({ "family_id": token.family, "revoked": revoked });
     Ok(audit::record(client, event).await?)
@@ -242,7 +239,7 @@ pub async fn logout(
     body: JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, AuthError> {
     let ctx = Ctx::of(&req, &state);
-    let hash = tokens::hash_refresh_token(&body.0.refresh_token);
+    let hash = tokens::hash_token(&body.0.refresh_token);
     let client = state.pool.get().await?;
     let revoked = revoke_token(&client, &hash, caller.id).await?;
     let mut event = ctx.own(caller.id, "logout");

@@ -40,9 +40,19 @@ async fn malformed_bodies_get_4xx_problems_never_500() {
     app.post_raw("/auth/login", "application/json", b"[1,2]".to_vec(), &[])
         .await
         .assert_problem(422, "validation_failed");
-    // Deep nesting is refused without recursing into it.
+    // Deep nesting is read without recursing into it: unfinished, it is a
+    // syntax error (400); finished, it is no object (422).
     let deep = "[".repeat(10_000);
-    app.post_raw("/auth/login", "application/json", deep.into_bytes(), &[])
+    app.post_raw(
+        "/auth/login",
+        "application/json",
+        deep.clone().into_bytes(),
+        &[],
+    )
+    .await
+    .assert_problem(400, "malformed_json");
+    let closed = format!("{deep}{}", "]".repeat(10_000));
+    app.post_raw("/auth/login", "application/json", closed.into_bytes(), &[])
         .await
         .assert_problem(422, "validation_failed");
     app.post(
@@ -132,6 +142,14 @@ async fn health_readiness_metrics_and_openapi_are_served() {
         "/auth/me/password",
         "/auth/editors",
         "/auth/editors/{id}",
+        "/auth/password-reset",
+        "/auth/me/sessions",
+        "/auth/me/sessions/{sid}",
+        "/auth/me/audit",
+        "/auth/editors/{id}/password-reset",
+        "/auth/editors/{id}/sessions",
+        "/auth/editors/{id}/sessions/{sid}",
+        "/auth/editors/{id}/audit",
         "/.well-known/jwks.json",
         "/healthz",
         "/readyz",
@@ -165,10 +183,16 @@ async fn read_only_routes_answer_head_and_other_methods_get_405_with_allow() {
         }
     }
     let editor = format!("/auth/editors/{id}");
+    let sessions = format!("/auth/editors/{id}/sessions");
+    let trail = format!("/auth/editors/{id}/audit");
     for path in [
         "/auth/me",
+        "/auth/me/sessions",
+        "/auth/me/audit",
         "/auth/editors",
         editor.as_str(),
+        sessions.as_str(),
+        trail.as_str(),
         "/.well-known/jwks.json",
         "/healthz",
         "/openapi.json",

@@ -1,12 +1,15 @@
-//! Starting the service for a test and talking to it.
+//! Starting the service for a test and talking to it, and the log lines
+//! it writes.
 
+use std::io::Write;
+use std::sync::{Mutex, Once, PoisonError};
 use std::time::Duration;
 
 use auth::Settings;
-use awc::http::StatusCode;
+use awc::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use test_support::TestDatabase;
-use test_support::http::{Answer, client_with_timeout, post_login, read, send_raw};
+use test_support::http::{Answer, client_with_timeout, post_login, read, send, send_raw};
 use test_support::services::{self, KeysDir};
 
 pub use test_support::services::{ADMIN_EMAIL, ADMIN_PASSWORD, unique_email};
@@ -25,6 +28,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    capture_logs();
     let cluster = test_support::cluster();
     let db = cluster.fresh_database().await;
     let keys_dir = KeysDir::generate("auth");
@@ -47,30 +51,21 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
-        let mut req = self.client.get(self.url(path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        read(req.send().await.expect("request sent")).await
+        self.call(Method::GET, path, token, &[], None).await
     }
 
     pub async fn send_json(
         &self,
-        method: awc::http::Method,
+        method: Method,
         path: &str,
         token: Option<&str>,
         body: &Value,
     ) -> Answer {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        read(req.send_json(body).await.expect("request sent")).await
+        self.call(method, path, token, &[], Some(body)).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
-        self.send_json(awc::http::Method::POST, path, token, body)
-            .await
+        self.send_json(Method::POST, path, token, body).await
     }
 
     /// Sends raw bytes with a content type (for malformed-body tests).
@@ -148,7 +143,7 @@ impl TestApp {
         let admin = self.admin_token().await;
         let answer = self
             .send_json(
-                awc::http::Method::PATCH,
+                Method::PATCH,
                 &format!("/auth/editors/{id}"),
                 Some(&admin),
                 &json!({ "disabled": true }),
@@ -156,6 +151,67 @@ impl TestApp {
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
         assert_eq!(answer.body["disabled"], true);
+    }
+
+    /// Any request: extra headers, and a JSON body when given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Answer {
+        let req = self.client.request(method, self.url(path));
+        send(req, token, headers, body).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
+        self.call(Method::DELETE, path, token, &[], None).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Answer {
+        self.post(
+            "/auth/refresh",
+            None,
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    /// Issues a password reset token for editor `id` as the admin.
+    pub async fn issue_reset(&self, id: i64) -> String {
+        let admin = self.admin_token().await;
+        let path = format!("/auth/editors/{id}/password-reset");
+        let answer = self
+            .call(Method::POST, &path, Some(&admin), &[], None)
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer.body["reset_token"]
+            .as_str()
+            .expect("reset token")
+            .to_owned()
+    }
+
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Answer {
+        self.post(
+            "/auth/password-reset",
+            None,
+            &json!({ "token": token, "new_password": new_password }),
+        )
+        .await
+    }
+
+    /// The ids of a page of sessions (`/auth/me/sessions` or an editor's).
+    pub async fn session_ids(&self, path: &str, token: &str) -> Vec<i64> {
+        let answer = self.get(path, Some(token)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        ids(&answer.body["data"])
+    }
+
+    /// A connection to the test's database on the primary.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        self.db.primary_client().await
     }
 
     pub async fn assert_audited(&self, action: &str) {
@@ -169,4 +225,65 @@ impl TestApp {
     pub async fn audit_actions(&self) -> Vec<String> {
         services::audit_actions(&self.db).await
     }
+}
+
+/// The `id`s of a JSON array of objects.
+pub fn ids(data: &Value) -> Vec<i64> {
+    data.as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| item["id"].as_i64().expect("id"))
+        .collect()
+}
+
+/// What the services of this test binary have logged so far.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// A `Write` into [`LOGS`].
+struct Captured;
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of this process, debug included, to [`LOGS`] in
+/// production's JSON form. Tests share the capture: each looks for its own
+/// secrets, which no other test knows.
+fn capture_logs() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(|| Captured)
+            .fmt_fields(platform::telemetry::JsonFieldsFormat)
+            .event_format(platform::telemetry::JsonLine)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    });
+}
+
+/// Every line logged so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+}
+
+/// The names of a JSON object's members, sorted.
+pub fn keys(object: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = object
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
 }

@@ -5,6 +5,9 @@ mod helpers;
 
 mod accounts;
 mod admin;
+mod audit;
 mod conventions;
 mod login;
 mod refresh;
+mod resets;
+mod sessions;
