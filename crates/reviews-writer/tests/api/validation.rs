@@ -252,8 +252,14 @@ async fn malformed_oversized_and_non_json_bodies_are_4xx_problems() {
             .await
             .assert_problem(422, "validation_failed");
     }
+    // Deep nesting is read without recursing into it: unfinished, it is a
+    // syntax error (400); finished, it is no object (422).
     let deep = "[".repeat(10_000);
+    let closed = format!("{deep}{}", "]".repeat(10_000));
     app.post_raw_review(token, "application/json", deep.into_bytes(), &[])
+        .await
+        .assert_problem(400, "malformed_json");
+    app.post_raw_review(token, "application/json", closed.into_bytes(), &[])
         .await
         .assert_problem_status(422);
 
