@@ -243,7 +243,7 @@ fn a_dependency_down_is_logged_with_the_request_id(stack: &Stack, gw: &Gateway, 
     );
     assert_eq!(reply.status, 503, "{:?}", reply.body);
     assert!(reply.header("retry-after").is_some());
-    let log = stack.state_dir().join("logs/reviews-writer.log");
+    let log = stack.state_dir().join("logs/writer.log");
     wait_until("the writer's log line", || {
         std::fs::read_to_string(&log).is_ok_and(|text| {
             text.lines().any(|line| {
