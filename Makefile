@@ -24,8 +24,9 @@ help:
 	@echo "make openapi  regenerate crates/*/openapi.json from the code"
 	@echo "make clients  regenerate clients/ (TypeScript client, Postman/Insomnia collection) from those documents"
 
+# --clients: clients/node_modules for tests/clients.rs.
 deps:
-	@bash deploy/local/install-deps.sh --gateway --contract
+	@bash deploy/local/install-deps.sh --gateway --contract --clients
 
 build:
 	$(CARGO) build --workspace --all-targets --locked

@@ -4,7 +4,10 @@
 # --gateway also nginx, the PostgreSQL client, curl and jq (the local stack);
 # with --contract a Python virtualenv holding the pinned schemathesis that
 # tests/contract.rs runs, kept in the cargo target directory so it survives
-# between runs and leaves the stack's state alone.
+# between runs and leaves the stack's state alone; with --clients node, npm
+# and clients/node_modules (the generators `make clients` and
+# tests/clients.rs run). npm installs exactly what package-lock.json pins,
+# again only when that lock changes.
 # Debian/Ubuntu; runs apt-get as root or through sudo. Safe to re-run.
 set -euo pipefail
 
@@ -16,8 +19,14 @@ venv="$target/tools/schemathesis"
 
 need=()
 contract=false
+clients=false
+node_needed() {
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+}
 for flag in "$@"; do
   case "$flag" in
+    --clients) clients=true; node_needed ;;
     --bench) command -v wrk >/dev/null 2>&1 || need+=(wrk)
              command -v taskset >/dev/null 2>&1 || need+=(util-linux) ;;
     --contract) contract=true
@@ -83,5 +92,23 @@ if $contract && [ "$("$venv/bin/python" -c 'import importlib.metadata as m; prin
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+# npm ci in DIR, unless its node_modules was installed from the same lock.
+npm_ci() {
+  local dir="$1" stamp="$1/node_modules/.installed-from-package-lock.json"
+  cmp -s "$dir/package-lock.json" "$stamp" && return 0
+  echo "install-deps: npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$dir/package-lock.json" "$stamp"
+}
+if $clients; then
+  # The pinned packages need node 20 (Debian 12 ships 18: install a newer
+  # nodejs, e.g. from the distribution's backports or NodeSource).
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$major" -lt 20 ]; then
+    echo "install-deps: node $(node --version 2>/dev/null || echo missing) is too old: the clients need node 20 or newer" >&2
+    exit 1
+  fi
+  npm_ci "$root/clients"
 fi
 echo "install-deps: everything needed is present"
