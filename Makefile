@@ -24,9 +24,10 @@ help:
 	@echo "make openapi  regenerate crates/*/openapi.json from the code"
 	@echo "make clients  regenerate clients/ (TypeScript client, Postman/Insomnia collection) from those documents"
 
-# --clients: clients/node_modules for tests/clients.rs.
+# --clients: clients/node_modules for tests/clients.rs; --browser: Chromium
+# and the npm packages tests/browser.rs drives it with.
 deps:
-	@bash deploy/local/install-deps.sh --gateway --contract --clients
+	@bash deploy/local/install-deps.sh --gateway --contract --clients --browser
 
 build:
 	$(CARGO) build --workspace --all-targets --locked

@@ -6,8 +6,11 @@
 # tests/contract.rs runs, kept in the cargo target directory so it survives
 # between runs and leaves the stack's state alone; with --clients node, npm
 # and clients/node_modules (the generators `make clients` and
-# tests/clients.rs run). npm installs exactly what package-lock.json pins,
-# again only when that lock changes.
+# tests/clients.rs run); with --browser Debian's Chromium, node, and in the
+# target directory the npm packages tests/browser.rs uses: playwright-core
+# (tests/browser/package.json) and the /docs page's Swagger UI
+# (deploy/nginx/docs/package.json). npm installs exactly what each
+# package-lock.json pins, again only when that lock changes.
 # Debian/Ubuntu; runs apt-get as root or through sudo. Safe to re-run.
 set -euo pipefail
 
@@ -20,6 +23,7 @@ venv="$target/tools/schemathesis"
 need=()
 contract=false
 clients=false
+browser=false
 node_needed() {
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
@@ -27,6 +31,8 @@ node_needed() {
 for flag in "$@"; do
   case "$flag" in
     --clients) clients=true; node_needed ;;
+    --browser) browser=true; node_needed
+               command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
     --bench) command -v wrk >/dev/null 2>&1 || need+=(wrk)
              command -v taskset >/dev/null 2>&1 || need+=(util-linux) ;;
     --contract) contract=true
@@ -101,14 +107,29 @@ npm_ci() {
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   cp "$dir/package-lock.json" "$stamp"
 }
-if $clients; then
+# npm ci of the package.json and lock in SOURCE, into DIR.
+npm_ci_into() {
+  local source="$1" dir="$2"
+  mkdir -p "$dir"
+  for file in package.json package-lock.json; do
+    cmp -s "$source/$file" "$dir/$file" || cp "$source/$file" "$dir/$file"
+  done
+  npm_ci "$dir"
+}
+if $clients || $browser; then
   # The pinned packages need node 20 (Debian 12 ships 18: install a newer
   # nodejs, e.g. from the distribution's backports or NodeSource).
   major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
   if [ "$major" -lt 20 ]; then
-    echo "install-deps: node $(node --version 2>/dev/null || echo missing) is too old: the clients need node 20 or newer" >&2
+    echo "install-deps: node $(node --version 2>/dev/null || echo missing) is too old: the clients and browser tests need node 20 or newer" >&2
     exit 1
   fi
+fi
+if $clients; then
   npm_ci "$root/clients"
+fi
+if $browser; then
+  npm_ci_into "$root/tests/browser" "$target/tools/browser"
+  npm_ci_into "$root/deploy/nginx/docs" "$target/tools/docs"
 fi
 echo "install-deps: everything needed is present"
