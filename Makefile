@@ -9,7 +9,7 @@ REGIONS ?= sa,na,eu,asia
 READERS ?= 1
 RELEASE_BINS := -p auth -p reviews-writer -p content-reader -p local-stack
 
-.PHONY: help deps test lint fmt migrate build run stop status clean bench chaos fuzz openapi
+.PHONY: help deps test lint fmt migrate build run stop status clean bench chaos fuzz openapi clients
 
 help:
 	@echo "make run      start the whole stack locally (REGIONS=sa,eu READERS=2 to choose)"
@@ -22,9 +22,12 @@ help:
 	@echo "make migrate  apply migrations to RCR__DATABASE__URL"
 	@echo "make fmt      format the code"
 	@echo "make openapi  regenerate crates/*/openapi.json from the code"
+	@echo "make clients  regenerate clients/ (TypeScript client, Postman/Insomnia collection) from those documents"
 
+# --clients: clients/node_modules for tests/clients.rs; --browser: Chromium
+# and the npm packages tests/browser.rs drives it with.
 deps:
-	@bash deploy/local/install-deps.sh --gateway --contract
+	@bash deploy/local/install-deps.sh --gateway --contract --clients --browser
 
 build:
 	$(CARGO) build --workspace --all-targets --locked
@@ -111,6 +114,17 @@ fuzz:
 	done
 
 # Writes each service's OpenAPI document (generated from its code) to
-# crates/<service>/openapi.json; `make test` fails while a committed one differs.
+# crates/<service>/openapi.json; `make test` fails while a committed one
+# differs. Then `make clients`: the clients are generated from these.
 openapi:
 	RCR_UPDATE_OPENAPI=1 $(CARGO) test --locked -p auth -p reviews-writer -p content-reader --lib openapi
+
+# Regenerates clients/typescript/{auth,reviews,content}.ts and
+# clients/postman/ from crates/*/openapi.json with the npm packages pinned
+# in clients/package-lock.json, then compiles the TypeScript client with its
+# usage example. `make test` fails while the committed files differ
+# (tests/clients.rs). Needs node 20 and npm only.
+clients:
+	cd clients && npm ci --no-audit --no-fund --loglevel=error \
+	  && cp package-lock.json node_modules/.installed-from-package-lock.json
+	cd clients && node generate.mjs && node node_modules/typescript/bin/tsc --noEmit -p .

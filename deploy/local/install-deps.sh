@@ -4,7 +4,13 @@
 # --gateway also nginx, the PostgreSQL client, curl and jq (the local stack);
 # with --contract a Python virtualenv holding the pinned schemathesis that
 # tests/contract.rs runs, kept in the cargo target directory so it survives
-# between runs and leaves the stack's state alone.
+# between runs and leaves the stack's state alone; with --clients node, npm
+# and clients/node_modules (the generators `make clients` and
+# tests/clients.rs run); with --browser Debian's Chromium, node, and in the
+# target directory the npm packages tests/browser.rs uses: playwright-core
+# (tests/browser/package.json) and the /docs page's Swagger UI
+# (deploy/nginx/docs/package.json). npm installs exactly what each
+# package-lock.json pins, again only when that lock changes.
 # Debian/Ubuntu; runs apt-get as root or through sudo. Safe to re-run.
 set -euo pipefail
 
@@ -16,8 +22,17 @@ venv="$target/tools/schemathesis"
 
 need=()
 contract=false
+clients=false
+browser=false
+node_needed() {
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+}
 for flag in "$@"; do
   case "$flag" in
+    --clients) clients=true; node_needed ;;
+    --browser) browser=true; node_needed
+               command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
     --bench) command -v wrk >/dev/null 2>&1 || need+=(wrk)
              command -v taskset >/dev/null 2>&1 || need+=(util-linux) ;;
     --contract) contract=true
@@ -85,5 +100,38 @@ if $contract && [ "$("$venv/bin/python" -c 'import importlib.metadata as m; prin
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+# npm ci in DIR, unless its node_modules was installed from the same lock.
+npm_ci() {
+  local dir="$1" stamp="$1/node_modules/.installed-from-package-lock.json"
+  cmp -s "$dir/package-lock.json" "$stamp" && return 0
+  echo "install-deps: npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$dir/package-lock.json" "$stamp"
+}
+# npm ci of the package.json and lock in SOURCE, into DIR.
+npm_ci_into() {
+  local source="$1" dir="$2"
+  mkdir -p "$dir"
+  for file in package.json package-lock.json; do
+    cmp -s "$source/$file" "$dir/$file" || cp "$source/$file" "$dir/$file"
+  done
+  npm_ci "$dir"
+}
+if $clients || $browser; then
+  # The pinned packages need node 20 (Debian 12 ships 18: install a newer
+  # nodejs, e.g. from the distribution's backports or NodeSource).
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$major" -lt 20 ]; then
+    echo "install-deps: node $(node --version 2>/dev/null || echo missing) is too old: the clients and browser tests need node 20 or newer" >&2
+    exit 1
+  fi
+fi
+if $clients; then
+  npm_ci "$root/clients"
+fi
+if $browser; then
+  npm_ci_into "$root/tests/browser" "$target/tools/browser"
+  npm_ci_into "$root/deploy/nginx/docs" "$target/tools/docs"
 fi
 echo "install-deps: everything needed is present"
