@@ -31,7 +31,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List editors (admins) */
+        /** List editors (admins), oldest first */
         get: operations["listEditors"];
         put?: never;
         /** Create an editor (admins) */
@@ -57,11 +57,97 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change name, role or disabled (admins); disabling revokes refresh tokens
-         * @description Admins cannot disable or demote themselves, so the last admin cannot
+         * Change name, role or disabled (admins); disabling ends every session
+         * @description Disabling revokes the editor's refresh tokens and any pending password
+         *     reset. Admins cannot disable or demote themselves, so the last admin cannot
          *     lock everyone out by accident.
          */
         patch: operations["patchEditor"];
+        trace?: never;
+    };
+    "/auth/editors/{id}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An editor's trail, newest first (admins)
+         * @description What the editor did, and what was done to their account (by admins,
+         *     operator commands or failed attempts naming it).
+         */
+        get: operations["editorAuditTrail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/editors/{id}/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a one-time password reset token for an editor (admins)
+         * @description The answer is the only place the token is shown. It is valid for 24
+         *     hours and once; a newer token for the same editor supersedes it.
+         */
+        post: operations["issuePasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/editors/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An editor's live sessions, newest first (admins) */
+        get: operations["listEditorSessions"];
+        put?: never;
+        post?: never;
+        /**
+         * End every session of an editor (admins)
+         * @description An admin naming their own account keeps the session they act from, as
+         *     on `DELETE /auth/me/sessions`.
+         */
+        delete: operations["endEditorSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/editors/{id}/sessions/{sid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of an editor's sessions (admins)
+         * @description Its refresh token is refused from now on; access tokens issued in it
+         *     keep working until they expire (at most 15 minutes).
+         */
+        delete: operations["endEditorSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/auth/login": {
@@ -77,7 +163,8 @@ export interface paths {
          * Log in with email and password
          * @description An unknown email and a wrong password get the same answer, in the same
          *     time. Repeated failures for one email or from one client address are
-         *     refused with 429 for a while.
+         *     refused with 429 for a while. A login starts a session, recording the
+         *     client's `User-Agent` (cut to 200 characters) and address.
          */
         post: operations["login"];
         delete?: never;
@@ -124,6 +211,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/me/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's own trail, newest first */
+        get: operations["myAuditTrail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/me/password": {
         parameters: {
             query?: never;
@@ -133,12 +237,82 @@ export interface paths {
         };
         get?: never;
         /**
-         * Change the caller's password; revokes all their refresh tokens
-         * @description Wrong current passwords count against the same throttle as failed
-         *     logins for the account's email.
+         * Change the caller's password; ends every session
+         * @description Revokes all the caller's refresh tokens (the current session's too) and
+         *     any pending password reset. Wrong current passwords count against the
+         *     same throttle as failed logins for the account's email.
          */
         put: operations["changePassword"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's live sessions, newest first
+         * @description `current` marks the session the presented access token was issued in
+         *     (its `sid` claim).
+         */
+        get: operations["listMySessions"];
+        put?: never;
+        post?: never;
+        /**
+         * End every session of the caller but the current one
+         * @description Needs an access token that names its session (`sid`): one from before
+         *     sessions were recorded gets 409 (refresh, then try again).
+         */
+        delete: operations["endMyOtherSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/me/sessions/{sid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of the caller's sessions (the current one included)
+         * @description Its refresh token is refused from now on; access tokens issued in it
+         *     keep working until they expire (at most 15 minutes).
+         */
+        delete: operations["endMySession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new password with a reset token; ends every session
+         * @description An unknown, expired, used or superseded token gets one answer (400
+         *     `invalid_reset_token`). Success revokes all the editor's refresh tokens.
+         *     Failures count against the client address's login throttle.
+         */
+        post: operations["resetPassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -239,6 +413,34 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One row of a trail. */
+        AuditEntry: {
+            /** @description What was done, such as `login_succeeded` or `editor_updated` */
+            action: string;
+            /**
+             * Format: int64
+             * @description Who did it; null for an anonymous client or an operator command
+             */
+            actor_id: number | null;
+            /** Format: date-time */
+            at: string;
+            /** @description The client's address (IPv4 or IPv6); null when unknown */
+            client_ip: string | null;
+            /** @description What kind of thing it was done to: `editor`, `review` */
+            entity: string;
+            /** @description The id of that thing, as recorded (text); null when none */
+            entity_id: string | null;
+            /** Format: int64 */
+            id: number;
+            /** @description The `X-Request-Id` of the request that did it */
+            request_id: string | null;
+        };
+        /** @description A page of a trail, newest first. */
+        AuditPage: {
+            data: components["schemas"]["AuditEntry"][];
+            /** @description null on the last page */
+            next_cursor: string | null;
+        };
         /** @description An editor account as answers show it: never its password hash. */
         Editor: {
             /** Format: date-time */
@@ -316,13 +518,62 @@ export interface components {
         RefreshRequest: {
             refresh_token: string;
         };
+        /** @description A password reset token, shown once. */
+        ResetIssued: {
+            /**
+             * Format: date-time
+             * @description When it stops working (24 hours after issue by default)
+             */
+            expires_at: string;
+            /** @description Opaque, single use; hand it to the editor over a trusted channel */
+            reset_token: string;
+        };
+        ResetRequest: {
+            new_password: string;
+            /** @description The `reset_token` an admin was given */
+            token: string;
+        };
         /**
          * @description What an editor may do: admins also manage accounts and any review.
          * @enum {string}
          */
         Role: "editor" | "admin";
+        /** @description A live session as lists show it. */
+        Session: {
+            /** @description The login's client address (IPv4 or IPv6); null when unknown */
+            client_ip: string | null;
+            /**
+             * Format: date-time
+             * @description The login that started it
+             */
+            created_at: string;
+            /** @description Whether the access token of this request was issued in it */
+            current: boolean;
+            /** Format: int64 */
+            id: number;
+            /**
+             * Format: date-time
+             * @description Its last login or refresh
+             */
+            last_used_at: string;
+            /**
+             * @description The login's `User-Agent`, at most 200 characters; null when none was
+             *     sent (or the session is older than this record)
+             */
+            user_agent: string | null;
+        };
+        /** @description A page of live sessions, newest first. */
+        SessionPage: {
+            data: components["schemas"]["Session"][];
+            /** @description null on the last page */
+            next_cursor: string | null;
+        };
         /** @description What a login or a refresh answers. */
         TokenPair: {
+            /**
+             * @description An EdDSA JWT; besides the usual claims, `sid` names its session (the
+             *     `id` of `GET /auth/me/sessions`, as a decimal string)
+             */
             access_token: string;
             editor: components["schemas"]["Editor"];
             /**
@@ -351,7 +602,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Email taken, or a change an admin may not make to themselves */
+        /** @description Email taken, a change an admin may not make to themselves, a password reset for a disabled account, or ending the other sessions with an access token that names no session */
         Conflict: {
             headers: {
                 "X-Content-Type-Options": "nosniff";
@@ -377,6 +628,18 @@ export interface components {
         };
         /** @description Unknown email or wrong password (one generic answer), or an invalid, expired, revoked or reused refresh token (reuse revokes its family). Credentials travel in the body, not in an HTTP authentication scheme, so there is no WWW-Authenticate challenge. */
         InvalidCredentials: {
+            headers: {
+                "X-Content-Type-Options": "nosniff";
+                /** @description The request's id: a valid incoming one echoed, else generated */
+                "X-Request-Id": string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Malformed JSON, or a password reset token that is unknown, expired, used or superseded (one generic answer: invalid_reset_token) */
+        InvalidResetToken: {
             headers: {
                 "X-Content-Type-Options": "nosniff";
                 /** @description The request's id: a valid incoming one echoed, else generated */
@@ -439,7 +702,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Too many failed logins */
+        /** @description Too many failed logins or password resets */
         TooManyRequests: {
             headers: {
                 /** @description Seconds to wait before trying again */
@@ -525,7 +788,7 @@ export interface operations {
     listEditors: {
         parameters: {
             query?: {
-                /** @description Editors per page */
+                /** @description Items per page */
                 limit?: number;
                 /** @description The `next_cursor` of the previous page */
                 cursor?: string;
@@ -660,6 +923,172 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    editorAuditTrail: {
+        parameters: {
+            query?: {
+                /** @description Only rows of this action, such as `login_succeeded` */
+                action?: string;
+                since?: string;
+                until?: string;
+                /** @description Rows per page */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @example 2 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the trail */
+            200: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    issuePasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 2 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token, shown once */
+            201: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetIssued"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listEditorSessions: {
+        parameters: {
+            query?: {
+                /** @description Items per page */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @example 2 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of sessions */
+            200: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endEditorSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 2 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended */
+            204: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endEditorSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 2 */
+                id: number;
+                /** @example 3 */
+                sid: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended */
+            204: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -752,6 +1181,42 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    myAuditTrail: {
+        parameters: {
+            query?: {
+                /** @description Only rows of this action, such as `login_succeeded` */
+                action?: string;
+                since?: string;
+                until?: string;
+                /** @description Rows per page */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the trail */
+            200: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     changePassword: {
         parameters: {
             query?: never;
@@ -778,6 +1243,122 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listMySessions: {
+        parameters: {
+            query?: {
+                /** @description Items per page */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of sessions */
+            200: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endMyOtherSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every other session ended */
+            204: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endMySession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 3 */
+                sid: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended */
+            204: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetRequest"];
+            };
+        };
+        responses: {
+            /** @description The password is set */
+            204: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidResetToken"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];

@@ -20,27 +20,21 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/content/{slug_or_id}": {
+    "/content/compare": {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /**
-                 * @description A review's slug or its numeric id
-                 * @example sony-a7-iv-review
-                 */
-                slug_or_id: string;
-            };
+            path?: never;
             cookie?: never;
         };
-        /** One published review with body, subject and editor name */
-        get: operations["getReview"];
+        /** 2–4 subjects side by side */
+        get: operations["compare"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
-        /** One published review with body, subject and editor name (headers only) */
-        head: operations["getReviewHead"];
+        /** 2–4 subjects side by side (headers only) */
+        head: operations["compareHead"];
         patch?: never;
         trace?: never;
     };
@@ -66,10 +60,7 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @example sony-a7-iv */
-                slug: string;
-            };
+            path?: never;
             cookie?: never;
         };
         /** One subject with its specs and its reviews' summaries */
@@ -83,21 +74,21 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/content/compare": {
+    "/content/{slug_or_id}": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** 2–4 subjects side by side */
-        get: operations["compare"];
+        /** One published review with body, subject and editor name */
+        get: operations["getReview"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
-        /** 2–4 subjects side by side (headers only) */
-        head: operations["compareHead"];
+        /** One published review with body, subject and editor name (headers only) */
+        head: operations["getReviewHead"];
         patch?: never;
         trace?: never;
     };
@@ -110,23 +101,6 @@ export interface paths {
         };
         /** Alive (service port only) */
         get: operations["healthz"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/readyz": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Ready: some node (replica, or primary fallback) can serve */
-        get: operations["readyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -169,147 +143,227 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Ready: some node (replica, or primary fallback) can serve */
+        get: operations["readyz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        Subject: {
-            id: number;
-            /** @enum {unknown} */
-            kind: "camera" | "lens";
-            brand: string;
-            model: string;
-            slug: string;
-            /** @description Known specs only */
-            specs: {
-                [key: string]: unknown;
-            };
-        };
-        EditorRef: {
-            id: number;
-            name: string;
-        };
-        Review: {
-            id: number;
-            slug: string;
-            url: string;
-            subject: components["schemas"]["Subject"];
-            editor: components["schemas"]["EditorRef"];
-            title: string;
-            summary: string;
-            body: string;
-            rating: number | null;
-            pros: string[];
-            cons: string[];
-            image_urls: string[];
-            /** @enum {unknown} */
-            language: "es" | "pt" | "en";
-            /** @enum {unknown} */
-            status: "draft" | "published";
-            version: number;
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** Format: date-time */
-            published_at: string | null;
-        };
-        ReviewListItem: {
-            id: number;
-            slug: string;
-            url: string;
-            subject: components["schemas"]["Subject"];
-            editor: components["schemas"]["EditorRef"];
-            title: string;
-            summary: string;
-            rating: number | null;
-            pros: string[];
-            cons: string[];
-            image_urls: string[];
-            /** @enum {unknown} */
-            language: "es" | "pt" | "en";
-            /** @enum {unknown} */
-            status: "draft" | "published";
-            version: number;
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** Format: date-time */
-            published_at: string | null;
-        };
-        ReviewPage: {
-            data: components["schemas"]["ReviewListItem"][];
-            next_cursor: string | null;
-        };
-        SubjectSummary: {
-            id: number;
-            /** @enum {unknown} */
-            kind: "camera" | "lens";
-            brand: string;
-            model: string;
-            slug: string;
-            specs: Record<string, never>;
-            review_count: number;
-            average_rating: number | null;
-        };
-        SubjectPage: {
-            data: components["schemas"]["SubjectSummary"][];
-            next_cursor: string | null;
-        };
-        SubjectDetail: components["schemas"]["SubjectSummary"] & {
-            reviews: components["schemas"]["ReviewListItem"][];
-        };
+        /** @description The comparison: the subjects, and one row per spec any of them has. */
         Comparison: {
-            subjects: {
-                subject: components["schemas"]["Subject"];
-                review_count: number;
-                average_rating: number | null;
-                latest_review: components["schemas"]["ReviewListItem"] | null;
-            }[];
             specs: {
                 name: string;
                 unit?: string;
                 values: unknown[];
             }[];
+            subjects: {
+                /** Format: double */
+                average_rating: number | null;
+                latest_review: components["schemas"]["ReviewListItem"] | null;
+                /** Format: int64 */
+                review_count: number;
+                subject: components["schemas"]["Subject"];
+            }[];
+        };
+        /** @description The author as readers see them: never the email. */
+        EditorRef: {
+            /** Format: int64 */
+            id: number;
+            name: string;
         };
         Problem: {
-            type: string;
-            title: string;
-            status: number;
-            detail?: string;
             /** @description machine-readable error code */
             code: string;
-            request_id: string;
+            detail?: string;
             errors?: {
                 field: string;
                 message: string;
             }[];
+            request_id: string;
+            /** Format: int32 */
+            status: number;
+            title: string;
+            type: string;
+        };
+        /**
+         * @description A review with its subject and its author's name. (List items are the
+         *     same without `body`: `None` skips it, and their schema is
+         *     `ReviewListItem`.)
+         */
+        Review: {
+            body: string;
+            cons: string[];
+            /** Format: date-time */
+            created_at: string;
+            editor: components["schemas"]["EditorRef"];
+            /** Format: int64 */
+            id: number;
+            image_urls: string[];
+            /**
+             * @description The language a review is written in; picks its search stemmer.
+             * @enum {string}
+             */
+            language: "es" | "pt" | "en";
+            pros: string[];
+            /** Format: date-time */
+            published_at: string | null;
+            /** Format: double */
+            rating: number | null;
+            slug: string;
+            /**
+             * @description Whether readers can see a review.
+             * @enum {string}
+             */
+            status: "draft" | "published";
+            subject: components["schemas"]["Subject"];
+            summary: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            url: string;
+            /** Format: int32 */
+            version: number;
+        };
+        /** @description A review as lists show it: without `body` */
+        ReviewListItem: {
+            cons: string[];
+            /** Format: date-time */
+            created_at: string;
+            editor: components["schemas"]["EditorRef"];
+            /** Format: int64 */
+            id: number;
+            image_urls: string[];
+            /**
+             * @description The language a review is written in; picks its search stemmer.
+             * @enum {string}
+             */
+            language: "es" | "pt" | "en";
+            pros: string[];
+            /** Format: date-time */
+            published_at: string | null;
+            /** Format: double */
+            rating: number | null;
+            slug: string;
+            /**
+             * @description Whether readers can see a review.
+             * @enum {string}
+             */
+            status: "draft" | "published";
+            subject: components["schemas"]["Subject"];
+            summary: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            url: string;
+            /** Format: int32 */
+            version: number;
+        };
+        /**
+         * @description A page of reviews: `{data, next_cursor}` (`next_cursor` null on the last
+         *     page).
+         */
+        ReviewPage: {
+            data: components["schemas"]["ReviewListItem"][];
+            next_cursor: string | null;
         };
         /** @description Lowercase ASCII words of letters and digits joined by single hyphens, with at least one letter; never `subjects` or `compare` */
         Slug: string;
+        /** @description A catalog entry as embedded in a review. */
+        Subject: {
+            brand: string;
+            /** Format: int64 */
+            id: number;
+            /**
+             * @description What a subject is; decides which specs it may carry.
+             * @enum {string}
+             */
+            kind: "camera" | "lens";
+            model: string;
+            slug: string;
+            /** @description Known specs only */
+            specs: {
+                /** Format: double */
+                focal_max_mm?: number;
+                /** Format: double */
+                focal_min_mm?: number;
+                /** Format: double */
+                max_aperture?: number;
+                /** Format: double */
+                megapixels?: number;
+                mount?: string;
+                /** Format: int32 */
+                release_year?: number;
+                sensor_format?: string;
+            };
+        };
+        /** @description A subject, its statistics and its newest reviews without their bodies. */
+        SubjectDetail: components["schemas"]["SubjectSummary"] & {
+            reviews: components["schemas"]["ReviewListItem"][];
+        };
+        /** @description A page of the catalog: `{data, next_cursor}`. */
+        SubjectPage: {
+            data: components["schemas"]["SubjectSummary"][];
+            next_cursor: string | null;
+        };
+        /** @description A catalog entry with its public review statistics. */
+        SubjectSummary: {
+            /** Format: double */
+            average_rating: number | null;
+            brand: string;
+            /** Format: int64 */
+            id: number;
+            /**
+             * @description What a subject is; decides which specs it may carry.
+             * @enum {string}
+             */
+            kind: "camera" | "lens";
+            model: string;
+            /** Format: int64 */
+            review_count: number;
+            slug: string;
+            /** @description Known specs only */
+            specs: {
+                /** Format: double */
+                focal_max_mm?: number;
+                /** Format: double */
+                focal_min_mm?: number;
+                /** Format: double */
+                max_aperture?: number;
+                /** Format: double */
+                megapixels?: number;
+                mount?: string;
+                /** Format: int32 */
+                release_year?: number;
+                sensor_format?: string;
+            };
+        };
     };
     responses: {
         /** @description Unknown, repeated or invalid parameter (named in errors[]), bad cursor, or a forged/garbled X-Consistency-Token */
         BadRequest: {
             headers: {
-                "X-Request-Id": components["headers"]["RequestId"];
-                "X-Content-Type-Options": components["headers"]["NoSniff"];
-                "X-Region": components["headers"]["Region"];
-                "X-Served-From": components["headers"]["ServedFrom"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description No such resource */
-        NotFound: {
-            headers: {
-                "X-Request-Id": components["headers"]["RequestId"];
-                "X-Content-Type-Options": components["headers"]["NoSniff"];
-                "X-Region": components["headers"]["Region"];
-                "X-Served-From": components["headers"]["ServedFrom"];
+                "X-Content-Type-Options": "nosniff";
+                /** @description The reader's region */
+                "X-Region": string;
+                /** @description The request's id: a valid incoming one echoed, else generated */
+                "X-Request-Id": string;
+                /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                "X-Served-From": string;
                 [name: string]: unknown;
             };
             content: {
@@ -319,26 +373,69 @@ export interface components {
         /** @description Method not allowed */
         MethodNotAllowed: {
             headers: {
-                "X-Request-Id": components["headers"]["RequestId"];
-                "X-Content-Type-Options": components["headers"]["NoSniff"];
-                "X-Region": components["headers"]["Region"];
-                "X-Served-From": components["headers"]["ServedFrom"];
+                /** @description The methods the resource allows */
                 Allow: string;
+                "X-Content-Type-Options": "nosniff";
+                /** @description The reader's region */
+                "X-Region": string;
+                /** @description The request's id: a valid incoming one echoed, else generated */
+                "X-Request-Id": string;
+                /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                "X-Served-From": string;
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description No such resource */
+        NotFound: {
+            headers: {
+                "X-Content-Type-Options": "nosniff";
+                /** @description The reader's region */
+                "X-Region": string;
+                /** @description The request's id: a valid incoming one echoed, else generated */
+                "X-Request-Id": string;
+                /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                "X-Served-From": string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Not modified (If-None-Match matched) */
+        NotModified: {
+            headers: {
+                /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
+                "Cache-Control": string;
+                /** @description Strong validator of the body */
+                ETag: string;
+                /** @description review:<id> subject:<slug> list */
+                "Surrogate-Key": string;
+                "X-Content-Type-Options": "nosniff";
+                /** @description The reader's region */
+                "X-Region": string;
+                /** @description The request's id: a valid incoming one echoed, else generated */
+                "X-Request-Id": string;
+                /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                "X-Served-From": string;
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /** @description A dependency is down; retry */
         ServiceUnavailable: {
             headers: {
-                "X-Request-Id": components["headers"]["RequestId"];
-                "X-Content-Type-Options": components["headers"]["NoSniff"];
-                "X-Region": components["headers"]["Region"];
-                "X-Served-From": components["headers"]["ServedFrom"];
-                /** @description seconds */
+                /** @description Seconds to wait before trying again */
                 "Retry-After": number;
+                "X-Content-Type-Options": "nosniff";
+                /** @description The reader's region */
+                "X-Region": string;
+                /** @description The request's id: a valid incoming one echoed, else generated */
+                "X-Request-Id": string;
+                /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                "X-Served-From": string;
                 [name: string]: unknown;
             };
             content: {
@@ -348,15 +445,7 @@ export interface components {
     };
     parameters: never;
     requestBodies: never;
-    headers: {
-        /** @description The request's id: a valid incoming one echoed, else generated */
-        RequestId: string;
-        NoSniff: "nosniff";
-        /** @description The reader's region */
-        Region: string;
-        /** @description cache, replica:<name>, primary, or none on answers that read nothing */
-        ServedFrom: string;
-    };
+    headers: never;
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -396,39 +485,26 @@ export interface operations {
             /** @description A page (items without body) */
             200: {
                 headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ReviewPage"];
                 };
             };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
@@ -470,393 +546,24 @@ export interface operations {
             /** @description Headers of the GET answer */
             200: {
                 headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            400: components["responses"]["BadRequest"];
-            404: components["responses"]["NotFound"];
-            405: components["responses"]["MethodNotAllowed"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    getReview: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
-                "X-Consistency-Token"?: string;
-                "If-None-Match"?: string;
-            };
-            path: {
-                /**
-                 * @description A review's slug or its numeric id
-                 * @example sony-a7-iv-review
-                 */
-                slug_or_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The review */
-            200: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Review"];
-                };
-            };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            400: components["responses"]["BadRequest"];
-            404: components["responses"]["NotFound"];
-            405: components["responses"]["MethodNotAllowed"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    getReviewHead: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
-                "X-Consistency-Token"?: string;
-                "If-None-Match"?: string;
-            };
-            path: {
-                /**
-                 * @description A review's slug or its numeric id
-                 * @example sony-a7-iv-review
-                 */
-                slug_or_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Headers of the GET answer */
-            200: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            400: components["responses"]["BadRequest"];
-            404: components["responses"]["NotFound"];
-            405: components["responses"]["MethodNotAllowed"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    listSubjects: {
-        parameters: {
-            query?: {
-                kind?: "camera" | "lens";
-                brand?: string;
-                /** @description substring of brand + model, accent-insensitive */
-                q?: string;
-                limit?: number;
-                cursor?: string;
-            };
-            header?: {
-                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
-                "X-Consistency-Token"?: string;
-                "If-None-Match"?: string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page of subjects */
-            200: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SubjectPage"];
-                };
-            };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            400: components["responses"]["BadRequest"];
-            404: components["responses"]["NotFound"];
-            405: components["responses"]["MethodNotAllowed"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    listSubjectsHead: {
-        parameters: {
-            query?: {
-                kind?: "camera" | "lens";
-                brand?: string;
-                /** @description substring of brand + model, accent-insensitive */
-                q?: string;
-                limit?: number;
-                cursor?: string;
-            };
-            header?: {
-                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
-                "X-Consistency-Token"?: string;
-                "If-None-Match"?: string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Headers of the GET answer */
-            200: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            400: components["responses"]["BadRequest"];
-            404: components["responses"]["NotFound"];
-            405: components["responses"]["MethodNotAllowed"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    getSubject: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
-                "X-Consistency-Token"?: string;
-                "If-None-Match"?: string;
-            };
-            path: {
-                /** @example sony-a7-iv */
-                slug: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The subject */
-            200: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SubjectDetail"];
-                };
-            };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            400: components["responses"]["BadRequest"];
-            404: components["responses"]["NotFound"];
-            405: components["responses"]["MethodNotAllowed"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    getSubjectHead: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
-                "X-Consistency-Token"?: string;
-                "If-None-Match"?: string;
-            };
-            path: {
-                /** @example sony-a7-iv */
-                slug: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Headers of the GET answer */
-            200: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
@@ -888,39 +595,26 @@ export interface operations {
             /** @description The comparison */
             200: {
                 headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Comparison"];
                 };
             };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
-                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
-                    "Cache-Control": string;
-                    /** @description review:<id> subject:<slug> list */
-                    "Surrogate-Key": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
@@ -952,37 +646,308 @@ export interface operations {
             /** @description Headers of the GET answer */
             200: {
                 headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Not modified (If-None-Match matched) */
-            304: {
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSubjects: {
+        parameters: {
+            query?: {
+                kind?: "camera" | "lens";
+                brand?: string;
+                /** @description substring of brand + model, accent-insensitive */
+                q?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: {
+                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
+                "X-Consistency-Token"?: string;
+                "If-None-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of subjects */
+            200: {
                 headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    /** @description Strong validator of the body */
-                    ETag: string;
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectPage"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSubjectsHead: {
+        parameters: {
+            query?: {
+                kind?: "camera" | "lens";
+                brand?: string;
+                /** @description substring of brand + model, accent-insensitive */
+                q?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: {
+                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
+                "X-Consistency-Token"?: string;
+                "If-None-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Headers of the GET answer */
+            200: {
+                headers: {
+                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
+                    "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
+                    /** @description review:<id> subject:<slug> list */
+                    "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getSubject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
+                "X-Consistency-Token"?: string;
+                "If-None-Match"?: string;
+            };
+            path: {
+                /**
+                 * @description The subject's slug
+                 * @example sony-a7-iv
+                 */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subject */
+            200: {
+                headers: {
+                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
+                    "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
+                    /** @description review:<id> subject:<slug> list */
+                    "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectDetail"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getSubjectHead: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
+                "X-Consistency-Token"?: string;
+                "If-None-Match"?: string;
+            };
+            path: {
+                /**
+                 * @description The subject's slug
+                 * @example sony-a7-iv
+                 */
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Headers of the GET answer */
+            200: {
+                headers: {
+                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
+                    "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
+                    /** @description review:<id> subject:<slug> list */
+                    "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getReview: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
+                "X-Consistency-Token"?: string;
+                "If-None-Match"?: string;
+            };
+            path: {
+                /**
+                 * @description A review's slug or its numeric id
+                 * @example sony-a7-iv-review
+                 */
+                slug_or_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The review */
+            200: {
+                headers: {
+                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
+                    "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
+                    /** @description review:<id> subject:<slug> list */
+                    "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getReviewHead: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
+                "X-Consistency-Token"?: string;
+                "If-None-Match"?: string;
+            };
+            path: {
+                /**
+                 * @description A review's slug or its numeric id
+                 * @example sony-a7-iv-review
+                 */
+                slug_or_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Headers of the GET answer */
+            200: {
+                headers: {
+                    /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
+                    "Cache-Control": string;
+                    /** @description Strong validator of the body */
+                    ETag: string;
+                    /** @description review:<id> subject:<slug> list */
+                    "Surrogate-Key": string;
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
@@ -1001,37 +966,17 @@ export interface operations {
             /** @description Alive */
             200: {
                 headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-        };
-    };
-    readyz: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Ready */
-            200: {
-                headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            503: components["responses"]["ServiceUnavailable"];
         };
     };
     metrics: {
@@ -1046,10 +991,13 @@ export interface operations {
             /** @description Text exposition format */
             200: {
                 headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1070,16 +1018,45 @@ export interface operations {
             /** @description OpenAPI 3.1 */
             200: {
                 headers: {
-                    "X-Request-Id": components["headers"]["RequestId"];
-                    "X-Content-Type-Options": components["headers"]["NoSniff"];
-                    "X-Region": components["headers"]["Region"];
-                    "X-Served-From": components["headers"]["ServedFrom"];
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": Record<string, never>;
                 };
             };
+        };
+    };
+    readyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready */
+            200: {
+                headers: {
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }
