@@ -8,10 +8,16 @@
 //!
 //! Every setting is a field of a settings struct, documented beside the
 //! field; its environment variable is the field's path in capitals under
-//! `RCR__` (`http.port` is `RCR__HTTP__PORT`). Beside them, `RCR_CONFIG`
-//! names a TOML settings file. The sections defined here (`http`,
-//! `database`, `redis`, `log`) are shared by the services, whose own
-//! settings modules add theirs.
+//! `RCR__` (`http.port` is `RCR__HTTP__PORT`). The sections defined here
+//! are shared by the services, whose own settings modules add theirs:
+//! - `RCR_CONFIG` — path of a TOML settings file (optional)
+//! - `RCR__HTTP__*` — host, port, workers, body_limit_bytes,
+//!   body_timeout_ms, trusted_proxies, shutdown_timeout_s, public_url
+//! - `RCR__DATABASE__*` — url (secret) or url_file, pool_size,
+//!   wait_timeout_ms, connect_timeout_ms, recycle_timeout_ms,
+//!   statement_timeout_ms
+//! - `RCR__REDIS__*` — url, timeout_ms
+//! - `RCR__LOG__*` — format (`json` | `pretty`), level
 
 use std::fmt;
 use std::net::IpAddr;
