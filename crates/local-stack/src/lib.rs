@@ -14,6 +14,7 @@ mod gateway;
 pub mod http;
 mod process;
 pub mod servers;
+pub mod wan;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,0 +1,282 @@
+//! Continents apart on one machine (SPEC §10.4): a TCP link that delays
+//! every byte by a fixed one-way time in each direction and can be cut (a
+//! partition) and healed. The kernel here has no `netem`, so the launcher
+//! puts one of these in front of every cross-region connection: a region's
+//! replication from the primary, a reader's fallback to the primary, and a
+//! non-South-American gateway's routes to auth and the writer.
+//!
+//! Each accepted connection gets two pumps (one per direction). A pump's
+//! reading thread stamps each chunk with the time it may leave and hands it
+//! to its writing thread, which sleeps until then: a constant delay that
+//! does not limit throughput. The channel between them is bounded, so a
+//! slow far end pushes back as a real network does.
+//!
+//! A partition stops the pumps from reading (and new connections from
+//! reaching the far end) without closing anything: both ends see a network
+//! that has gone quiet — their own timeouts decide what happens, as they
+//! would across an ocean. Healing lets the queued bytes flow again. The
+//! partition is a file beside the link's pid file (`<name>.partitioned`),
+//! so `rcr-local partition` and the tests can cut a link the launcher
+//! started in another process.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+/// How often a link looks at its partition file, and how often a paused
+/// pump looks at the link's state.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Chunks in flight per direction before the reading side waits: enough
+/// for the delay times a replication stream's rate.
+const IN_FLIGHT: usize = 1024;
+
+/// One link: where it listens, where it leads, its one-way delay, and the
+/// file whose existence means "partitioned".
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub listen: SocketAddr,
+    pub target: SocketAddr,
+    pub delay: Duration,
+    pub partition_file: PathBuf,
+}
+
+/// Whether the link is cut, shared by its pumps.
+#[derive(Debug, Clone, Default)]
+struct Cut(Arc<AtomicBool>);
+
+impl Cut {
+    fn is_cut(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Returns once the link is whole.
+    fn wait_whole(&self) {
+        while self.is_cut() {
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// The partition file of a link named `name` in `dir`.
+pub fn partition_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.partitioned"))
+}
+
+/// Cuts (`true`) or heals (`false`) the link whose partition file is `file`.
+pub fn set_partitioned(file: &Path, partitioned: bool) -> std::io::Result<()> {
+    if partitioned {
+        std::fs::write(file, b"")
+    } else {
+        match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Link {
+    /// Binds and serves the link until the process ends.
+    pub fn serve(&self) -> std::io::Result<()> {
+        let listener = TcpListener::bind(self.listen)?;
+        self.serve_on(listener)
+    }
+
+    /// Serves on an already bound listener (tests bind port 0).
+    pub fn serve_on(&self, listener: TcpListener) -> std::io::Result<()> {
+        let cut = Cut::default();
+        let watched = cut.clone();
+        let file = self.partition_file.clone();
+        std::thread::spawn(move || {
+            loop {
+                watched.0.store(file.exists(), Ordering::Relaxed);
+                std::thread::sleep(POLL);
+            }
+        });
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let link = self.clone();
+            let cut = cut.clone();
+            std::thread::spawn(move || link.connect(client, &cut));
+        }
+        Ok(())
+    }
+
+    /// Joins `client` to the far end, once the link is whole.
+    fn connect(&self, client: TcpStream, cut: &Cut) {
+        cut.wait_whole();
+        // The far end is on this machine: connecting costs no delay of its
+        // own, so the handshake pays one crossing here.
+        std::thread::sleep(self.delay);
+        let Ok(server) = TcpStream::connect(self.target) else {
+            let _ = client.shutdown(Shutdown::Both);
+            return;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        let (Ok(client_in), Ok(server_in)) = (client.try_clone(), server.try_clone()) else {
+            return;
+        };
+        pump(client_in, server, self.delay, cut.clone());
+        pump(server_in, client, self.delay, cut.clone());
+    }
+}
+
+/// Moves bytes from `from` to `to`, each `delay` after it was read, not
+/// reading while the link is cut.
+fn pump(mut from: TcpStream, to: TcpStream, delay: Duration, cut: Cut) {
+    let (tx, rx) = sync_channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
+    std::thread::spawn(move || deliver(&rx, to));
+    std::thread::spawn(move || read_into(&mut from, &tx, delay, &cut));
+}
+
+fn read_into(
+    from: &mut TcpStream,
+    tx: &SyncSender<(Instant, Vec<u8>)>,
+    delay: Duration,
+    cut: &Cut,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        cut.wait_whole();
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                // A read that was waiting when the link was cut holds what
+                // it got until the heal.
+                cut.wait_whole();
+                if tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    // Dropping `tx` lets the writer finish what is queued, then close.
+}
+
+fn deliver(rx: &Receiver<(Instant, Vec<u8>)>, mut to: TcpStream) {
+    while let Ok((due, bytes)) = rx.recv() {
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        if to.write_all(&bytes).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that echoes what it reads.
+    fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut stream = stream;
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut buf) {
+                        if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn link(delay_ms: u64) -> (SocketAddr, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("rcr-wan-{}-{delay_ms}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listen = listener.local_addr().unwrap();
+        let file = partition_file(&dir, &format!("link-{}", listen.port()));
+        let link = Link {
+            listen,
+            target: echo_server(),
+            delay: Duration::from_millis(delay_ms),
+            partition_file: file.clone(),
+        };
+        std::thread::spawn(move || link.serve_on(listener));
+        (listen, file)
+    }
+
+    fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Duration {
+        let started = Instant::now();
+        stream.write_all(message).unwrap();
+        let mut back = vec![0u8; message.len()];
+        stream.read_exact(&mut back).unwrap();
+        assert_eq!(back, message);
+        started.elapsed()
+    }
+
+    #[test]
+    fn bytes_cross_in_order_and_never_sooner_than_the_delay_each_way() {
+        let (addr, _) = link(40);
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        for i in 0..5u8 {
+            let message: Vec<u8> = (0..200)
+                .map(|j| i.wrapping_mul(31).wrapping_add(j))
+                .collect();
+            // There and back: at least two crossings (a lower bound only:
+            // the machine may be slow, never faster than the link).
+            assert!(round_trip(&mut stream, &message) >= Duration::from_millis(80));
+        }
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        round_trip(&mut stream, &big);
+    }
+
+    #[test]
+    fn a_partition_holds_bytes_back_until_it_heals_and_loses_none() {
+        let (addr, file) = link(0);
+        let mut stream = TcpStream::connect(addr).unwrap();
+        round_trip(&mut stream, b"before");
+        set_partitioned(&file, true).unwrap();
+        std::thread::sleep(POLL * 5);
+        stream.write_all(b"during").unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 6];
+        assert!(
+            stream.read_exact(&mut buf).is_err(),
+            "nothing crosses a partition"
+        );
+        set_partitioned(&file, false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"during");
+        // A connection made during a partition waits for the heal.
+        set_partitioned(&file, true).unwrap();
+        std::thread::sleep(POLL * 5);
+        let mut late = TcpStream::connect(addr).unwrap();
+        late.write_all(b"late").unwrap();
+        late.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut four = [0u8; 4];
+        assert!(late.read_exact(&mut four).is_err());
+        set_partitioned(&file, false).unwrap();
+        late.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        late.read_exact(&mut four).unwrap();
+        assert_eq!(&four, b"late");
+    }
+}
