@@ -154,7 +154,7 @@ impl From<tokio_postgres::Error> for DbError {
             // No SQLSTATE: an I/O or protocol failure, unless the server
             // sent an error without one.
             return if err.is_closed() || err.as_db_error().is_none() {
-                Self::Unavailable(err.to_string())
+                Self::Unavailable(with_causes(&err))
             } else {
                 Self::Other(err)
             };
@@ -166,7 +166,7 @@ impl From<tokio_postgres::Error> for DbError {
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         {
-            Self::Unavailable(err.to_string())
+            Self::Unavailable(with_causes(&err))
         } else if *code == SqlState::QUERY_CANCELED {
             Self::Timeout(err)
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
@@ -177,6 +177,25 @@ impl From<tokio_postgres::Error> for DbError {
             Self::Other(err)
         }
     }
+}
+
+/// An error with the errors that caused it, which tokio-postgres keeps out
+/// of its own message: "error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer" says what to fix, the first part alone does
+/// not.
+fn with_causes(err: &tokio_postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        // Some errors repeat their source's message in their own.
+        if !text.ends_with(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 impl DbError {
