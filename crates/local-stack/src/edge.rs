@@ -1,7 +1,7 @@
 //! What the local stack's gateways meet at the edge (SPEC §10.1, §10.2):
-//! their TLS material — a local certificate authority and a server
-//! certificate it signs, made once under the state folder with `openssl` —
-//! and the CORS origins, rate limits and trusted proxies rendered into
+//! their TLS material — a server certificate signed by the stack's local
+//! certificate authority, made once under the state folder
+//! (`servers::LocalCa`) — and the CORS origins, rate limits and trusted proxies rendered into
 //! `deploy/nginx/gateway.conf.template`.
 //!
 //! Variables read by [`Edge::from_env`] (`make run` passes them through):
@@ -16,10 +16,12 @@
 //!   none: the peer is the client).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::path_str;
-use crate::process::{self, StackError};
+use crate::process::StackError;
+use crate::servers::LocalCa;
+
+/// The subject of the local stack's certificate authority.
+pub const CA_NAME: &str = "RandomCameraReviews local CA";
 
 /// A per-address request budget: nginx's `rate` and the `burst` it lets
 /// through at once.
@@ -211,83 +213,17 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// The files under `dir`, made when missing: a CA valid ten years and a
-    /// server certificate it signs, valid 825 days (what browsers accept).
+    /// The files under `dir`, made when missing: the stack's CA (also
+    /// PostgreSQL's, see `servers::LocalCa`) and the gateways' certificate.
     pub fn ensure(dir: &Path) -> Result<Self, StackError> {
-        let files = Self {
-            ca_cert: dir.join("ca.pem"),
-            server_cert: dir.join("gateway.pem"),
-            server_key: dir.join("gateway-key.pem"),
-        };
-        if files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
-            return Ok(files);
-        }
-        std::fs::create_dir_all(dir).map_err(|e| StackError::io(dir, e))?;
-        let ca_key = dir.join("ca-key.pem");
-        let csr = dir.join("gateway.csr");
-        let ext = dir.join("gateway.ext");
-        std::fs::write(
-            &ext,
-            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n\
-             basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
-             extendedKeyUsage=serverAuth\n",
-        )
-        .map_err(|e| StackError::io(&ext, e))?;
-        let ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-        openssl(
-            &[
-                &["req", "-x509", "-nodes", "-days", "3650"][..],
-                &ec_key,
-                &["-subj", "/CN=RandomCameraReviews local CA"],
-                &[
-                    "-keyout",
-                    &path_str(&ca_key),
-                    "-out",
-                    &path_str(&files.ca_cert),
-                ],
-            ]
-            .concat(),
-        )?;
-        openssl(
-            &[
-                &["req", "-new", "-nodes"][..],
-                &ec_key,
-                &["-subj", "/CN=localhost"],
-                &[
-                    "-keyout",
-                    &path_str(&files.server_key),
-                    "-out",
-                    &path_str(&csr),
-                ],
-            ]
-            .concat(),
-        )?;
-        openssl(&[
-            "x509",
-            "-req",
-            "-days",
-            "825",
-            "-in",
-            &path_str(&csr),
-            "-CA",
-            &path_str(&files.ca_cert),
-            "-CAkey",
-            &path_str(&ca_key),
-            "-CAcreateserial",
-            "-extfile",
-            &path_str(&ext),
-            "-out",
-            &path_str(&files.server_cert),
-        ])?;
-        for private in [&ca_key, &files.server_key] {
-            process::restrict(private)?;
-        }
-        Ok(files)
+        let ca = LocalCa::ensure(dir, CA_NAME)?;
+        let gateway = ca.server_cert("gateway")?;
+        Ok(Self {
+            ca_cert: ca.cert(),
+            server_cert: gateway.cert,
+            server_key: gateway.key,
+        })
     }
-}
-
-fn openssl(args: &[&str]) -> Result<(), StackError> {
-    process::run(Command::new("openssl").args(args), "openssl").map(|_| ())
 }
 
 #[cfg(test)]

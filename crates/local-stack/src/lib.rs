@@ -7,6 +7,13 @@
 //! All state (data, logs, secrets, rendered configuration, the port layout)
 //! lives under one folder; starting again after a stop or a reboot reuses
 //! it, so nothing published is lost.
+//!
+//! TLS as deployed (SPEC §10.2): one local CA under `tls/` signs the
+//! gateways' certificate and PostgreSQL's; PostgreSQL takes TCP connections
+//! only over TLS, every service's database URL says
+//! `sslmode=verify-full&sslrootcert=<tls/ca.pem>`, and each replica streams
+//! over TLS verified the same way. A state folder made before TLS is
+//! brought up to date by the next start.
 
 pub mod bench;
 pub mod edge;
@@ -26,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::edge::{Edge, TlsFiles};
 use crate::gateway::GatewayConf;
-use crate::servers::{Durability, Postgres, RedisServer, StopMode};
+use crate::servers::{Durability, LocalCa, Postgres, RedisServer, ServerCert, StopMode};
 
 pub use process::StackError;
 
@@ -341,7 +348,7 @@ impl Stack {
     /// Applies the migrations and creates the admin (both do nothing when
     /// already done), with auth's own commands.
     fn prepare_database(&self, layout: &Layout) -> Result<(), StackError> {
-        let db_url = database_url(layout.primary);
+        let db_url = database_url(layout.primary, &self.ca_cert());
         self.run_auth_command(&["migrate"], &db_url, layout)?;
         self.run_auth_command(
             &[
@@ -399,12 +406,22 @@ impl Stack {
         Ok(self.postgres.get_or_init(|| located))
     }
 
+    /// The certificate PostgreSQL serves TLS with, signed by the stack's
+    /// CA (the gateways' too), made on first use.
+    fn postgres_tls(&self) -> Result<ServerCert, StackError> {
+        LocalCa::ensure(&self.dir("tls"), edge::CA_NAME)?.server_cert("postgres")
+    }
+
     /// Starts the primary, made on first start, and creates the database.
+    /// A primary made before the stack had TLS gets it now.
     fn start_primary(&self, layout: &Layout) -> Result<(), StackError> {
         let pg = self.postgres()?;
         let data = self.pg_dir(&Component::Primary);
-        if !data.join("PG_VERSION").exists() {
-            pg.init_primary(&data, PRIMARY_SETTINGS, Durability::Synced)?;
+        let tls = self.postgres_tls()?;
+        if data.join("PG_VERSION").exists() {
+            pg.enable_tls(&data, &tls)?;
+        } else {
+            pg.init_primary(&data, PRIMARY_SETTINGS, &tls, Durability::Synced)?;
         }
         pg.start_daemon(
             &data,
@@ -423,10 +440,15 @@ impl Stack {
     }
 
     /// Starts a region's replica, cloned from the primary on first start.
+    /// A replica made before the stack had TLS gets it now, and streams
+    /// over it.
     fn start_replica(&self, layout: &Layout, region: &str) -> Result<(), StackError> {
         let pg = self.postgres()?;
         let data = self.pg_dir(&Component::Replica(region.to_owned()));
-        if !data.join("PG_VERSION").exists() {
+        if data.join("PG_VERSION").exists() {
+            pg.enable_tls(&data, &self.postgres_tls()?)?;
+            pg.stream_over_tls(&data, layout.primary, &self.ca_cert())?;
+        } else {
             let slot = format!("replica_{region}");
             // A slot or a folder left by an earlier, interrupted attempt
             // would make the clone fail.
@@ -440,7 +462,13 @@ impl Stack {
             if data.exists() {
                 std::fs::remove_dir_all(&data).map_err(|e| StackError::io(&data, e))?;
             }
-            pg.base_backup(layout.primary, &data, &slot, Durability::Synced)?;
+            pg.base_backup(
+                layout.primary,
+                &data,
+                &slot,
+                &self.ca_cert(),
+                Durability::Synced,
+            )?;
         }
         pg.start_daemon(
             &data,
@@ -529,7 +557,10 @@ impl Stack {
     ) -> std::process::Command {
         let mut auth = std::process::Command::new(self.options.bin_dir.join("auth"));
         auth.arg("serve")
-            .env("RCR__DATABASE__URL", database_url(layout.primary))
+            .env(
+                "RCR__DATABASE__URL",
+                database_url(layout.primary, &self.ca_cert()),
+            )
             .env(
                 "RCR__REDIS__URL",
                 format!("redis://127.0.0.1:{}", layout.redis[&layout.regions[0]]),
@@ -548,7 +579,10 @@ impl Stack {
         let issuer = issuer(layout);
         let mut writer = std::process::Command::new(self.options.bin_dir.join("reviews-writer"));
         writer
-            .env("RCR__DATABASE__URL", database_url(layout.primary))
+            .env(
+                "RCR__DATABASE__URL",
+                database_url(layout.primary, &self.ca_cert()),
+            )
             .env(
                 "RCR__JWT__JWKS_URL",
                 format!("{issuer}/.well-known/jwks.json"),
@@ -584,9 +618,12 @@ impl Stack {
             .env("RCR__REPLICAS__0__NAME", format!("{region}-1"))
             .env(
                 "RCR__REPLICAS__0__URL",
-                database_url(layout.replicas[region]),
+                database_url(layout.replicas[region], &self.ca_cert()),
             )
-            .env("RCR__PRIMARY_URL", database_url(layout.primary))
+            .env(
+                "RCR__PRIMARY_URL",
+                database_url(layout.primary, &self.ca_cert()),
+            )
             .env(
                 "RCR__REDIS__URL",
                 format!("redis://127.0.0.1:{}", layout.redis[region]),
@@ -619,7 +656,8 @@ impl Stack {
     }
 
     /// The local CA's certificate: what a client trusts to reach the
-    /// gateways over HTTPS (`curl --cacert`).
+    /// gateways over HTTPS (`curl --cacert`) and PostgreSQL over TLS
+    /// (`sslrootcert=`).
     pub fn ca_cert(&self) -> PathBuf {
         self.dir("tls/ca.pem")
     }
@@ -843,33 +881,54 @@ impl Stack {
         }
     }
 
+    /// The status line of the primary or a replica. The primary's detail
+    /// counts its TCP connections that use TLS (`pg_stat_ssl`; every one
+    /// should, its `pg_hba.conf` refuses the others); a replica's, its lag
+    /// and whether it streams over TLS (its walsender on the primary).
+    fn pg_status(&self, layout: &Layout, node: &Component) -> String {
+        const TLS_CONNECTIONS: &str = "SELECT 'TLS on ' || count(*) FILTER (WHERE s.ssl) || ' of ' \
+             || count(*) || ' TCP connections' FROM pg_stat_ssl s JOIN pg_stat_activity a \
+             USING (pid) WHERE a.client_addr IS NOT NULL";
+        const LAG: &str = "SELECT CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 'lag 0.0 s' \
+             ELSE 'lag ' || round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 1) || ' s' END";
+        let (name, port) = match node {
+            Component::Replica(region) => (
+                format!("postgres replica {region}"),
+                layout.replicas[region],
+            ),
+            _ => ("postgres primary".to_owned(), layout.primary),
+        };
+        let up = self.sql(port, "SELECT 1").is_ok();
+        let detail = match node {
+            _ if !up => String::new(),
+            Component::Replica(region) => {
+                let stream = format!(
+                    "SELECT CASE WHEN s.ssl THEN 'streams over TLS' ELSE 'streams in plain text' END \
+                     FROM pg_replication_slots r JOIN pg_stat_ssl s ON s.pid = r.active_pid \
+                     WHERE r.slot_name = 'replica_{region}'"
+                );
+                let stream = self.sql(layout.primary, &stream).unwrap_or_default();
+                let lag = self.sql(port, LAG).unwrap_or_default();
+                if stream.is_empty() {
+                    format!("{lag}, not streaming")
+                } else {
+                    format!("{lag}, {stream}")
+                }
+            }
+            _ => self.sql(port, TLS_CONNECTIONS).unwrap_or_default(),
+        };
+        let state = if up { "up" } else { "down" };
+        format!("{name:<22} {port:>6}  {state:<5} {detail}")
+    }
+
     /// One line per process: name, port, state, detail.
     pub fn status(&self) -> Vec<String> {
         let Some(layout) = self.saved_layout() else {
             return vec!["no stack here (run `make run`)".into()];
         };
-        let mut lines = Vec::new();
-        let pg_line = |name: &str, port: u16, replica: bool| {
-            let state = self.sql(port, "SELECT 1").map_or("down", |_| "up");
-            let detail = if replica && state == "up" {
-                self.sql(
-                    port,
-                    "SELECT CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 'lag 0.0 s' \
-                     ELSE 'lag ' || round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 1) || ' s' END",
-                )
-                .unwrap_or_default()
-            } else {
-                String::new()
-            };
-            format!("{name:<22} {port:>6}  {state:<5} {detail}")
-        };
-        lines.push(pg_line("postgres primary", layout.primary, false));
+        let mut lines = vec![self.pg_status(&layout, &Component::Primary)];
         for region in &layout.regions {
-            lines.push(pg_line(
-                &format!("postgres replica {region}"),
-                layout.replicas[region],
-                true,
-            ));
+            lines.push(self.pg_status(&layout, &Component::Replica(region.clone())));
             let redis = if servers::redis_ping(layout.redis[region]) {
                 "up"
             } else {
@@ -919,9 +978,13 @@ impl Stack {
     }
 }
 
-/// The stack's database on the server listening on `port`.
-fn database_url(port: u16) -> String {
-    format!("postgres://postgres@127.0.0.1:{port}/{DATABASE}")
+/// The stack's database on the server listening on `port`, over TLS that
+/// verifies the server against the CA certificate `ca` (as deployed).
+fn database_url(port: u16, ca: &Path) -> String {
+    format!(
+        "postgres://postgres@127.0.0.1:{port}/{DATABASE}?sslmode=verify-full&sslrootcert={}",
+        servers::url_encode_path(ca)
+    )
 }
 
 /// The `iss` of the tokens auth signs, and where its JWKS is.

@@ -34,7 +34,7 @@ enum Command {
     Run(StackArgs),
     /// Stop every process of the stack (`make stop`).
     Stop(StateArgs),
-    /// One line per process: its port, whether it answers, replica lag (`make status`).
+    /// One line per process: its port, whether it answers, replica lag, TLS (`make status`).
     Status(StateArgs),
     /// Stop the stack and delete its state (`make clean`).
     Clean(StateArgs),
@@ -227,6 +227,12 @@ fn print_started(started: &Started, stack: &Stack) {
     println!();
     println!("  HTTPS: trust the local CA {}", stack.ca_cert().display());
     println!("         (curl --cacert {} …)", stack.ca_cert().display());
+    println!("  PostgreSQL: TLS only on TCP, verified against the same CA");
+    println!(
+        "         (psql 'host=127.0.0.1 port={} user=postgres dbname=rcr sslmode=verify-full sslrootcert={}')",
+        started.layout.primary,
+        stack.ca_cert().display()
+    );
     println!();
     println!("  admin email     {}", started.admin_email);
     println!("  admin password  {}", started.admin_password);

@@ -4,6 +4,10 @@
 //! deadpool waits forever for a connection and tokio-postgres connects
 //! forever unless told otherwise; every bound is set here from
 //! [`DatabaseSettings`], plus a server-side `statement_timeout`.
+//!
+//! A URL with `sslmode=verify-full&sslrootcert=FILE` connects over TLS that
+//! verifies the server against that CA ([`tls`]); without `sslmode` it
+//! connects in plain text (loopback).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,11 +16,13 @@ pub use deadpool_postgres::PoolError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 /// The driver's error, named here for `wraps_common_errors!`.
 pub use tokio_postgres::Error as PgError;
-use tokio_postgres::config::TargetSessionAttrs;
+use tokio_postgres::config::{SslMode, TargetSessionAttrs};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
 use crate::settings::{DatabaseSettings, SettingsError, secret_from};
+
+pub mod tls;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -44,14 +50,16 @@ pub enum Role {
 }
 
 /// Builds a pool; nothing connects until the first use, so a service starts
-/// while its database is still coming up.
+/// while its database is still coming up. The URL's TLS root file, though,
+/// is read now: a missing one stops start-up.
 pub fn pool(
     settings: &DatabaseSettings,
     application_name: &str,
     role: Role,
 ) -> Result<Pool, SettingsError> {
     let url = secret_from(&settings.url, settings.url_file.as_deref(), "database.url")?;
-    let mut config = tokio_postgres::Config::from_str(url.expose())
+    let url = tls::split_url(url.expose())?;
+    let mut config = tokio_postgres::Config::from_str(&url.rest)
         .map_err(|e| SettingsError::new(format!("database.url is not a valid URL: {e}")))?;
     config
         .application_name(application_name)
@@ -66,13 +74,18 @@ pub fn pool(
     if role == Role::Primary {
         config.target_session_attrs(TargetSessionAttrs::ReadWrite);
     }
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match &url.tls {
+        None => Manager::from_config(config, NoTls, manager_config),
+        Some(tls) => {
+            // Never plain text once TLS was asked for: a server that
+            // refuses it is an error, as is one that fails verification.
+            config.ssl_mode(SslMode::Require);
+            Manager::from_config(config, tls::connector(tls)?, manager_config)
+        }
+    };
     Pool::builder(manager)
         .max_size(settings.pool_size.max(1))
         .wait_timeout(Some(Duration::from_millis(settings.wait_timeout_ms)))
@@ -141,7 +154,7 @@ impl From<tokio_postgres::Error> for DbError {
             // No SQLSTATE: an I/O or protocol failure, unless the server
             // sent an error without one.
             return if err.is_closed() || err.as_db_error().is_none() {
-                Self::Unavailable(err.to_string())
+                Self::Unavailable(with_causes(&err))
             } else {
                 Self::Other(err)
             };
@@ -153,7 +166,7 @@ impl From<tokio_postgres::Error> for DbError {
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         {
-            Self::Unavailable(err.to_string())
+            Self::Unavailable(with_causes(&err))
         } else if *code == SqlState::QUERY_CANCELED {
             Self::Timeout(err)
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
@@ -164,6 +177,25 @@ impl From<tokio_postgres::Error> for DbError {
             Self::Other(err)
         }
     }
+}
+
+/// An error with the errors that caused it, which tokio-postgres keeps out
+/// of its own message: "error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer" says what to fix, the first part alone does
+/// not.
+fn with_causes(err: &tokio_postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        // Some errors repeat their source's message in their own.
+        if !text.ends_with(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 impl DbError {
@@ -192,5 +224,38 @@ impl DbError {
         } else {
             "error"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Secret;
+
+    #[test]
+    fn a_missing_root_file_stops_start_up_although_the_pool_is_lazy() {
+        let settings = DatabaseSettings {
+            url: Secret::new(
+                "postgres://u@db:5432/rcr?sslmode=verify-full&sslrootcert=/nonexistent/db-ca.crt",
+            ),
+            ..DatabaseSettings::default()
+        };
+        let err = pool(&settings, "test", Role::Primary)
+            .expect_err("the root file is read when the pool is built")
+            .to_string();
+        assert!(err.contains("sslrootcert=/nonexistent/db-ca.crt"), "{err}");
+        assert!(
+            !err.contains("postgres://"),
+            "no URL (and password) in {err}"
+        );
+    }
+
+    #[test]
+    fn a_plain_url_builds_a_pool_without_connecting() {
+        let settings = DatabaseSettings {
+            url: Secret::new("postgres://u@a:1,b:2/rcr?target_session_attrs=read-write"),
+            ..DatabaseSettings::default()
+        };
+        assert!(pool(&settings, "test", Role::Primary).is_ok());
     }
 }

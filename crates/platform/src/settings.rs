@@ -223,7 +223,11 @@ impl Default for HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `postgres://user:password@host:port/db`.
+    /// `postgres://user:password@host:port/db`; several `host:port`s with
+    /// `?target_session_attrs=read-write` find the primary among them.
+    /// `&sslmode=verify-full&sslrootcert=/path/ca.crt` connects over TLS
+    /// that trusts only that CA and checks the host's name (`verify-ca`:
+    /// the CA only); without `sslmode`, plain text. See `platform::db::tls`.
     pub url: Secret,
     /// A file holding the URL (wins over `url`).
     pub url_file: Option<PathBuf>,

@@ -8,6 +8,13 @@
 //! crash or pause servers, take a [`dedicated_cluster`] so they cannot break
 //! their neighbours.
 //!
+//! As in the local stack, the servers take TCP connections only over TLS,
+//! with a certificate from a CA made for the cluster, and the replica
+//! streams over TLS: the URLs handed to services say `sslmode=verify-full`
+//! with that CA, so every suite runs the deployed connection path. The
+//! harness's own connections (creating databases, `primary_client`) use
+//! the servers' unix sockets.
+//!
 //! Servers never outlive the test binary even though the shared cluster is a
 //! static that is never dropped: see the `spawn` module. Folders of earlier,
 //! finished runs are removed the next time a cluster starts.
@@ -36,8 +43,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use local_stack::servers::LocalCa;
 pub use local_stack::servers::StopMode;
 
+use crate::postgres::Address;
 pub use crate::postgres::PgServer;
 pub use crate::redis::RedisServer;
 
@@ -111,6 +120,12 @@ impl TestCluster {
         &self.redis
     }
 
+    /// The cluster's CA certificate, which signed the servers' (the
+    /// `sslrootcert` of the URLs handed to services).
+    pub fn ca_cert(&self) -> &Path {
+        self.primary.ca_cert()
+    }
+
     /// The temporary folder of this cluster (data, sockets, server logs).
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -126,7 +141,10 @@ impl TestCluster {
         );
         {
             let _one_copy_at_a_time = self.copying_template.lock().await;
-            let admin = postgres::connect(self.primary.port(), "postgres")
+            let admin = self
+                .primary
+                .address()
+                .connect("postgres")
                 .await
                 .unwrap_or_else(|e| panic!("cannot connect to the primary: {e}"));
             admin
@@ -136,7 +154,8 @@ impl TestCluster {
         }
         // Tests read through the replica from their first request on.
         let deadline = Instant::now() + REPLICATION_DEADLINE;
-        while postgres::connect(self.replica.port(), &name).await.is_err() {
+        let (primary, replica) = (self.primary.address(), self.replica.address());
+        while replica.connect(&name).await.is_err() {
             assert!(
                 Instant::now() < deadline,
                 "database {name} did not reach the replica within {REPLICATION_DEADLINE:?}"
@@ -145,8 +164,8 @@ impl TestCluster {
         }
         TestDatabase {
             name,
-            primary_port: self.primary.port(),
-            replica_port: self.replica.port(),
+            primary,
+            replica,
         }
     }
 
@@ -161,17 +180,22 @@ impl TestCluster {
         let pg = Arc::new(
             local_stack::servers::Postgres::locate(&dir).unwrap_or_else(|e| panic!("{e}")),
         );
+        // One CA and one certificate per cluster, for the primary and (in
+        // the base backup's copy) the replica.
+        let ca = LocalCa::ensure(&dir.join("tls"), "RandomCameraReviews test cluster CA")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tls = ca.server_cert("postgres").unwrap_or_else(|e| panic!("{e}"));
         // Redis needs nothing from PostgreSQL: start it alongside.
         let (primary, replica, redis) = std::thread::scope(|scope| {
             let redis = scope.spawn(|| RedisServer::start_in(&dir, &redis_server));
-            let primary = PgServer::start_primary(&dir, &pg);
+            let primary = PgServer::start_primary(&dir, &pg, &tls, &ca.cert());
             let replica = PgServer::start_replica(&dir, &primary);
             let redis = redis
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (primary, replica, redis)
         });
-        create_template(primary.port());
+        create_template(&primary.address());
         Self {
             dir,
             primary,
@@ -197,16 +221,18 @@ impl Drop for TestCluster {
 
 /// Creates and migrates the template, then closes it to connections so that
 /// nothing can hold it open while it is being copied.
-fn create_template(primary_port: u16) {
+fn create_template(primary: &Address) {
     offthread::block_on(|| async move {
-        let admin = postgres::connect(primary_port, "postgres")
+        let admin = primary
+            .connect("postgres")
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the primary: {e}"));
         admin
             .batch_execute(&format!("CREATE DATABASE {TEMPLATE}"))
             .await
             .unwrap_or_else(|e| panic!("CREATE DATABASE {TEMPLATE} failed: {e}"));
-        let mut template = postgres::connect(primary_port, TEMPLATE)
+        let mut template = primary
+            .connect(TEMPLATE)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {TEMPLATE}: {e}"));
         platform::db::migrate(&mut template)
@@ -227,8 +253,8 @@ fn create_template(primary_port: u16) {
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
-    primary_port: u16,
-    replica_port: u16,
+    primary: Address,
+    replica: Address,
 }
 
 impl TestDatabase {
@@ -237,19 +263,30 @@ impl TestDatabase {
         &self.name
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/NAME` on the primary.
+    /// `postgres://postgres@127.0.0.1:PORT/NAME?sslmode=verify-full&sslrootcert=CA`
+    /// on the primary: what a service under test is given, so that it
+    /// connects over TLS as deployed.
     pub fn primary_url(&self) -> String {
-        url(self.primary_port, &self.name)
+        self.primary.url(&self.name)
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/NAME` on the replica.
+    /// Like [`Self::primary_url`], on the replica.
     pub fn replica_url(&self) -> String {
-        url(self.replica_port, &self.name)
+        self.replica.url(&self.name)
     }
 
-    /// A connection to the primary, driven by a task on the current runtime.
+    /// Like [`Self::primary_url`] with the host named `host` instead of
+    /// `127.0.0.1` (the certificate also names `localhost` and `::1`).
+    pub fn primary_url_for_host(&self, host: &str) -> String {
+        self.primary.url_for_host(host, &self.name)
+    }
+
+    /// A connection to the primary, driven by a task on the current
+    /// runtime. On the server's unix socket: the tests' own look at the
+    /// data, not a service's connection.
     pub async fn primary_client(&self) -> tokio_postgres::Client {
-        postgres::connect(self.primary_port, &self.name)
+        self.primary
+            .connect(&self.name)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {} on the primary: {e}", self.name))
     }
@@ -258,19 +295,21 @@ impl TestDatabase {
     pub async fn try_primary_client(
         &self,
     ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        postgres::connect(self.primary_port, &self.name).await
+        self.primary.connect(&self.name).await
     }
 
     /// Like [`Self::replica_client`], for fault tests that expect failure.
     pub async fn try_replica_client(
         &self,
     ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        postgres::connect(self.replica_port, &self.name).await
+        self.replica.connect(&self.name).await
     }
 
-    /// A connection to the replica, driven by a task on the current runtime.
+    /// A connection to the replica, driven by a task on the current runtime
+    /// (on its unix socket, as [`Self::primary_client`]).
     pub async fn replica_client(&self) -> tokio_postgres::Client {
-        postgres::connect(self.replica_port, &self.name)
+        self.replica
+            .connect(&self.name)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {} on the replica: {e}", self.name))
     }
@@ -280,20 +319,13 @@ impl Drop for TestDatabase {
     /// Best effort: the primary may be down in a fault test, and leftovers
     /// vanish with the cluster folder anyway.
     fn drop(&mut self) {
-        let (port, name) = (self.primary_port, self.name.as_str());
+        let (primary, name) = (&self.primary, self.name.as_str());
         offthread::block_on(|| async move {
-            if let Ok(admin) = postgres::connect(port, "postgres").await {
+            if let Ok(admin) = primary.connect("postgres").await {
                 let _ = admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .await;
             }
         });
     }
-}
-
-fn url(port: u16, database: &str) -> String {
-    format!(
-        "postgres://{}@127.0.0.1:{port}/{database}",
-        local_stack::servers::SUPERUSER
-    )
 }

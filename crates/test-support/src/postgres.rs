@@ -12,7 +12,9 @@ use std::process::Child;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use local_stack::servers::{Durability, Postgres, SUPERUSER, StopMode};
+use local_stack::servers::{
+    Durability, Postgres, SUPERUSER, ServerCert, StopMode, url_encode_path,
+};
 
 use crate::offthread;
 use crate::spawn::spawn_tied_to_process;
@@ -47,6 +49,8 @@ pub struct PgServer {
     /// The installation, the user it runs as, and its sockets' folder (the
     /// cluster folder, not /var/run).
     pg: Arc<Postgres>,
+    /// The cluster's CA certificate, which signed this server's.
+    ca: PathBuf,
     /// The running postmaster; `None` while stopped. A mutex so that
     /// `stop`/`start` work through the `&'static` shared cluster.
     child: Mutex<Option<Child>>,
@@ -68,9 +72,25 @@ impl PgServer {
         &self.log
     }
 
-    /// A `postgres://` URL for `database` on this server.
+    /// A `postgres://` URL for `database` on this server, over TLS that
+    /// the cluster's CA verifies (`sslmode=verify-full`), as a service
+    /// connects.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+        self.address().url(database)
+    }
+
+    /// The CA certificate that signed this server's (the cluster's).
+    pub fn ca_cert(&self) -> &Path {
+        &self.ca
+    }
+
+    /// Where this server answers.
+    pub(crate) fn address(&self) -> Address {
+        Address {
+            port: self.port,
+            socket_dir: self.pg.socket_dir().to_path_buf(),
+            ca: self.ca.clone(),
+        }
     }
 
     /// Stops the server and waits until it is down.
@@ -144,64 +164,56 @@ impl PgServer {
             self.role == Role::Replica,
             "replay can only be paused or resumed on the replica"
         );
-        connect(self.port, "postgres")
+        self.address()
+            .connect("postgres")
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the replica on port {}: {e}", self.port))
     }
 
-    /// Initialises a primary in `dir/primary` and starts it.
-    pub(crate) fn start_primary(dir: &Path, pg: &Arc<Postgres>) -> Self {
+    /// Initialises a primary in `dir/primary` serving TLS with `tls`
+    /// (signed by `ca`) and starts it.
+    pub(crate) fn start_primary(
+        dir: &Path,
+        pg: &Arc<Postgres>,
+        tls: &ServerCert,
+        ca: &Path,
+    ) -> Self {
         let data_dir = dir.join("primary");
-        pg.init_primary(&data_dir, SETTINGS, Durability::Unsynced)
+        pg.init_primary(&data_dir, SETTINGS, tls, Durability::Unsynced)
             .unwrap_or_else(|e| panic!("{e}"));
-        Self::launch_on_a_free_port(Role::Primary, dir, data_dir, pg)
+        let server = Unstarted {
+            role: Role::Primary,
+            dir,
+            data_dir,
+            pg,
+            ca,
+        };
+        server.launch_on_a_free_port()
     }
 
     /// Clones `primary` into `dir/replica` and starts it as a streaming,
-    /// hot-standby replica.
+    /// hot-standby replica, streaming over TLS verified with the
+    /// cluster's CA.
     pub(crate) fn start_replica(dir: &Path, primary: &Self) -> Self {
         let data_dir = dir.join("replica");
         primary
             .pg
-            .base_backup(primary.port, &data_dir, REPLICA_SLOT, Durability::Unsynced)
+            .base_backup(
+                primary.port,
+                &data_dir,
+                REPLICA_SLOT,
+                &primary.ca,
+                Durability::Unsynced,
+            )
             .unwrap_or_else(|e| panic!("{e}"));
-        Self::launch_on_a_free_port(Role::Replica, dir, data_dir, &primary.pg)
-    }
-
-    /// Picks a port and starts; tries another port if someone took it meanwhile.
-    fn launch_on_a_free_port(
-        role: Role,
-        dir: &Path,
-        data_dir: PathBuf,
-        pg: &Arc<Postgres>,
-    ) -> Self {
-        let mut problems = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let server = Self::unstarted(role, workdir::free_port(), dir, data_dir.clone(), pg);
-            match server.launch() {
-                Ok(()) => return server,
-                Err(problem) if problem.contains("Address already in use") => {
-                    let _ = writeln!(problems, "{problem}");
-                }
-                Err(problem) => panic!("{problem}"),
-            }
-        }
-        panic!("no free port for PostgreSQL after {PORT_ATTEMPTS} attempts:\n{problems}")
-    }
-
-    fn unstarted(role: Role, port: u16, dir: &Path, data_dir: PathBuf, pg: &Arc<Postgres>) -> Self {
-        let name = match role {
-            Role::Primary => "primary",
-            Role::Replica => "replica",
-        };
-        Self {
-            role,
-            port,
+        let server = Unstarted {
+            role: Role::Replica,
+            dir,
             data_dir,
-            log: dir.join(format!("{name}.log")),
-            pg: Arc::clone(pg),
-            child: Mutex::new(None),
-        }
+            pg: &primary.pg,
+            ca: &primary.ca,
+        };
+        server.launch_on_a_free_port()
     }
 
     /// Spawns the postmaster and waits until `SELECT 1` answers. The error
@@ -249,7 +261,7 @@ impl PgServer {
 
     /// Polls `SELECT 1` until it works, the server exits, or the deadline.
     fn wait_until_ready(&self, child: &mut MutexGuard<'_, Option<Child>>) -> Result<(), String> {
-        let port = self.port;
+        let address = self.address();
         let deadline = Instant::now() + READY_DEADLINE;
         loop {
             if let Some(c) = child.as_mut()
@@ -257,8 +269,8 @@ impl PgServer {
             {
                 return Err(format!("exited while starting ({status})"));
             }
-            let answered = offthread::block_on(|| async move {
-                match connect(port, "postgres").await {
+            let answered = offthread::block_on(|| async {
+                match address.connect("postgres").await {
                     Ok(client) => client.batch_execute("SELECT 1").await.is_ok(),
                     Err(_) => false,
                 }
@@ -294,14 +306,97 @@ impl PgServer {
     }
 }
 
-/// Opens a connection (TCP, trust auth) and drives it on the current runtime.
-pub(crate) async fn connect(
+/// A server about to be started: what it needs before it has a port.
+struct Unstarted<'a> {
+    role: Role,
+    /// The cluster folder (logs).
+    dir: &'a Path,
+    data_dir: PathBuf,
+    pg: &'a Arc<Postgres>,
+    ca: &'a Path,
+}
+
+impl Unstarted<'_> {
+    /// Picks a port and starts; tries another port if someone took it meanwhile.
+    fn launch_on_a_free_port(self) -> PgServer {
+        let mut problems = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let server = self.on_port(workdir::free_port());
+            match server.launch() {
+                Ok(()) => return server,
+                Err(problem) if problem.contains("Address already in use") => {
+                    let _ = writeln!(problems, "{problem}");
+                }
+                Err(problem) => panic!("{problem}"),
+            }
+        }
+        panic!("no free port for PostgreSQL after {PORT_ATTEMPTS} attempts:\n{problems}")
+    }
+
+    fn on_port(&self, port: u16) -> PgServer {
+        let name = match self.role {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+        };
+        PgServer {
+            role: self.role,
+            port,
+            data_dir: self.data_dir.clone(),
+            log: self.dir.join(format!("{name}.log")),
+            pg: Arc::clone(self.pg),
+            ca: self.ca.to_path_buf(),
+            child: Mutex::new(None),
+        }
+    }
+}
+
+/// Where a server of a cluster answers: on TCP, over TLS that its cluster's
+/// CA verifies (the services' way in), and on its unix socket (the
+/// harness's own connections: no handshake to pay on every database a test
+/// creates, and trusted as the local stack trusts its sockets).
+#[derive(Debug, Clone)]
+pub(crate) struct Address {
+    pub(crate) port: u16,
+    socket_dir: PathBuf,
+    /// The cluster's CA certificate.
+    ca: PathBuf,
+}
+
+impl Address {
+    /// `postgres://postgres@127.0.0.1:PORT/DATABASE?sslmode=verify-full&sslrootcert=CA`.
+    pub(crate) fn url(&self, database: &str) -> String {
+        self.url_for_host("127.0.0.1", database)
+    }
+
+    /// Like [`Self::url`], naming the host `host` (`localhost`, say).
+    pub(crate) fn url_for_host(&self, host: &str, database: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}@{host}:{}/{database}?sslmode=verify-full&sslrootcert={}",
+            self.port,
+            url_encode_path(&self.ca)
+        )
+    }
+
+    /// Opens a connection on the unix socket (trust auth) and drives it on
+    /// the current runtime.
+    pub(crate) async fn connect(
+        &self,
+        database: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        connect(&self.socket_dir, self.port, database).await
+    }
+}
+
+/// Opens a connection on the unix socket in `socket_dir` of the server on
+/// `port` (trust auth) and drives it on the current runtime.
+async fn connect(
+    socket_dir: &Path,
     port: u16,
     database: &str,
 ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let mut config = tokio_postgres::Config::new();
     config
-        .host("127.0.0.1")
+        .host_path(socket_dir)
         .port(port)
         .user(SUPERUSER)
         .dbname(database)

@@ -1,11 +1,13 @@
 //! PostgreSQL: the installation, the user it runs as, a primary set up for
-//! streaming replication, replicas cloned from it, and stopping servers.
+//! streaming replication and TLS, replicas cloned from it (streaming over
+//! verified TLS), and stopping servers.
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::tls::{ServerCert, conninfo_value};
 use crate::path_str;
 use crate::process::{self, StackError};
 
@@ -25,19 +27,36 @@ hot_standby = on
 ";
 
 /// Trust for everything from this machine, replication included: local
-/// development and tests only.
+/// development and tests only. TCP only over TLS (`hostssl`): a plain-text
+/// TCP connection matches no line and is refused, so clients use TLS as
+/// they do in production; unix sockets stay plain.
 const HBA: &str = "\
-local all         all              trust
-host  all         all 127.0.0.1/32 trust
-local replication all              trust
-host  replication all 127.0.0.1/32 trust
+local   all         all              trust
+hostssl all         all 127.0.0.1/32 trust
+local   replication all              trust
+hostssl replication all 127.0.0.1/32 trust
 ";
 
+/// The `postgresql.conf` lines that turn TLS on, with `server.crt` and
+/// `server.key` (PostgreSQL's default names) in the data folder, where
+/// pg_basebackup copies them to each replica.
+const TLS_SETTINGS: &str = "
+# TLS: server.crt and server.key in this folder, signed by the local CA
+ssl = on
+";
+
+/// The postgresql.conf line [`TLS_SETTINGS`] adds, how we recognise it.
+const SSL_ON: &str = "ssl = on";
+
 /// Who PostgreSQL runs as when we are root, which it refuses to run as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgUser {
     pub uid: u32,
     pub gid: u32,
+    /// Its home folder, the `HOME` of its programs: libpq looks there for
+    /// a client certificate (`~/.postgresql/postgresql.crt`) on every TLS
+    /// connection, and fails on a home it may not read (root's).
+    pub home: PathBuf,
 }
 
 impl PgUser {
@@ -56,8 +75,13 @@ impl PgUser {
         match (
             fields.get(2).and_then(|f| f.parse().ok()),
             fields.get(3).and_then(|f| f.parse().ok()),
+            fields.get(5).filter(|f| !f.is_empty()),
         ) {
-            (Some(uid), Some(gid)) => Ok(Some(Self { uid, gid })),
+            (Some(uid), Some(gid), Some(home)) => Ok(Some(Self {
+                uid,
+                gid,
+                home: PathBuf::from(home),
+            })),
             _ => Err(StackError::new(
                 "running as root needs a `postgres` user for PostgreSQL to run as: \
                  `make run` and `make test` install PostgreSQL, which creates it",
@@ -157,24 +181,30 @@ impl Postgres {
         self.chown(&self.socket_dir)
     }
 
+    /// The folder of the servers' unix sockets (`host=` for a client that
+    /// connects without TCP).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
     /// Who the servers run as; `None`: as ourselves.
-    pub fn user(&self) -> Option<PgUser> {
-        self.user
+    pub fn user(&self) -> Option<&PgUser> {
+        self.user.as_ref()
     }
 
     /// A PostgreSQL program, run as the servers' user in the socket folder.
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
         cmd.current_dir(&self.socket_dir).stdin(Stdio::null());
-        if let Some(user) = self.user {
-            cmd.uid(user.uid).gid(user.gid);
+        if let Some(user) = &self.user {
+            cmd.uid(user.uid).gid(user.gid).env("HOME", &user.home);
         }
         cmd
     }
 
     /// Gives the servers' user a file or folder (when we are root).
     pub fn chown(&self, path: &Path) -> Result<(), StackError> {
-        match self.user {
+        match &self.user {
             Some(user) => std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
                 .map_err(|e| StackError::io(path, e)),
             None => Ok(()),
@@ -182,12 +212,13 @@ impl Postgres {
     }
 
     /// A new primary in `data`: initdb, the replication settings followed
-    /// by the caller's `settings` (postgresql.conf lines), trust on
-    /// loopback. Not started.
+    /// by the caller's `settings` (postgresql.conf lines), TLS with `tls`
+    /// ([`Self::enable_tls`]), trust on loopback. Not started.
     pub fn init_primary(
         &self,
         data: &Path,
         settings: &str,
+        tls: &ServerCert,
         durability: Durability,
     ) -> Result<(), StackError> {
         std::fs::create_dir_all(data).map_err(|e| StackError::io(data, e))?;
@@ -213,19 +244,46 @@ impl Postgres {
             &data.join("postgresql.conf"),
             &format!("{REPLICATION_SETTINGS}{settings}"),
         )?;
+        self.enable_tls(data, tls)
+    }
+
+    /// Turns TLS on in the data folder `data` (a primary's or a
+    /// replica's): `tls` copied in as `server.crt` and `server.key` (the
+    /// key the servers' user's, mode 0600, as PostgreSQL demands),
+    /// `ssl = on`, and the `pg_hba.conf` that refuses plain-text TCP. Safe
+    /// to run again, and how a folder made before TLS is brought up to
+    /// date; takes effect at the server's next start.
+    pub fn enable_tls(&self, data: &Path, tls: &ServerCert) -> Result<(), StackError> {
+        for (from, to, mode) in [
+            (&tls.cert, data.join("server.crt"), 0o644),
+            (&tls.key, data.join("server.key"), 0o600),
+        ] {
+            std::fs::copy(from, &to).map_err(|e| StackError::io(&to, e))?;
+            self.chown(&to)?;
+            std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .map_err(|e| StackError::io(&to, e))?;
+        }
+        let conf = data.join("postgresql.conf");
+        let text = std::fs::read_to_string(&conf).map_err(|e| StackError::io(&conf, e))?;
+        if !text.lines().any(|line| line.trim() == SSL_ON) {
+            process::append(&conf, TLS_SETTINGS)?;
+        }
+        // Truncating keeps the owner initdb gave the file.
         let hba = data.join("pg_hba.conf");
         std::fs::write(&hba, HBA).map_err(|e| StackError::io(&hba, e))
     }
 
     /// A streaming, hot-standby replica of the primary on `primary_port`,
     /// cloned into `data` (which must not exist) with a physical
-    /// replication `slot` that keeps WAL for it while it is down. Not
-    /// started.
+    /// replication `slot` that keeps WAL for it while it is down. It
+    /// streams over TLS verified against the CA certificate `ca` (the
+    /// primary's TLS files and settings come with the copy). Not started.
     pub fn base_backup(
         &self,
         primary_port: u16,
         data: &Path,
         slot: &str,
+        ca: &Path,
         durability: Durability,
     ) -> Result<(), StackError> {
         if let Some(parent) = data.parent() {
@@ -235,12 +293,48 @@ impl Postgres {
         backup
             .arg("-D")
             .arg(data)
-            .args(["-h", "127.0.0.1", "-p", &primary_port.to_string()])
-            .args(["-U", SUPERUSER])
-            // -R writes standby.signal and primary_conninfo (with the slot).
+            .args(["-d", &replication_conninfo(primary_port, ca)])
+            // -R writes standby.signal and primary_conninfo (the -d string
+            // with libpq's defaults, and the slot).
             .args(["-R", "-X", "stream", "--checkpoint=fast", "-C", "-S", slot])
             .args(durability.args());
         process::run(&mut backup, "pg_basebackup").map(|_| ())
+    }
+
+    /// Makes the replica in `data` stream from the primary on
+    /// `primary_port` over TLS verified against `ca`, when its
+    /// `primary_conninfo` (written by a base backup from before TLS) does
+    /// not already; takes effect at its next start. Whether it changed.
+    pub fn stream_over_tls(
+        &self,
+        data: &Path,
+        primary_port: u16,
+        ca: &Path,
+    ) -> Result<bool, StackError> {
+        let auto = data.join("postgresql.auto.conf");
+        let text = std::fs::read_to_string(&auto).map_err(|e| StackError::io(&auto, e))?;
+        let is_conninfo = |line: &&str| line.trim_start().starts_with("primary_conninfo");
+        if text
+            .lines()
+            .find(is_conninfo)
+            .is_some_and(|line| line.contains("sslmode=verify-full"))
+        {
+            return Ok(false);
+        }
+        let conninfo = replication_conninfo(primary_port, ca);
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|line| !is_conninfo(line))
+            .map(str::to_owned)
+            .collect();
+        // A postgresql.conf string: quotes doubled, backslashes escaped.
+        lines.push(format!(
+            "primary_conninfo = '{}'",
+            conninfo.replace('\\', "\\\\").replace('\'', "''")
+        ));
+        // Truncating keeps the owner pg_basebackup gave the file.
+        std::fs::write(&auto, lines.join("\n") + "\n").map_err(|e| StackError::io(&auto, e))?;
+        Ok(true)
     }
 
     /// The postmaster of `data` on `port`, in the foreground: for a caller
@@ -312,6 +406,15 @@ impl Postgres {
         process::run(self.psql(port, database).args(["-Atc", sql]), "psql")
             .map(|out| out.trim().to_owned())
     }
+}
+
+/// How a replica reaches the primary on `port`: as the superuser, over TLS
+/// that verifies the primary's certificate against `ca` and its name.
+fn replication_conninfo(port: u16, ca: &Path) -> String {
+    format!(
+        "host=127.0.0.1 port={port} user={SUPERUSER} sslmode=verify-full sslrootcert={}",
+        conninfo_value(&path_str(ca))
+    )
 }
 
 /// The folder of the server programs: that of `postgres` on PATH (a
