@@ -4,7 +4,8 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 
-# `make run REGIONS=sa,eu READERS=2`: which regions, readers per region.
+# `make run REGIONS=sa,eu READERS=2`: which regions, readers per region;
+# `WAN=1` puts continents apart (WAN_DELAYS=na:60,eu:100,asia:150).
 REGIONS ?= sa,na,eu,asia
 READERS ?= 1
 RELEASE_BINS := -p auth -p reviews-writer -p content-reader -p local-stack
@@ -68,7 +69,7 @@ migrate:
 run:
 	@bash deploy/local/install-deps.sh --gateway
 	$(CARGO) build --release --locked $(RELEASE_BINS)
-	@$(CARGO_TARGET_DIR)/release/rcr-local run --regions "$(REGIONS)" --readers "$(READERS)" --bin "$(CARGO_TARGET_DIR)/release"
+	@$(CARGO_TARGET_DIR)/release/rcr-local run --regions "$(REGIONS)" --readers "$(READERS)" --bin "$(CARGO_TARGET_DIR)/release" $(if $(filter 1,$(WAN)),--wan)
 
 stop:
 	@if [ -x "$(CARGO_TARGET_DIR)/release/rcr-local" ]; then "$(CARGO_TARGET_DIR)/release/rcr-local" stop; else echo "nothing to stop"; fi

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use local_stack::edge::Edge;
+use local_stack::wan::WanProfile;
 use local_stack::{Layout, Options, Stack, Started, http};
 use serde_json::{Value, json};
 
@@ -162,6 +163,22 @@ pub fn start_stack_with(
     readers: usize,
     edge: Edge,
 ) -> (Stack, Started) {
+    start_stack_as(name, regions, readers, edge, None)
+}
+
+/// [`start_stack`] continents apart: every cross-region link delayed as
+/// `wan` says (SPEC §10.4).
+pub fn start_stack_apart(name: &str, regions: &[&str], wan: WanProfile) -> (Stack, Started) {
+    start_stack_as(name, regions, 1, Edge::unlimited(), Some(wan))
+}
+
+fn start_stack_as(
+    name: &str,
+    regions: &[&str],
+    readers: usize,
+    edge: Edge,
+    wan: Option<WanProfile>,
+) -> (Stack, Started) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
@@ -177,6 +194,7 @@ pub fn start_stack_with(
         free_ports: true,
         docs_assets: false,
         edge,
+        wan,
     });
     let started = stack
         .start()

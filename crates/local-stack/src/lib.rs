@@ -33,7 +33,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::edge::{Edge, TlsFiles};
 use crate::gateway::GatewayConf;
-use crate::servers::{Durability, LocalCa, Postgres, RedisServer, ServerCert, StopMode};
+use crate::servers::{
+    Durability, LocalCa, Postgres, RedisServer, ServerCert, StopMode, replication_conninfo,
+};
+use crate::wan::{LinkKind, RegionLinks, WanProfile};
 
 pub use process::StackError;
 
@@ -57,6 +60,9 @@ pub struct Options {
     pub docs_assets: bool,
     /// The gateways' CORS origins, rate limits and trusted proxies.
     pub edge: Edge,
+    /// Continents apart: every cross-region connection through a delaying
+    /// link (`make run WAN=1`); `None` keeps them direct.
+    pub wan: Option<WanProfile>,
 }
 
 /// The ports of a stack, saved beside its state so that stop, status and a
@@ -77,6 +83,10 @@ pub struct Layout {
     /// Each gateway's loopback `stub_status` port (metrics).
     #[serde(default)]
     pub gateways_status: BTreeMap<String, u16>,
+    /// The links between each region but South America and the primary,
+    /// auth and the writer, when the stack runs continents apart.
+    #[serde(default)]
+    pub wan: BTreeMap<String, RegionLinks>,
 }
 
 impl Layout {
@@ -85,6 +95,7 @@ impl Layout {
         regions: &[String],
         readers_per_region: usize,
         free_ports: bool,
+        wan: Option<&WanProfile>,
     ) -> Result<Self, StackError> {
         let port = |fixed: u16| -> Result<u16, StackError> {
             if free_ports {
@@ -111,6 +122,7 @@ impl Layout {
             gateways: BTreeMap::new(),
             gateways_tls: BTreeMap::new(),
             gateways_status: BTreeMap::new(),
+            wan: BTreeMap::new(),
         };
         for region in regions {
             let i = index(region);
@@ -125,6 +137,19 @@ impl Layout {
             layout
                 .gateways_status
                 .insert(region.clone(), port(18190 + i)?);
+            if let Some(profile) = wan.filter(|_| region != "sa") {
+                let base = 17000 + i * 10;
+                layout.wan.insert(
+                    region.clone(),
+                    RegionLinks {
+                        delay_ms: profile.delay_ms(region),
+                        replication: port(base)?,
+                        fallback: port(base + 1)?,
+                        auth: port(base + 2)?,
+                        writer: port(base + 3)?,
+                    },
+                );
+            }
         }
         Ok(layout)
     }
@@ -133,6 +158,19 @@ impl Layout {
         self.gateways
             .get(region)
             .map(|p| format!("http://127.0.0.1:{p}"))
+    }
+
+    /// Where `region` reaches what its link of `kind` leads to: the link
+    /// when the stack runs continents apart, else the service itself.
+    pub fn via(&self, region: &str, kind: LinkKind) -> u16 {
+        if let Some(links) = self.wan.get(region) {
+            return links.port(kind);
+        }
+        match kind {
+            LinkKind::Replication | LinkKind::Fallback => self.primary,
+            LinkKind::Auth => self.auth,
+            LinkKind::Writer => self.writer,
+        }
     }
 
     /// The gateway's HTTPS address (its certificate names `localhost` and
@@ -286,6 +324,7 @@ impl Stack {
         let secrets = self.secrets()?;
         self.start_primary(&layout)?;
         self.prepare_database(&layout)?;
+        self.start_wan_links(&layout)?;
         for region in &layout.regions {
             self.start_replica(&layout, region)?;
             self.start_redis(&layout, region)?;
@@ -318,6 +357,7 @@ impl Stack {
                 &self.options.regions,
                 self.options.readers_per_region,
                 self.options.free_ports,
+                self.options.wan.as_ref(),
             )
         };
         let Some(saved) = self.saved_layout() else {
@@ -330,6 +370,7 @@ impl Stack {
             && saved.readers.values().all(|r| r.len() == readers)
             && saved.gateways_tls.len() == saved.regions.len()
             && saved.gateways_status.len() == saved.regions.len()
+            && self.wan_matches(&saved)
         {
             return Ok(saved);
         }
@@ -343,6 +384,25 @@ impl Stack {
             }
         }
         Ok(layout)
+    }
+
+    /// Whether `saved` has the links (and delays) this start asks for.
+    fn wan_matches(&self, saved: &Layout) -> bool {
+        let wanted: BTreeMap<&String, u64> = match &self.options.wan {
+            Some(profile) => saved
+                .regions
+                .iter()
+                .filter(|r| *r != "sa")
+                .map(|r| (r, profile.delay_ms(r)))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let have: BTreeMap<&String, u64> = saved
+            .wan
+            .iter()
+            .map(|(r, links)| (r, links.delay_ms))
+            .collect();
+        wanted == have
     }
 
     /// Applies the migrations and creates the admin (both do nothing when
@@ -445,9 +505,14 @@ impl Stack {
     fn start_replica(&self, layout: &Layout, region: &str) -> Result<(), StackError> {
         let pg = self.postgres()?;
         let data = self.pg_dir(&Component::Replica(region.to_owned()));
+        let conninfo = replication_conninfo(
+            layout.via(region, LinkKind::Replication),
+            &self.ca_cert(),
+            region,
+        );
         if data.join("PG_VERSION").exists() {
             pg.enable_tls(&data, &self.postgres_tls()?)?;
-            pg.stream_over_tls(&data, layout.primary, &self.ca_cert())?;
+            pg.follow(&data, &conninfo)?;
         } else {
             let slot = format!("replica_{region}");
             // A slot or a folder left by an earlier, interrupted attempt
@@ -462,13 +527,7 @@ impl Stack {
             if data.exists() {
                 std::fs::remove_dir_all(&data).map_err(|e| StackError::io(&data, e))?;
             }
-            pg.base_backup(
-                layout.primary,
-                &data,
-                &slot,
-                &self.ca_cert(),
-                Durability::Synced,
-            )?;
+            pg.base_backup(&conninfo, &data, &slot, Durability::Synced)?;
         }
         pg.start_daemon(
             &data,
@@ -622,7 +681,7 @@ impl Stack {
             )
             .env(
                 "RCR__PRIMARY_URL",
-                database_url(layout.primary, &self.ca_cert()),
+                database_url(layout.via(region, LinkKind::Fallback), &self.ca_cert()),
             )
             .env(
                 "RCR__REDIS__URL",
@@ -686,8 +745,8 @@ impl Stack {
                 status_port: layout.gateways_status[region],
                 tls: &tls,
                 edge: &self.options.edge,
-                auth_port: layout.auth,
-                writer_port: layout.writer,
+                auth_port: layout.via(region, LinkKind::Auth),
+                writer_port: layout.via(region, LinkKind::Writer),
                 reader_servers: servers.trim_start(),
                 docs_dir: &docs,
                 script_dir: &self.options.root.join("deploy/nginx"),
@@ -964,7 +1023,95 @@ impl Stack {
                 "/content?limit=1",
             ));
         }
+        lines.extend(self.wan_status(&layout));
         lines
+    }
+
+    /// One line per region whose links to South America are delayed: the
+    /// one-way delay, whether each link runs, and which are partitioned.
+    fn wan_status(&self, layout: &Layout) -> Vec<String> {
+        layout
+            .wan
+            .iter()
+            .map(|(region, links)| {
+                let kinds: Vec<String> = LinkKind::ALL
+                    .iter()
+                    .map(|kind| {
+                        let up = process::pid_alive(&self.link_pid_file(region, *kind));
+                        let cut = self.link_partition_file(region, *kind).exists();
+                        let state = match (up, cut) {
+                            (false, _) => "down",
+                            (true, true) => "partitioned",
+                            (true, false) => "up",
+                        };
+                        format!("{} :{} {state}", kind.as_str(), links.port(*kind))
+                    })
+                    .collect();
+                format!(
+                    "{:<22} {:>4} ms one way to sa: {}",
+                    format!("wan {region}"),
+                    links.delay_ms,
+                    kinds.join(", ")
+                )
+            })
+            .collect()
+    }
+
+    fn link_pid_file(&self, region: &str, kind: LinkKind) -> PathBuf {
+        self.dir(&format!("run/wan-{region}-{}.pid", kind.as_str()))
+    }
+
+    fn link_partition_file(&self, region: &str, kind: LinkKind) -> PathBuf {
+        wan::partition_file(&self.dir("run"), &format!("wan-{region}-{}", kind.as_str()))
+    }
+
+    /// Cuts (`true`) or heals the link of `kind` between `region` and South
+    /// America (the partition drills); a stack running without delays has
+    /// no links to cut.
+    pub fn partition(&self, region: &str, kind: LinkKind, cut: bool) -> Result<(), StackError> {
+        let layout = self
+            .saved_layout()
+            .ok_or_else(|| StackError::new("no stack here"))?;
+        if !layout.wan.contains_key(region) {
+            return Err(StackError::new(format!(
+                "{region} has no link to cut: start the stack continents apart (WAN=1)"
+            )));
+        }
+        let file = self.link_partition_file(region, kind);
+        wan::set_partitioned(&file, cut).map_err(|e| StackError::io(&file, e))?;
+        // The link looks at its file every few milliseconds: once this
+        // returns, the cut (or the heal) is in force.
+        std::thread::sleep(wan::TAKES_EFFECT);
+        Ok(())
+    }
+
+    /// Starts the links of every region that has them (`rcr-local
+    /// wan-link`, one process each), unless they run already.
+    fn start_wan_links(&self, layout: &Layout) -> Result<(), StackError> {
+        for (region, links) in &layout.wan {
+            for kind in LinkKind::ALL {
+                let pid_file = self.link_pid_file(region, kind);
+                if process::pid_alive(&pid_file) {
+                    continue;
+                }
+                let target = match kind {
+                    LinkKind::Replication | LinkKind::Fallback => layout.primary,
+                    LinkKind::Auth => layout.auth,
+                    LinkKind::Writer => layout.writer,
+                };
+                let mut link = std::process::Command::new(self.options.bin_dir.join("rcr-local"));
+                link.arg("wan-link")
+                    .args(["--listen", &format!("127.0.0.1:{}", links.port(kind))])
+                    .args(["--to", &format!("127.0.0.1:{target}")])
+                    .args(["--delay-ms", &links.delay_ms.to_string()])
+                    .arg("--partition-file")
+                    .arg(self.link_partition_file(region, kind));
+                let log = self.dir(&format!("logs/wan-{region}-{}.log", kind.as_str()));
+                process::spawn_detached(&mut link, &pid_file, &log)?;
+                process::wait_tcp(links.port(kind), Duration::from_secs(10))?;
+            }
+        }
+        Ok(())
     }
 
     /// Stops the stack and deletes all its state.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use local_stack::bench::BenchOptions;
 use local_stack::edge::Edge;
+use local_stack::wan::{Link, LinkKind, WanProfile};
 use local_stack::{ALL_REGIONS, Options, Stack, StackError, Started};
 
 /// Starts, stops and inspects the whole system on one machine.
@@ -45,6 +46,47 @@ enum Command {
         #[command(flatten)]
         bench: BenchArgs,
     },
+    /// Cut (or heal) a region's link to South America (`make run WAN=1`).
+    Partition(PartitionArgs),
+    /// Serve one delaying link between continents (the stack starts these).
+    #[command(hide = true)]
+    WanLink(WanLinkArgs),
+}
+
+/// Which link `partition` cuts or heals.
+#[derive(Debug, Args)]
+struct PartitionArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The region whose link to South America changes.
+    #[arg(long)]
+    region: String,
+    /// The link: replication, fallback, auth or writer.
+    #[arg(long, default_value = "replication", value_parser = link_kind)]
+    link: LinkKind,
+    /// Heal the link instead of cutting it.
+    #[arg(long)]
+    heal: bool,
+}
+
+fn link_kind(text: &str) -> Result<LinkKind, String> {
+    LinkKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == text)
+        .ok_or_else(|| format!("`{text}`: one of replication, fallback, auth, writer"))
+}
+
+/// One link, as the stack starts it.
+#[derive(Debug, Args)]
+struct WanLinkArgs {
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    #[arg(long)]
+    to: std::net::SocketAddr,
+    #[arg(long)]
+    delay_ms: u64,
+    #[arg(long)]
+    partition_file: PathBuf,
 }
 
 /// Where the stack keeps its state.
@@ -71,6 +113,13 @@ struct StackArgs {
     /// The folder holding the `auth`, `reviews-writer` and `content-reader` binaries.
     #[arg(long = "bin", value_name = "DIR", default_value = "target/release")]
     bin_dir: PathBuf,
+    /// Continents apart: delay every cross-region link (SPEC §10.4), by
+    /// `--wan-delays` (default na:60,eu:100,asia:150 ms one way).
+    #[arg(long)]
+    wan: bool,
+    /// The one-way delays of `--wan`: `region:ms,…`.
+    #[arg(long, value_name = "LIST", env = "WAN_DELAYS", default_value = "na:60,eu:100,asia:150", value_parser = WanProfile::parse)]
+    wan_delays: WanProfile,
 }
 
 /// How long and what `bench` measures; the environment variables are what
@@ -158,6 +207,20 @@ fn execute(command: Command) -> Result<(), StackError> {
         Command::Clean(args) => state_only(&root, &args)
             .clean()
             .map(|()| println!("stopped and deleted")),
+        Command::Partition(args) => state_only(&root, &args.state)
+            .partition(&args.region, args.link, !args.heal)
+            .map(|()| {
+                let done = if args.heal { "healed" } else { "cut" };
+                println!("{} link of {} {done}", args.link.as_str(), args.region);
+            }),
+        Command::WanLink(args) => Link {
+            listen: args.listen,
+            target: args.to,
+            delay: std::time::Duration::from_millis(args.delay_ms),
+            partition_file: args.partition_file,
+        }
+        .serve()
+        .map_err(|e| StackError::new(format!("wan link {}: {e}", args.listen))),
         Command::Bench { stack: args, bench } => {
             let options = BenchOptions {
                 seconds: bench.seconds,
@@ -185,6 +248,7 @@ fn stack(root: &Path, args: &StackArgs) -> Result<Stack, StackError> {
         readers_per_region: usize::from(args.readers),
         bin_dir: root.join(&args.bin_dir),
         edge: Edge::from_env()?,
+        wan: args.wan.then(|| args.wan_delays.clone()),
         ..options(root, &args.state)
     }))
 }
@@ -208,6 +272,7 @@ fn options(root: &Path, args: &StateArgs) -> Options {
         free_ports: false,
         docs_assets: true,
         edge: Edge::default(),
+        wan: None,
     }
 }
 

@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 /// pump looks at the link's state.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How long after its file changes a link is cut or whole.
+pub const TAKES_EFFECT: Duration = Duration::from_millis(100);
+
 /// Chunks in flight per direction before the reading side waits: enough
 /// for the delay times a replication stream's rate.
 const IN_FLIGHT: usize = 1024;
@@ -278,5 +281,102 @@ mod tests {
             .unwrap();
         late.read_exact(&mut four).unwrap();
         assert_eq!(&four, b"late");
+    }
+}
+
+/// The one-way delays between South America (where the primary, auth and
+/// the writer are) and each other region: `na:60,eu:100,asia:150` (ms) by
+/// default (SPEC §10.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WanProfile {
+    pub delays_ms: std::collections::BTreeMap<String, u64>,
+}
+
+impl Default for WanProfile {
+    fn default() -> Self {
+        Self::parse("na:60,eu:100,asia:150").unwrap_or(Self {
+            delays_ms: std::collections::BTreeMap::new(),
+        })
+    }
+}
+
+impl WanProfile {
+    /// `region:ms,region:ms` (`WAN_DELAYS`); regions not named keep no
+    /// delay, South America never has one.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut delays_ms = std::collections::BTreeMap::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (region, ms) = part
+                .split_once(':')
+                .ok_or_else(|| format!("`{part}`: expected region:milliseconds"))?;
+            let region = region.trim();
+            if !crate::ALL_REGIONS.contains(&region) || region == "sa" {
+                return Err(format!(
+                    "`{region}`: a delay applies to na, eu or asia (South America is where the primary is)"
+                ));
+            }
+            let ms: u64 = ms
+                .trim()
+                .parse()
+                .ok()
+                .filter(|ms| *ms <= 10_000)
+                .ok_or_else(|| format!("`{part}`: the delay must be 0 to 10000 ms"))?;
+            delays_ms.insert(region.to_owned(), ms);
+        }
+        Ok(Self { delays_ms })
+    }
+
+    /// The one-way delay of `region`'s links (0 for South America).
+    pub fn delay_ms(&self, region: &str) -> u64 {
+        self.delays_ms.get(region).copied().unwrap_or(0)
+    }
+}
+
+/// Which cross-region connection a link carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// A region's replica streaming from the primary.
+    Replication,
+    /// A region's readers' connections to the primary (fallback and
+    /// read-your-writes past the wait).
+    Fallback,
+    /// A region's gateway to auth.
+    Auth,
+    /// A region's gateway to the writer.
+    Writer,
+}
+
+impl LinkKind {
+    pub const ALL: [LinkKind; 4] = [Self::Replication, Self::Fallback, Self::Auth, Self::Writer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Replication => "replication",
+            Self::Fallback => "fallback",
+            Self::Auth => "auth",
+            Self::Writer => "writer",
+        }
+    }
+}
+
+/// A region's links to South America: their ports and one-way delay.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RegionLinks {
+    pub delay_ms: u64,
+    pub replication: u16,
+    pub fallback: u16,
+    pub auth: u16,
+    pub writer: u16,
+}
+
+impl RegionLinks {
+    /// The port of the link of `kind`.
+    pub fn port(&self, kind: LinkKind) -> u16 {
+        match kind {
+            LinkKind::Replication => self.replication,
+            LinkKind::Fallback => self.fallback,
+            LinkKind::Auth => self.auth,
+            LinkKind::Writer => self.writer,
+        }
     }
 }

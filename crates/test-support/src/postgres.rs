@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use local_stack::servers::{
-    Durability, Postgres, SUPERUSER, ServerCert, StopMode, url_encode_path,
+    Durability, Postgres, SUPERUSER, ServerCert, StopMode, replication_conninfo, url_encode_path,
 };
 
 use crate::offthread;
@@ -199,10 +199,9 @@ impl PgServer {
         primary
             .pg
             .base_backup(
-                primary.port,
+                &replication_conninfo(primary.port, &primary.ca, REPLICA_SLOT),
                 &data_dir,
                 REPLICA_SLOT,
-                &primary.ca,
                 Durability::Unsynced,
             )
             .unwrap_or_else(|e| panic!("{e}"));

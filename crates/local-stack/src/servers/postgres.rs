@@ -273,17 +273,17 @@ impl Postgres {
         std::fs::write(&hba, HBA).map_err(|e| StackError::io(&hba, e))
     }
 
-    /// A streaming, hot-standby replica of the primary on `primary_port`,
-    /// cloned into `data` (which must not exist) with a physical
-    /// replication `slot` that keeps WAL for it while it is down. It
-    /// streams over TLS verified against the CA certificate `ca` (the
-    /// primary's TLS files and settings come with the copy). Not started.
+    /// A streaming, hot-standby replica of the primary `conninfo` reaches
+    /// ([`replication_conninfo`]), cloned into `data` (which must not
+    /// exist) with a physical replication `slot` that keeps WAL for it
+    /// while it is down; it goes on streaming over the same connection
+    /// (the primary's TLS files and settings come with the copy). Not
+    /// started.
     pub fn base_backup(
         &self,
-        primary_port: u16,
+        conninfo: &str,
         data: &Path,
         slot: &str,
-        ca: &Path,
         durability: Durability,
     ) -> Result<(), StackError> {
         if let Some(parent) = data.parent() {
@@ -293,7 +293,7 @@ impl Postgres {
         backup
             .arg("-D")
             .arg(data)
-            .args(["-d", &replication_conninfo(primary_port, ca)])
+            .args(["-d", conninfo])
             // -R writes standby.signal and primary_conninfo (the -d string
             // with libpq's defaults, and the slot).
             .args(["-R", "-X", "stream", "--checkpoint=fast", "-C", "-S", slot])
@@ -301,37 +301,27 @@ impl Postgres {
         process::run(&mut backup, "pg_basebackup").map(|_| ())
     }
 
-    /// Makes the replica in `data` stream from the primary on
-    /// `primary_port` over TLS verified against `ca`, when its
-    /// `primary_conninfo` (written by a base backup from before TLS) does
-    /// not already; takes effect at its next start. Whether it changed.
-    pub fn stream_over_tls(
-        &self,
-        data: &Path,
-        primary_port: u16,
-        ca: &Path,
-    ) -> Result<bool, StackError> {
+    /// Makes the replica in `data` stream over `conninfo` (a replica made
+    /// before TLS, or before its link to the primary changed, is brought up
+    /// to date); takes effect at its next start. Whether it changed.
+    pub fn follow(&self, data: &Path, conninfo: &str) -> Result<bool, StackError> {
         let auto = data.join("postgresql.auto.conf");
         let text = std::fs::read_to_string(&auto).map_err(|e| StackError::io(&auto, e))?;
         let is_conninfo = |line: &&str| line.trim_start().starts_with("primary_conninfo");
-        if text
-            .lines()
-            .find(is_conninfo)
-            .is_some_and(|line| line.contains("sslmode=verify-full"))
-        {
+        // A postgresql.conf string: quotes doubled, backslashes escaped.
+        let wanted = format!(
+            "primary_conninfo = '{}'",
+            conninfo.replace('\\', "\\\\").replace('\'', "''")
+        );
+        if text.lines().find(is_conninfo) == Some(wanted.as_str()) {
             return Ok(false);
         }
-        let conninfo = replication_conninfo(primary_port, ca);
         let mut lines: Vec<String> = text
             .lines()
             .filter(|line| !is_conninfo(line))
             .map(str::to_owned)
             .collect();
-        // A postgresql.conf string: quotes doubled, backslashes escaped.
-        lines.push(format!(
-            "primary_conninfo = '{}'",
-            conninfo.replace('\\', "\\\\").replace('\'', "''")
-        ));
+        lines.push(wanted);
         // Truncating keeps the owner pg_basebackup gave the file.
         std::fs::write(&auto, lines.join("\n") + "\n").map_err(|e| StackError::io(&auto, e))?;
         Ok(true)
@@ -408,11 +398,14 @@ impl Postgres {
     }
 }
 
-/// How a replica reaches the primary on `port`: as the superuser, over TLS
-/// that verifies the primary's certificate against `ca` and its name.
-fn replication_conninfo(port: u16, ca: &Path) -> String {
+/// How a replica reaches the primary on `port` (or the link in front of
+/// it): as the superuser, over TLS that verifies the primary's certificate
+/// against `ca` and its name, naming itself `application_name` (what the
+/// primary's `pg_stat_replication` shows: the region, in the local stack).
+pub fn replication_conninfo(port: u16, ca: &Path, application_name: &str) -> String {
     format!(
-        "host=127.0.0.1 port={port} user={SUPERUSER} sslmode=verify-full sslrootcert={}",
+        "host=127.0.0.1 port={port} user={SUPERUSER} application_name={application_name} \
+         sslmode=verify-full sslrootcert={}",
         conninfo_value(&path_str(ca))
     )
 }
