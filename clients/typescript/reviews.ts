@@ -87,9 +87,11 @@ export interface paths {
         /**
          * Create a review; the subject is created in the catalog on first use
          * @description The subject is named by kind, brand and model; its specs must fit its
-         *     kind. The answer is the review as readers will see it, with where they
-         *     find it (`Location`), what a CDN must purge (`Surrogate-Key`) and the
-         *     token that lets any reader serve this editor their own write.
+         *     kind. A future `publish_at` schedules the review: status `scheduled`,
+         *     public in every region from that instant on. The answer is the review
+         *     as readers will see it, with where they find it (`Location`), what a
+         *     CDN must purge (`Surrogate-Key`) and the token that lets any reader
+         *     serve this editor their own write.
          */
         post: operations["createReview"];
         delete?: never;
@@ -124,7 +126,9 @@ export interface paths {
         /**
          * Partial update by the author or an admin; rating: null clears the rating
          * @description Absent fields are left as they are. An empty body changes nothing and
-         *     answers the review as it is.
+         *     answers the review as it is. A future `publish_at` schedules the review
+         *     (even a published one, until then); `publish_at` null or past, or
+         *     status `published`, publishes it now; status `draft` unschedules it.
          */
         patch: operations["updateReview"];
         trace?: never;
@@ -235,13 +239,18 @@ export interface components {
              */
             language?: "es" | "pt" | "en" | null;
             pros?: string[] | null;
+            /**
+             * Format: date-time
+             * @description When the review becomes public (RFC 3339, at most a year ahead). In the future: status scheduled, published_at is this time, readers see it from then on; past or null: published now. Not with status draft; status scheduled requires a future time.
+             */
+            publish_at?: string | null;
             /** Format: double */
             rating?: number | null;
             /**
              * @default published
              * @enum {unknown}
              */
-            status?: "draft" | "published" | null;
+            status?: "draft" | "scheduled" | "published" | null;
             subject: components["schemas"]["SubjectInput"];
             /** @description Plain text, at most 500 characters once surrounding whitespace is trimmed; line breaks allowed, no other control characters */
             summary?: string | null;
@@ -288,10 +297,10 @@ export interface components {
             rating: number | null;
             slug: string;
             /**
-             * @description Whether readers can see a review.
+             * @description Whether readers can see a review: draft (no), scheduled (from published_at), published.
              * @enum {string}
              */
-            status: "draft" | "published";
+            status: "draft" | "scheduled" | "published";
             subject: components["schemas"]["Subject"];
             summary: string;
             title: string;
@@ -322,10 +331,10 @@ export interface components {
             rating: number | null;
             slug: string;
             /**
-             * @description Whether readers can see a review.
+             * @description Whether readers can see a review: draft (no), scheduled (from published_at), published.
              * @enum {string}
              */
-            status: "draft" | "published";
+            status: "draft" | "scheduled" | "published";
             subject: components["schemas"]["Subject"];
             summary: string;
             title: string;
@@ -355,13 +364,18 @@ export interface components {
              */
             language?: "es" | "pt" | "en";
             pros?: string[];
+            /**
+             * Format: date-time
+             * @description In the future: scheduled from now until then (published_at is this time); null or past: published now. Not with status draft (which unschedules); status scheduled requires a future time.
+             */
+            publish_at?: string | null;
             /** Format: double */
             rating?: number | null;
             /**
              * @default published
              * @enum {unknown}
              */
-            status?: "draft" | "published";
+            status?: "draft" | "scheduled" | "published";
             subject?: components["schemas"]["SubjectInput"];
             /** @description Plain text, at most 500 characters once surrounding whitespace is trimmed; line breaks allowed, no other control characters */
             summary?: string;

@@ -6,6 +6,7 @@ mod helpers;
 mod authorization;
 mod create;
 mod durability;
+mod embargo;
 mod idempotency;
 mod reads;
 mod service;
