@@ -14,8 +14,7 @@ use platform::http::JsonWithDigest;
 use serde_json::json;
 
 use super::{
-    AuditEntry, active_editor, bump_content_version, consistency_token, load_view, observe,
-    record_audit,
+    AuditEntry, active_editor, consistency_token, load_view, observe, record_audit, record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
@@ -98,9 +97,7 @@ async fn create_review(
     if let Some(key) = &key {
         idempotency::record(&tx, caller.id, key, &digest, &answer).await?;
     }
-    // Last before COMMIT: the one-row counter serialises every write, so
-    // its lock is held for as short a time as possible.
-    bump_content_version(&tx).await?;
+    record_change(&tx, &answer.headers.surrogate_keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review created");
     let token = consistency_token(state, &client).await;

@@ -3,8 +3,9 @@
 //!
 //! Every handler reads the same way: parse the request, then in one
 //! transaction on the primary check who the caller is now and what they
-//! may touch, run its named SQL steps, record the audit entry and bump the
-//! content version, and after COMMIT answer with the consistency token.
+//! may touch, run its named SQL steps, record the audit entry and the
+//! change (the content version and its feed row), and after COMMIT answer
+//! with the consistency token.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,6 +16,7 @@ use platform::bearer::Editor;
 use platform::consistency::{ConsistencyToken, Lsn};
 use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, ReviewView};
 use platform::http::{client_ip, request_id_of};
+use platform::surrogate::SurrogateKeys;
 
 use crate::answer::WriteAnswer;
 use crate::error::WriteError;
@@ -183,12 +185,16 @@ async fn record_audit(
     Ok(())
 }
 
-/// Bumps the version readers key their caches by.
-async fn bump_content_version(client: &impl GenericClient) -> Result<(), WriteError> {
-    let stmt = client
-        .prepare_cached("UPDATE content_state SET version = version + 1")
-        .await?;
-    client.execute(&stmt, &[]).await?;
+/// Bumps the version readers key their caches by and lists what changed
+/// under it in the change feed, the same keys the answer's
+/// `Surrogate-Key` names. Last before COMMIT: the one-row counter
+/// serialises every write, so its lock is held for as short a time as
+/// possible.
+async fn record_change(
+    client: &impl GenericClient,
+    keys: &SurrogateKeys,
+) -> Result<(), WriteError> {
+    platform::changes::record(client, keys).await?;
     Ok(())
 }
 

@@ -9,8 +9,8 @@ use platform::surrogate::SurrogateKeys;
 use serde_json::json;
 
 use super::{
-    AuditEntry, active_editor, answer_committed, bump_content_version, if_match, lock_target,
-    observe, parse_id, record_audit,
+    AuditEntry, active_editor, answer_committed, if_match, lock_target, observe, parse_id,
+    record_audit, record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
@@ -68,10 +68,10 @@ async fn retract_review(
         details: json!({ "author_id": target.editor_id }),
     };
     record_audit(&tx, req, state, caller, entry).await?;
-    bump_content_version(&tx).await?;
+    let keys = SurrogateKeys::review_write(id, &target.subject_slug);
+    record_change(&tx, &keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review retracted");
-    let keys = SurrogateKeys::review_write(id, &target.subject_slug);
     let answer = WriteAnswer::empty(StatusCode::NO_CONTENT, WriteHeaders::retracted(keys));
     Ok(answer_committed(state, &client, answer).await)
 }

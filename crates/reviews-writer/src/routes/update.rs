@@ -12,8 +12,8 @@ use platform::surrogate::{SurrogateKey, SurrogateKeys};
 use serde_json::json;
 
 use super::{
-    AuditEntry, Target, active_editor, answer_committed, bump_content_version, if_match, load_view,
-    lock_target, observe, parse_id, record_audit,
+    AuditEntry, Target, active_editor, answer_committed, if_match, load_view, lock_target, observe,
+    parse_id, record_audit, record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
@@ -92,10 +92,10 @@ async fn update_review(
         details: json!({ "version": view.version, "author_id": target.editor_id }),
     };
     record_audit(&tx, req, state, caller, entry).await?;
-    bump_content_version(&tx).await?;
+    let answer = changed_answer(&view, changed_keys(&target, &view))?;
+    record_change(&tx, &answer.headers.surrogate_keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review updated");
-    let answer = changed_answer(&view, changed_keys(&target, &view))?;
     Ok(answer_committed(state, &client, answer).await)
 }
 

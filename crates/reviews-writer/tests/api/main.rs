@@ -7,6 +7,7 @@ mod authorization;
 mod create;
 mod durability;
 mod embargo;
+mod feed;
 mod idempotency;
 mod reads;
 mod service;
