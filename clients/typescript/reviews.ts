@@ -133,6 +133,29 @@ export interface paths {
         patch: operations["updateReview"];
         trace?: never;
     };
+    "/reviews/{id}/propagation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Which regions hold the review's last write
+         * @description For its editor or an admin (another editor's review is a 404, like a
+         *     retracted one). `visible` turns true for a region once its replicas
+         *     have replayed the write; the primary learns their positions every
+         *     second or so.
+         */
+        get: operations["getReviewPropagation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -270,6 +293,42 @@ export interface components {
             status: number;
             title: string;
             type: string;
+        };
+        /** @description Where a review's last write has reached. */
+        Propagation: {
+            /** @description Each region the primary streams to, by name. */
+            regions: components["schemas"]["RegionPropagation"][];
+            /**
+             * @description The WAL position a replica must have replayed to hold the review's
+             *     last write (PostgreSQL's `X/Y` form).
+             * @example 0/3000148
+             */
+            write_position: string;
+        };
+        /** @description One region's replicas, as the primary last heard from them. */
+        RegionPropagation: {
+            /**
+             * Format: date-time
+             * @description When the primary was asked.
+             */
+            checked_at: string;
+            /**
+             * @description The replicas' `application_name`.
+             * @example eu
+             */
+            region: string;
+            /**
+             * Format: double
+             * @description The slowest replica's replay lag in milliseconds (`replay_lag`); 0
+             *     once it has replayed all it was sent and the lag has been cleared;
+             *     null when unknown.
+             */
+            replay_lag_ms: number | null;
+            /**
+             * @description Whether every replica of the region has replayed past
+             *     `write_position`: its readers serve the write.
+             */
+            visible: boolean;
         };
         /**
          * @description A review with its subject and its author's name. (List items are the
@@ -851,6 +910,38 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getReviewPropagation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 1 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where the review's last write is, region by region */
+            200: {
+                headers: {
+                    /** @description An editor's own view of their reviews: never cached */
+                    "Cache-Control": "no-store";
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Propagation"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

@@ -4,7 +4,8 @@
 //! (readers' cache invalidation) with its change-feed row, appends to
 //! `audit_log` and records the `Idempotency-Key` answer; every successful
 //! write answers an `X-Consistency-Token` readers honour for
-//! read-your-writes.
+//! read-your-writes, and records where it lies in the WAL so that its
+//! editor can watch it reach each region.
 
 pub mod answer;
 pub mod error;

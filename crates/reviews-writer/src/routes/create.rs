@@ -14,7 +14,8 @@ use platform::http::JsonWithDigest;
 use serde_json::json;
 
 use super::{
-    AuditEntry, active_editor, consistency_token, load_view, observe, record_audit, record_change,
+    AuditEntry, active_editor, after_commit, consistency_token, load_view, observe, record_audit,
+    record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
@@ -100,7 +101,7 @@ async fn create_review(
     record_change(&tx, &answer.headers.surrogate_keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review created");
-    let token = consistency_token(state, &client).await;
+    let token = after_commit(state, &mut client, id).await;
     let token = match key {
         Some(_) => Some(keyed_token(token)?),
         // No key: a 503 would invite a retry that creates the review again,

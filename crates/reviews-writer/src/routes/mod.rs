@@ -4,12 +4,12 @@
 //! Every handler reads the same way: parse the request, then in one
 //! transaction on the primary check who the caller is now and what they
 //! may touch, run its named SQL steps, record the audit entry and the
-//! change (the content version and its feed row), and after COMMIT answer
-//! with the consistency token.
+//! change (the content version and its feed row), and after COMMIT record
+//! where the write lies in the WAL and answer with the consistency token.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::{Client, GenericClient, Transaction};
 use domain::Role;
 use platform::audit::{self, Event};
 use platform::bearer::Editor;
@@ -23,6 +23,7 @@ use crate::error::WriteError;
 use crate::startup::State;
 
 pub(crate) mod create;
+pub(crate) mod propagation;
 pub(crate) mod read;
 pub(crate) mod retract;
 pub(crate) mod update;
@@ -42,6 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update::update))
             .route(web::delete().to(retract::retract))
             .default_service(web::to(|| async { na("GET, HEAD, PATCH, DELETE") })),
+    )
+    .service(
+        web::resource("/reviews/{id}/propagation")
+            .route(get_or_head().to(propagation::propagation))
+            .default_service(web::to(|| async { na("GET, HEAD") })),
     );
 }
 
@@ -231,14 +237,25 @@ async fn wal_position(client: &impl GenericClient) -> Result<(i64, String), toki
     Ok((row.get(0), row.get(1)))
 }
 
-/// Sends a committed write's answer with its consistency token, if the
-/// primary could still tell its position.
+/// What follows the COMMIT of a write to review `id`: its WAL position,
+/// recorded for its propagation (a failure only makes that position read
+/// later, see `propagation`), and the consistency token, if the primary
+/// could still tell its position.
+async fn after_commit(state: &State, client: &mut Client, id: i64) -> Option<String> {
+    if let Err(e) = propagation::record_write_position(client, id).await {
+        tracing::warn!(review.id = id, error = %e, "write position not recorded");
+    }
+    consistency_token(state, client).await
+}
+
+/// Sends a committed write's answer with its consistency token.
 async fn answer_committed(
     state: &State,
-    client: &impl GenericClient,
+    client: &mut Client,
+    id: i64,
     answer: WriteAnswer,
 ) -> HttpResponse {
-    let token = consistency_token(state, client).await;
+    let token = after_commit(state, client, id).await;
     answer.send(token.as_deref())
 }
 

@@ -73,7 +73,7 @@ async fn retract_review(
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review retracted");
     let answer = WriteAnswer::empty(StatusCode::NO_CONTENT, WriteHeaders::retracted(keys));
-    Ok(answer_committed(state, &client, answer).await)
+    Ok(answer_committed(state, &mut client, id, answer).await)
 }
 
 /// Hides the review from every reader and bumps its version, so that an
@@ -81,7 +81,8 @@ async fn retract_review(
 async fn mark_retracted(tx: &Transaction<'_>, id: i64) -> Result<(), WriteError> {
     let stmt = tx
         .prepare_cached(
-            "UPDATE reviews SET deleted_at = now(), version = version + 1, updated_at = now()
+            "UPDATE reviews SET deleted_at = now(), version = version + 1, updated_at = now(),
+                                last_write_lsn = NULL
               WHERE id = $1",
         )
         .await?;

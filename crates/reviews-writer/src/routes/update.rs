@@ -12,8 +12,8 @@ use platform::surrogate::{SurrogateKey, SurrogateKeys};
 use serde_json::json;
 
 use super::{
-    AuditEntry, Target, active_editor, answer_committed, if_match, load_view, lock_target, observe,
-    parse_id, record_audit, record_change,
+    AuditEntry, Target, active_editor, answer_committed, consistency_token, if_match, load_view,
+    lock_target, observe, parse_id, record_audit, record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
@@ -81,7 +81,8 @@ async fn update_review(
         let view = load_view(&tx, id, url_base).await?;
         tx.commit().await?;
         let answer = changed_answer(&view, view.write_keys())?;
-        return Ok(answer_committed(state, &client, answer).await);
+        let token = consistency_token(state, &client).await;
+        return Ok(answer.send(token.as_deref()));
     }
     let subject_id = patch_subject(&mut tx, &patch).await?;
     apply_patch(&tx, id, subject_id, &patch).await?;
@@ -96,7 +97,7 @@ async fn update_review(
     record_change(&tx, &answer.headers.surrogate_keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review updated");
-    Ok(answer_committed(state, &client, answer).await)
+    Ok(answer_committed(state, &mut client, id, answer).await)
 }
 
 fn changed_answer(view: &ReviewView, keys: SurrogateKeys) -> Result<WriteAnswer, WriteError> {
@@ -149,6 +150,7 @@ const APPLY_PATCH: &str = "UPDATE reviews SET
              WHEN $12::text = 'scheduled' THEN $13::timestamptz
              WHEN rcr_is_public(status, publish_at, deleted_at) THEN published_at
              ELSE now() END,
+         last_write_lsn = NULL,
          version = version + 1,
          updated_at = now()
       WHERE id = $1";

@@ -339,6 +339,12 @@ impl TestApp {
         self.count("SELECT version FROM content_state", &[]).await
     }
 
+    /// `GET /reviews/{id}/propagation`.
+    pub async fn propagation(&self, token: &str, id: i64) -> Answer {
+        self.get(&format!("/reviews/{id}/propagation"), Some(token))
+            .await
+    }
+
     /// The change feed on the primary, oldest first: each row's version
     /// and keys.
     pub async fn feed(&self) -> Vec<(i64, Vec<String>)> {

@@ -9,6 +9,7 @@ mod durability;
 mod embargo;
 mod feed;
 mod idempotency;
+mod propagation;
 mod reads;
 mod service;
 mod updates;
