@@ -226,10 +226,10 @@ export interface components {
             rating: number | null;
             slug: string;
             /**
-             * @description Whether readers can see a review.
+             * @description Whether readers can see a review: draft (no), scheduled (from published_at), published.
              * @enum {string}
              */
-            status: "draft" | "published";
+            status: "draft" | "scheduled" | "published";
             subject: components["schemas"]["Subject"];
             summary: string;
             title: string;
@@ -260,10 +260,10 @@ export interface components {
             rating: number | null;
             slug: string;
             /**
-             * @description Whether readers can see a review.
+             * @description Whether readers can see a review: draft (no), scheduled (from published_at), published.
              * @enum {string}
              */
-            status: "draft" | "published";
+            status: "draft" | "scheduled" | "published";
             subject: components["schemas"]["Subject"];
             summary: string;
             title: string;

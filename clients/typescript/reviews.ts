@@ -87,9 +87,11 @@ export interface paths {
         /**
          * Create a review; the subject is created in the catalog on first use
          * @description The subject is named by kind, brand and model; its specs must fit its
-         *     kind. The answer is the review as readers will see it, with where they
-         *     find it (`Location`), what a CDN must purge (`Surrogate-Key`) and the
-         *     token that lets any reader serve this editor their own write.
+         *     kind. A future `publish_at` schedules the review: status `scheduled`,
+         *     public in every region from that instant on. The answer is the review
+         *     as readers will see it, with where they find it (`Location`), what a
+         *     CDN must purge (`Surrogate-Key`) and the token that lets any reader
+         *     serve this editor their own write.
          */
         post: operations["createReview"];
         delete?: never;
@@ -124,9 +126,34 @@ export interface paths {
         /**
          * Partial update by the author or an admin; rating: null clears the rating
          * @description Absent fields are left as they are. An empty body changes nothing and
-         *     answers the review as it is.
+         *     answers the review as it is. A future `publish_at` schedules the review
+         *     (even a published one, until then); `publish_at` null or past, or
+         *     status `published`, publishes it now; status `draft` unschedules it.
          */
         patch: operations["updateReview"];
+        trace?: never;
+    };
+    "/reviews/{id}/propagation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Which regions hold the review's last write
+         * @description For its editor or an admin (another editor's review is a 404, like a
+         *     retracted one). `visible` turns true for a region once its replicas
+         *     have replayed the write; the primary learns their positions every
+         *     second or so.
+         */
+        get: operations["getReviewPropagation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -235,13 +262,18 @@ export interface components {
              */
             language?: "es" | "pt" | "en" | null;
             pros?: string[] | null;
+            /**
+             * Format: date-time
+             * @description When the review becomes public (RFC 3339, at most a year ahead). In the future: status scheduled, published_at is this time, readers see it from then on; past or null: published now. Not with status draft; status scheduled requires a future time.
+             */
+            publish_at?: string | null;
             /** Format: double */
             rating?: number | null;
             /**
              * @default published
              * @enum {unknown}
              */
-            status?: "draft" | "published" | null;
+            status?: "draft" | "scheduled" | "published" | null;
             subject: components["schemas"]["SubjectInput"];
             /** @description Plain text, at most 500 characters once surrounding whitespace is trimmed; line breaks allowed, no other control characters */
             summary?: string | null;
@@ -261,6 +293,42 @@ export interface components {
             status: number;
             title: string;
             type: string;
+        };
+        /** @description Where a review's last write has reached. */
+        Propagation: {
+            /** @description Each region the primary streams to, by name. */
+            regions: components["schemas"]["RegionPropagation"][];
+            /**
+             * @description The WAL position a replica must have replayed to hold the review's
+             *     last write (PostgreSQL's `X/Y` form).
+             * @example 0/3000148
+             */
+            write_position: string;
+        };
+        /** @description One region's replicas, as the primary last heard from them. */
+        RegionPropagation: {
+            /**
+             * Format: date-time
+             * @description When the primary was asked.
+             */
+            checked_at: string;
+            /**
+             * @description The replicas' `application_name`.
+             * @example eu
+             */
+            region: string;
+            /**
+             * Format: double
+             * @description The slowest replica's replay lag in milliseconds (`replay_lag`); 0
+             *     once it has replayed all it was sent and the lag has been cleared;
+             *     null when unknown.
+             */
+            replay_lag_ms: number | null;
+            /**
+             * @description Whether every replica of the region has replayed past
+             *     `write_position`: its readers serve the write.
+             */
+            visible: boolean;
         };
         /**
          * @description A review with its subject and its author's name. (List items are the
@@ -288,10 +356,10 @@ export interface components {
             rating: number | null;
             slug: string;
             /**
-             * @description Whether readers can see a review.
+             * @description Whether readers can see a review: draft (no), scheduled (from published_at), published.
              * @enum {string}
              */
-            status: "draft" | "published";
+            status: "draft" | "scheduled" | "published";
             subject: components["schemas"]["Subject"];
             summary: string;
             title: string;
@@ -322,10 +390,10 @@ export interface components {
             rating: number | null;
             slug: string;
             /**
-             * @description Whether readers can see a review.
+             * @description Whether readers can see a review: draft (no), scheduled (from published_at), published.
              * @enum {string}
              */
-            status: "draft" | "published";
+            status: "draft" | "scheduled" | "published";
             subject: components["schemas"]["Subject"];
             summary: string;
             title: string;
@@ -355,13 +423,18 @@ export interface components {
              */
             language?: "es" | "pt" | "en";
             pros?: string[];
+            /**
+             * Format: date-time
+             * @description In the future: scheduled from now until then (published_at is this time); null or past: published now. Not with status draft (which unschedules); status scheduled requires a future time.
+             */
+            publish_at?: string | null;
             /** Format: double */
             rating?: number | null;
             /**
              * @default published
              * @enum {unknown}
              */
-            status?: "draft" | "published";
+            status?: "draft" | "scheduled" | "published";
             subject?: components["schemas"]["SubjectInput"];
             /** @description Plain text, at most 500 characters once surrounding whitespace is trimmed; line breaks allowed, no other control characters */
             summary?: string;
@@ -837,6 +910,38 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getReviewPropagation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example 1 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where the review's last write is, region by region */
+            200: {
+                headers: {
+                    /** @description An editor's own view of their reviews: never cached */
+                    "Cache-Control": "no-store";
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Propagation"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

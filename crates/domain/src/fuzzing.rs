@@ -16,8 +16,13 @@ use crate::{
     Body, Brand, EditorName, EditorPatch, Email, IdempotencyKey, ImageUrl, ImageUrls, Language,
     ListItems, Model, NewEditor, NewReview, NewSubject, Nullable, Password, Rating, RawEditorPatch,
     RawNewEditor, RawNewReview, RawReviewPatch, RawSpecs, RawSubject, ReviewPatch, ReviewStatus,
-    Role, SLUG_MAX_LEN, Slug, SubjectKind, Summary, Title, ValidationErrors, unknown_field_in,
+    Role, SLUG_MAX_LEN, Slug, SubjectKind, Summary, Title, ValidationErrors, format_publish_at,
+    parse_publish_at, unknown_field_in,
 };
+
+/// The instant the checks take as now: review bodies with a `publish_at`
+/// are only accepted relative to one.
+pub const NOW: time::OffsetDateTime = time::macros::datetime!(2030-01-01 12:00 UTC);
 
 /// Top-level fields of the review bodies, the first segment of every
 /// violation's path.
@@ -32,6 +37,7 @@ pub const REVIEW_FIELDS: &[&str] = &[
     "image_urls",
     "language",
     "status",
+    "publish_at",
 ];
 
 const EDITOR_FIELDS: &[&str] = &["email", "name", "password", "role", "disabled"];
@@ -93,6 +99,9 @@ pub fn check_text(input: &str) {
     }
     check_word(input, Language::parse, Language::as_str);
     check_word(input, ReviewStatus::parse, ReviewStatus::as_str);
+    if let Ok(at) = parse_publish_at(input, NOW) {
+        assert_eq!(parse_publish_at(&format_publish_at(at), NOW), Ok(at));
+    }
     check_word(input, Role::parse, Role::as_str);
     check_word(input, SubjectKind::parse, SubjectKind::as_str);
     if let Ok(items) = ListItems::parse(vec![input.to_owned()]) {
@@ -200,14 +209,14 @@ fn check_violations(errors: &ValidationErrors, fields: &[&str]) {
 /// violations; an accepted review, written back as a raw body, parses to
 /// itself.
 pub fn check_new_review(raw: RawNewReview) -> Option<NewReview> {
-    match NewReview::parse(raw) {
+    match NewReview::parse(raw, NOW) {
         Err(errors) => {
             check_violations(&errors, REVIEW_FIELDS);
             None
         }
         Ok(review) => {
             assert_eq!(
-                NewReview::parse(raw_new_review(&review)).as_ref(),
+                NewReview::parse(raw_new_review(&review), NOW).as_ref(),
                 Ok(&review)
             );
             assert!(Slug::parse(review.slug().as_str()).is_ok());
@@ -219,14 +228,14 @@ pub fn check_new_review(raw: RawNewReview) -> Option<NewReview> {
 
 /// `PATCH /reviews/{id}`, as `check_new_review`.
 pub fn check_review_patch(raw: RawReviewPatch) -> Option<ReviewPatch> {
-    match ReviewPatch::parse(raw) {
+    match ReviewPatch::parse(raw, NOW) {
         Err(errors) => {
             check_violations(&errors, REVIEW_FIELDS);
             None
         }
         Ok(patch) => {
             assert_eq!(
-                ReviewPatch::parse(raw_review_patch(&patch)).as_ref(),
+                ReviewPatch::parse(raw_review_patch(&patch), NOW).as_ref(),
                 Ok(&patch)
             );
             Some(patch)
@@ -302,6 +311,7 @@ pub fn raw_new_review(review: &NewReview) -> RawNewReview {
         image_urls: Some(review.image_urls().to_strings()),
         language: Some(review.language().as_str().to_owned()),
         status: Some(review.status().as_str().to_owned()),
+        publish_at: review.publication().publish_at().map(format_publish_at),
     }
 }
 
@@ -327,6 +337,11 @@ pub fn raw_review_patch(patch: &ReviewPatch) -> RawReviewPatch {
             .into_nullable(),
         language: text(patch.language().map(Language::as_str)),
         status: text(patch.status().map(ReviewStatus::as_str)),
+        publish_at: patch
+            .publication()
+            .and_then(|p| p.publish_at())
+            .map(format_publish_at)
+            .into_nullable(),
     }
 }
 
@@ -509,6 +524,27 @@ mod tests {
         ]
     }
 
+    const STATUSES: &[&str] = &["draft", "scheduled", "published"];
+
+    /// A publish time around [`NOW`]: past, within the year ahead, beyond
+    /// it, in any offset; or any text.
+    fn publish_at() -> BoxedStrategy<String> {
+        let instant = (
+            -400i64 * 86_400..400 * 86_400,
+            0u32..1_000_000_000,
+            -12i8..=12,
+        )
+            .prop_map(|(secs, nanos, hours)| {
+                let offset = time::UtcOffset::from_hms(hours, 0, 0).expect("whole hours");
+                let at =
+                    NOW + time::Duration::seconds(secs) + time::Duration::nanoseconds(nanos.into());
+                at.to_offset(offset)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("a four-digit year")
+            });
+        mostly(instant, text())
+    }
+
     fn raw_new_review() -> impl Strategy<Value = RawNewReview> {
         (
             required(raw_subject()),
@@ -518,7 +554,7 @@ mod tests {
             o(rating()),
             (o(list()), o(list()), o(urls())),
             o(word(&["es", "pt", "en"])),
-            o(word(&["draft", "published"])),
+            (o(word(STATUSES)), o(publish_at())),
         )
             .prop_map(
                 |(
@@ -529,7 +565,7 @@ mod tests {
                     rating,
                     (pros, cons, image_urls),
                     language,
-                    status,
+                    (status, publish_at),
                 )| RawNewReview {
                     subject,
                     title,
@@ -541,6 +577,7 @@ mod tests {
                     image_urls,
                     language,
                     status,
+                    publish_at,
                 },
             )
     }
@@ -554,7 +591,7 @@ mod tests {
             nullable(rating()),
             (nullable(list()), nullable(list()), nullable(urls())),
             nullable(word(&["es", "pt", "en"])),
-            nullable(word(&["draft", "published"])),
+            (nullable(word(STATUSES)), nullable(publish_at())),
         )
             .prop_map(
                 |(
@@ -565,7 +602,7 @@ mod tests {
                     rating,
                     (pros, cons, image_urls),
                     language,
-                    status,
+                    (status, publish_at),
                 )| RawReviewPatch {
                     subject,
                     title,
@@ -577,6 +614,7 @@ mod tests {
                     image_urls,
                     language,
                     status,
+                    publish_at,
                 },
             )
     }

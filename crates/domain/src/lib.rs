@@ -20,6 +20,7 @@ mod fields;
 pub mod fuzzing;
 mod idempotency;
 mod nullable;
+mod publication;
 mod review;
 mod slug;
 mod subject;
@@ -32,6 +33,7 @@ pub use editor::{
 pub use error::{ErrorCode, FieldError, Invalid, ValidationErrors, unknown_field_in};
 pub use idempotency::IdempotencyKey;
 pub use nullable::Nullable;
+pub use publication::{MAX_EMBARGO, Publication, format_publish_at, parse_publish_at};
 pub use review::{
     Body, ImageUrl, ImageUrls, Language, ListItems, MAX_LIST_ITEMS, NewReview, Rating,
     RawNewReview, RawReviewPatch, ReviewPatch, ReviewStatus, Summary, Title,

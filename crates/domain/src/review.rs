@@ -6,6 +6,7 @@
 //! a client always gets a 422 naming the field instead of a 500.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use utoipa::openapi::schema::{
     Array, ArrayBuilder, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
 };
@@ -13,6 +14,7 @@ use utoipa::openapi::schema::{
 use crate::error::{Invalid, ValidationErrors};
 use crate::fields::{optional, optional_nested, required, required_nested, schema};
 use crate::nullable::Nullable;
+use crate::publication::{self, Publication, PublishAtField};
 use crate::slug::Slug;
 use crate::subject::{NewSubject, RawSubject};
 use crate::text::{check_length, check_no_control, single_line, string_newtype, word_enum};
@@ -333,10 +335,11 @@ impl Default for Language {
 }
 
 word_enum!(
-    /// Whether readers can see a review.
-    ReviewStatus, "draft, published",
+    /// Whether readers can see a review: draft (no), scheduled (from published_at), published.
+    ReviewStatus, "draft, scheduled, published",
     {
         Draft => "draft",
+        Scheduled => "scheduled",
         Published => "published",
     }
 );
@@ -468,6 +471,35 @@ fn status_or_null_schema() -> Object {
     words(ReviewStatus::ALL, true)
 }
 
+fn publish_at(nullable: bool, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(schema::types(Type::String, nullable))
+        .format(Some(SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::DateTime,
+        )))
+        .max_length(Some(64))
+        .description(Some(description))
+        .build()
+}
+
+fn publish_at_or_null_schema() -> Object {
+    publish_at(
+        true,
+        "When the review becomes public (RFC 3339, at most a year ahead). In the future: status \
+         scheduled, published_at is this time, readers see it from then on; past or null: \
+         published now. Not with status draft; status scheduled requires a future time.",
+    )
+}
+
+fn publish_at_patch_schema() -> Object {
+    publish_at(
+        true,
+        "In the future: scheduled from now until then (published_at is this time); null or \
+         past: published now. Not with status draft (which unschedules); status scheduled \
+         requires a future time.",
+    )
+}
+
 /// The body of `POST /reviews` as received. Required fields are `Option` too
 /// so that a missing one is reported with the others, as `is required`.
 ///
@@ -511,10 +543,12 @@ pub struct RawNewReview {
     pub language: Option<String>,
     #[schema(schema_with = status_or_null_schema)]
     pub status: Option<String>,
+    #[schema(schema_with = publish_at_or_null_schema)]
+    pub publish_at: Option<String>,
 }
 
 /// A valid review to create. Optional parts hold their defaults: empty
-/// summary and lists, no rating, `es`, `published`.
+/// summary and lists, no rating, `es`, published now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewReview {
     subject: NewSubject,
@@ -526,14 +560,15 @@ pub struct NewReview {
     cons: ListItems,
     image_urls: ImageUrls,
     language: Language,
-    status: ReviewStatus,
+    publication: Publication,
 }
 
 impl NewReview {
     /// Collects every violation, with paths such as `subject.brand`,
     /// `subject.specs.megapixels`, `pros[3]` or `image_urls[0]`. `null` on
-    /// an optional field means "not given".
-    pub fn parse(raw: RawNewReview) -> Result<Self, ValidationErrors> {
+    /// an optional field means "not given". `now` tells a future
+    /// `publish_at` from a past one.
+    pub fn parse(raw: RawNewReview, now: OffsetDateTime) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let subject = required_nested(&mut errors, "subject", raw.subject, NewSubject::parse);
         let title = required(&mut errors, "title", raw.title, |s| Title::parse(&s));
@@ -560,12 +595,12 @@ impl NewReview {
             Some(language) => errors.check("language", Language::parse(&language)),
             None => Some(Language::default()),
         };
-        let status = match raw.status {
-            Some(status) => errors.check("status", ReviewStatus::parse(&status)),
-            None => Some(ReviewStatus::default()),
-        };
+        // `null` is "not given" here, like an absent field.
+        let given = |value: Option<String>| value.map_or(Nullable::Absent, Nullable::Value);
+        let when = publication(&mut errors, given(raw.status), given(raw.publish_at), now)
+            .map(|chosen| chosen.unwrap_or(Publication::Now));
         match (
-            subject, title, summary, body, rating, pros, cons, image_urls, language, status,
+            subject, title, summary, body, rating, pros, cons, image_urls, language, when,
         ) {
             (
                 Some(subject),
@@ -577,7 +612,7 @@ impl NewReview {
                 Some(cons),
                 Some(image_urls),
                 Some(language),
-                Some(status),
+                Some(when),
             ) if errors.is_empty() => Ok(Self {
                 subject,
                 title,
@@ -588,7 +623,7 @@ impl NewReview {
                 cons,
                 image_urls,
                 language,
-                status,
+                publication: when,
             }),
             _ => Err(errors),
         }
@@ -631,7 +666,11 @@ impl NewReview {
     }
 
     pub fn status(&self) -> ReviewStatus {
-        self.status
+        self.publication.status()
+    }
+
+    pub fn publication(&self) -> Publication {
+        self.publication
     }
 
     /// The slug the review starts from (before collision suffixes).
@@ -682,10 +721,14 @@ pub struct RawReviewPatch {
     #[serde(default)]
     #[schema(schema_with = status_schema)]
     pub status: Nullable<String>,
+    #[serde(default)]
+    #[schema(schema_with = publish_at_patch_schema)]
+    pub publish_at: Nullable<String>,
 }
 
 /// A valid partial update; `None` leaves a part unchanged. `rating` is
-/// `Some(None)` to clear the rating.
+/// `Some(None)` to clear the rating; `publication` is what `status` and
+/// `publish_at` ask together.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReviewPatch {
     subject: Option<NewSubject>,
@@ -697,12 +740,13 @@ pub struct ReviewPatch {
     cons: Option<ListItems>,
     image_urls: Option<ImageUrls>,
     language: Option<Language>,
-    status: Option<ReviewStatus>,
+    publication: Option<Publication>,
 }
 
 impl ReviewPatch {
     /// Collects every violation, with the same paths as `NewReview::parse`.
-    pub fn parse(raw: RawReviewPatch) -> Result<Self, ValidationErrors> {
+    /// `now` tells a future `publish_at` from a past one.
+    pub fn parse(raw: RawReviewPatch, now: OffsetDateTime) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let subject = optional_nested(&mut errors, "subject", raw.subject, NewSubject::parse);
         let title = optional(&mut errors, "title", raw.title, |s| Title::parse(&s));
@@ -720,9 +764,8 @@ impl ReviewPatch {
         let language = optional(&mut errors, "language", raw.language, |s| {
             Language::parse(&s)
         });
-        let status = optional(&mut errors, "status", raw.status, |s| {
-            ReviewStatus::parse(&s)
-        });
+        let publication =
+            publication(&mut errors, raw.status, raw.publish_at, now).unwrap_or_default();
         errors.into_result(|| Self {
             subject,
             title,
@@ -733,7 +776,7 @@ impl ReviewPatch {
             cons,
             image_urls,
             language,
-            status,
+            publication,
         })
     }
 
@@ -775,13 +818,49 @@ impl ReviewPatch {
     }
 
     pub fn status(&self) -> Option<ReviewStatus> {
-        self.status
+        self.publication.map(Publication::status)
+    }
+
+    /// `None`: unchanged.
+    pub fn publication(&self) -> Option<Publication> {
+        self.publication
     }
 
     /// True when the body changed nothing (`{}`); whether that still bumps
     /// the version is the writer's call.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+}
+
+/// `status` and `publish_at` of a body, parsed and then resolved together
+/// (`publication::resolve`): `None` when either is invalid (each problem
+/// recorded), `Some(None)` when the body asks for no change. A PATCH
+/// refuses `status: null`; a POST reads it as absent before calling.
+fn publication(
+    errors: &mut ValidationErrors,
+    status: Nullable<String>,
+    publish_at: Nullable<String>,
+    now: OffsetDateTime,
+) -> Option<Option<Publication>> {
+    let status_given = !status.is_absent();
+    let status = optional(errors, "status", status, |s| ReviewStatus::parse(&s));
+    let publish_at: Option<PublishAtField> = match publish_at {
+        Nullable::Absent => Some(None),
+        Nullable::Null => Some(Some(None)),
+        Nullable::Value(text) => errors
+            .check("publish_at", publication::parse_publish_at(&text, now))
+            .map(|at| Some(Some(at))),
+    };
+    if status_given && status.is_none() {
+        return None;
+    }
+    match publication::resolve(status, publish_at?, now) {
+        Ok(chosen) => Some(chosen),
+        Err((field, why)) => {
+            errors.push_invalid(field, why);
+            None
+        }
     }
 }
 
@@ -803,12 +882,14 @@ mod tests {
         })
     }
 
+    const NOW: OffsetDateTime = time::macros::datetime!(2030-01-01 12:00 UTC);
+
     fn new_review(json: serde_json::Value) -> Result<NewReview, ValidationErrors> {
-        NewReview::parse(serde_json::from_value(json).unwrap())
+        NewReview::parse(serde_json::from_value(json).unwrap(), NOW)
     }
 
     fn patch(json: serde_json::Value) -> Result<ReviewPatch, ValidationErrors> {
-        ReviewPatch::parse(serde_json::from_value(json).unwrap())
+        ReviewPatch::parse(serde_json::from_value(json).unwrap(), NOW)
     }
 
     #[test]
@@ -958,6 +1039,10 @@ mod tests {
         assert!(Language::parse("fr").is_err());
         assert_eq!(ReviewStatus::default(), ReviewStatus::Published);
         assert_eq!(ReviewStatus::parse("draft").unwrap(), ReviewStatus::Draft);
+        assert_eq!(
+            ReviewStatus::parse("scheduled").unwrap(),
+            ReviewStatus::Scheduled
+        );
         assert_eq!(serde_json::to_string(&Language::En).unwrap(), r#""en""#);
     }
 
@@ -1083,6 +1168,71 @@ mod tests {
                 "image_urls[1]"
             ]
         );
+    }
+
+    #[test]
+    fn a_future_publish_at_schedules_a_new_review_and_a_past_one_publishes_it() {
+        let mut json = minimal();
+        json["publish_at"] = serde_json::json!("2030-03-01T09:00:00-03:00");
+        let scheduled = new_review(json.clone()).unwrap();
+        let at = time::macros::datetime!(2030-03-01 12:00 UTC);
+        assert_eq!(scheduled.publication(), Publication::At(at));
+        assert_eq!(scheduled.status(), ReviewStatus::Scheduled);
+        json["status"] = serde_json::json!("scheduled");
+        assert_eq!(new_review(json).unwrap().publication(), Publication::At(at));
+        let mut json = minimal();
+        json["publish_at"] = serde_json::json!("2029-03-01T09:00:00Z");
+        assert_eq!(new_review(json).unwrap().publication(), Publication::Now);
+        let mut json = minimal();
+        json["publish_at"] = serde_json::Value::Null;
+        json["status"] = serde_json::json!("draft");
+        assert_eq!(new_review(json).unwrap().publication(), Publication::Draft);
+    }
+
+    #[test]
+    fn publish_at_and_status_are_refused_together_or_apart_with_their_paths() {
+        let future = "2030-02-01T00:00:00Z";
+        for (status, publish_at, refused) in [
+            ("scheduled", None, &["publish_at"][..]),
+            ("scheduled", Some("2029-01-01T00:00:00Z"), &["publish_at"]),
+            ("draft", Some(future), &["publish_at"]),
+            ("published", Some(future), &["status"]),
+            ("published", Some("2032-01-01T00:00:00Z"), &["publish_at"]),
+            // Each invalid on its own: both named, no rule about the pair.
+            ("live", Some("soon"), &["status", "publish_at"]),
+        ] {
+            let mut json = minimal();
+            json["status"] = serde_json::json!(status);
+            json["publish_at"] = serde_json::json!(publish_at);
+            let errors = new_review(json).unwrap_err();
+            assert_eq!(fields(&errors), refused, "{status} {publish_at:?}");
+        }
+    }
+
+    #[test]
+    fn a_patch_publishes_with_a_null_or_past_publish_at_and_unschedules_as_a_draft() {
+        let publication = |json| patch(json).unwrap().publication();
+        assert_eq!(
+            publication(serde_json::json!({"publish_at": null})),
+            Some(Publication::Now)
+        );
+        assert_eq!(
+            publication(serde_json::json!({"publish_at": "2020-01-01T00:00:00Z"})),
+            Some(Publication::Now)
+        );
+        assert_eq!(
+            publication(serde_json::json!({"status": "draft"})),
+            Some(Publication::Draft)
+        );
+        assert_eq!(
+            publication(serde_json::json!({"publish_at": "2030-01-02T00:00:00Z"})),
+            Some(Publication::At(
+                time::macros::datetime!(2030-01-02 0:00 UTC)
+            ))
+        );
+        assert_eq!(publication(serde_json::json!({"title": "x"})), None);
+        let errors = patch(serde_json::json!({"status": "scheduled"})).unwrap_err();
+        assert_eq!(fields(&errors), ["publish_at"]);
     }
 
     proptest! {

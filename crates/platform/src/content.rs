@@ -1,6 +1,7 @@
 //! The published shape of a review (SPEC §4 "Resources"), shared by the
 //! writer (which answers with the review as readers will see it) and the
-//! reader, with the one query projection both map from.
+//! reader, with the one query projection both map from, and the SQL that
+//! says which reviews are public (SPEC §10.4 "Embargoes").
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -14,8 +15,8 @@ use crate::surrogate::SurrogateKeys;
 /// values (ratings in half points, specs with one decimal) are exact in it.
 pub const REVIEW_COLUMNS: &str = "\
     r.id, r.slug, r.title, r.summary, r.body, r.rating::float8 AS rating, r.pros, r.cons, \
-    r.image_urls, r.language, r.status, r.version, r.created_at, r.updated_at, r.published_at, \
-    s.id AS subject_id, s.kind AS subject_kind, s.brand AS subject_brand, \
+    r.image_urls, r.language, rcr_review_status(r.status, r.publish_at) AS status, r.version, \
+    r.created_at, r.updated_at, r.published_at, s.id AS subject_id, s.kind AS subject_kind, s.brand AS subject_brand, \
     s.model AS subject_model, s.slug AS subject_slug, s.mount, s.sensor_format, \
     s.megapixels::float8 AS megapixels, s.focal_min_mm::float8 AS focal_min_mm, \
     s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, \
@@ -25,12 +26,31 @@ pub const REVIEW_COLUMNS: &str = "\
 /// 100,000 characters that a list never shows.
 pub const REVIEW_LIST_COLUMNS: &str = "\
     r.id, r.slug, r.title, r.summary, r.rating::float8 AS rating, r.pros, r.cons, \
-    r.image_urls, r.language, r.status, r.version, r.created_at, r.updated_at, r.published_at, \
-    s.id AS subject_id, s.kind AS subject_kind, s.brand AS subject_brand, \
+    r.image_urls, r.language, rcr_review_status(r.status, r.publish_at) AS status, r.version, \
+    r.created_at, r.updated_at, r.published_at, s.id AS subject_id, s.kind AS subject_kind, s.brand AS subject_brand, \
     s.model AS subject_model, s.slug AS subject_slug, s.mount, s.sensor_format, \
     s.megapixels::float8 AS megapixels, s.focal_min_mm::float8 AS focal_min_mm, \
     s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, \
     s.release_year, e.id AS editor_id, e.name AS editor_name";
+
+/// Whether the review `r` is public: published, or scheduled and its
+/// `publish_at` has come, and not retracted. The one definition is the SQL
+/// function `rcr_is_public` (V6); inlined by the planner, its conjuncts
+/// `status IN ('published', 'scheduled') AND deleted_at IS NULL` match the
+/// predicate of the public partial indexes, so every list and search keeps
+/// its index. A lapsed embargo needs no write: the reader's clock decides.
+///
+/// The status a review shows follows the same rule: [`REVIEW_COLUMNS`]
+/// reads `rcr_review_status(status, publish_at)`, `published` once a
+/// scheduled review's time has come (its `published_at` is its
+/// `publish_at`).
+pub const PUBLIC_REVIEW: &str = "rcr_is_public(r.status, r.publish_at, r.deleted_at)";
+
+/// The next instant an embargo lapses, or NULL: no public answer may be
+/// cached past it. One probe of `reviews_embargo_idx`.
+pub const NEXT_EMBARGO: &str = "\
+    SELECT min(publish_at) FROM reviews \
+     WHERE status = 'scheduled' AND deleted_at IS NULL AND publish_at > now()";
 
 /// The joins [`REVIEW_COLUMNS`] need.
 pub const REVIEW_FROM: &str = "\

@@ -14,9 +14,10 @@
 use std::fmt::Debug;
 
 use actix_web::ResponseError as _;
+use domain::fuzzing::NOW;
 use domain::{
     EditorPatch, ErrorCode, NewEditor, NewReview, NewSubject, RawEditorPatch, RawNewEditor,
-    RawNewReview, RawReviewPatch, ReviewPatch,
+    RawNewReview, RawReviewPatch, ReviewPatch, format_publish_at,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -74,7 +75,7 @@ pub fn check_review_body(body: &[u8]) {
         match domain::fuzzing::check_new_review(raw) {
             None => assert_refusal_is_a_client_error(),
             Some(review) => {
-                let again = NewReview::parse(reparse(&new_review_json(&review)));
+                let again = NewReview::parse(reparse(&new_review_json(&review)), NOW);
                 assert_eq!(again.as_ref(), Ok(&review));
             }
         }
@@ -83,7 +84,7 @@ pub fn check_review_body(body: &[u8]) {
         match domain::fuzzing::check_review_patch(raw) {
             None => assert_refusal_is_a_client_error(),
             Some(patch) => {
-                let again = ReviewPatch::parse(reparse(&review_patch_json(&patch)));
+                let again = ReviewPatch::parse(reparse(&review_patch_json(&patch)), NOW);
                 assert_eq!(again.as_ref(), Ok(&patch));
             }
         }
@@ -137,6 +138,7 @@ fn new_review_json(review: &NewReview) -> Value {
         "image_urls": review.image_urls(),
         "language": review.language(),
         "status": review.status(),
+        "publish_at": review.publication().publish_at().map(format_publish_at),
     })
 }
 
@@ -158,6 +160,11 @@ fn review_patch_json(patch: &ReviewPatch) -> Value {
     put("image_urls", patch.image_urls().map(|v| json!(v)));
     put("language", patch.language().map(|v| json!(v)));
     put("status", patch.status().map(|v| json!(v)));
+    let publish_at = patch.publication().and_then(|p| p.publish_at());
+    put(
+        "publish_at",
+        publish_at.map(|at| json!(format_publish_at(at))),
+    );
     Value::Object(body)
 }
 
@@ -360,7 +367,14 @@ mod tests {
         let valid = match name {
             "kind" => words(&["camera", "lens"]),
             "language" => words(&["es", "pt", "en"]),
-            "status" => words(&["draft", "published"]),
+            "status" => words(&["draft", "scheduled", "published"]),
+            // Around the checks' now: past, ahead, too far ahead.
+            "publish_at" => words(&[
+                "2029-12-31T23:59:59Z",
+                "2030-01-01T12:00:00.000001Z",
+                "2030-06-01T09:00:00-03:00",
+                "2031-06-01T00:00:00Z",
+            ]),
             "role" => words(&["editor", "admin"]),
             "disabled" => any::<bool>().prop_map(Value::from).boxed(),
             "rating" => (0u8..=20)

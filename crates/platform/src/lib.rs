@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod bearer;
+pub mod changes;
 pub mod consistency;
 pub mod content;
 pub mod cursor;

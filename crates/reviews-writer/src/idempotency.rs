@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::GenericClient;
 use domain::IdempotencyKey;
 use sha2::{Digest, Sha256};
 
@@ -84,6 +84,12 @@ pub async fn begin(
     if stored_hash.as_slice() != digest.as_slice() {
         return Err(WriteError::IdempotencyKeyReused);
     }
+    stored_answer(&row).map(Lookup::Replay)
+}
+
+/// The answer stored in a row of `begin`'s select (status, headers, body
+/// from its second column on).
+fn stored_answer(row: &tokio_postgres::Row) -> Result<WriteAnswer, WriteError> {
     let status: i16 = row.get(1);
     let status = u16::try_from(status)
         .ok()
@@ -91,11 +97,11 @@ pub async fn begin(
         .ok_or_else(|| WriteError::internal(format!("stored answer with status {status}")))?;
     let headers: WriteHeaders = serde_json::from_value(row.get(2))
         .map_err(|e| WriteError::internal(format!("stored answer headers: {e}")))?;
-    Ok(Lookup::Replay(WriteAnswer {
+    Ok(WriteAnswer {
         status,
         headers,
         body: row.get(3),
-    }))
+    })
 }
 
 /// Stores the first answer, in the write's transaction.
@@ -130,28 +136,15 @@ pub async fn record(
     Ok(())
 }
 
-/// Deletes expired keys every `interval`, for as long as the process runs.
-pub fn spawn_purger(pool: Pool, ttl: Duration, interval: Duration) {
-    actix_web::rt::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            ticker.tick().await;
-            let purged = async {
-                let client = pool.get().await.map_err(|e| e.to_string())?;
-                client
-                    .execute(
-                        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
-                        &[&ttl.as_secs_f64()],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .await;
-            match purged {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "expired idempotency keys deleted"),
-                Err(e) => tracing::debug!(error = %e, "idempotency purge skipped"),
-            }
-        }
-    });
+/// Deletes the keys older than `ttl`; returns how many.
+pub async fn purge(
+    client: &impl GenericClient,
+    ttl: Duration,
+) -> Result<u64, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+        )
+        .await?;
+    client.execute(&stmt, &[&ttl.as_secs_f64()]).await
 }

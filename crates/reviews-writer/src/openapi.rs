@@ -10,6 +10,8 @@
 //! generated clients; the test below fails when it drifts
 //! (`make openapi` rewrites it).
 
+use std::collections::BTreeMap;
+
 use platform::openapi::{Conventions, NamedHeader, text_header};
 use utoipa::OpenApi as _;
 use utoipa::openapi::header::{Header, HeaderBuilder};
@@ -17,7 +19,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
 
-use crate::routes::{create, read, retract, update};
+use crate::routes::{create, propagation, read, retract, update};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -30,10 +32,18 @@ use crate::routes::{create, read, retract, update};
             with a valid token."
     ),
     servers((url = "/")),
-    paths(read::list, create::create, read::read, update::update, retract::retract),
+    paths(
+        read::list,
+        create::create,
+        read::read,
+        update::update,
+        retract::retract,
+        propagation::propagation
+    ),
     // MethodNotAllowed is no operation's: it is what every resource answers
-    // a method it does not list.
-    components(responses(
+    // a method it does not list. Propagation is the body of a declared
+    // answer (`PropagationAnswer`), which names it without registering it.
+    components(schemas(propagation::Propagation), responses(
         BadRequest,
         Unauthorized,
         Forbidden,
@@ -130,14 +140,15 @@ fn one_value(value: &str, description: &str) -> Header {
         .build()
 }
 
-/// An answer with `headers` and, when `with_review`, the review as body.
-fn answer(description: &str, with_review: bool, headers: Vec<NamedHeader>) -> Response {
+/// An answer with `headers` and, when given, the schema of its body.
+fn answer(description: &str, body: Option<&str>, headers: Vec<NamedHeader>) -> Response {
     let mut builder = ResponseBuilder::new().description(description);
-    if with_review {
-        let review = Ref::from_schema_name("Review");
+    if let Some(schema) = body {
         builder = builder.content(
             "application/json",
-            ContentBuilder::new().schema(Some(review)).build(),
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
         );
     }
     for (name, header) in headers {
@@ -168,23 +179,49 @@ answers! {
     /// `POST /reviews`, first answered or replayed.
     Created => answer(
         "Created (or replayed)",
-        true,
+        Some("Review"),
         vec![consistency_token(), surrogate_key(), etag(), location(), idempotent_replayed(), no_store()],
     );
     /// `PATCH /reviews/{id}`.
     Changed => answer(
         "The changed review",
-        true,
+        Some("Review"),
         vec![consistency_token(), surrogate_key(), etag(), no_store()],
     );
     /// `DELETE /reviews/{id}`.
     Retracted => answer(
         "Retracted",
-        false,
+        None,
         vec![consistency_token(), surrogate_key(), no_store()],
     );
     /// `GET /reviews/{id}`.
-    OwnReview => answer("The review", true, vec![etag(), no_store()]);
+    OwnReview => answer("The review", Some("Review"), vec![etag(), no_store()]);
+    /// `GET /reviews/{id}/propagation`.
+    PropagationAnswer => answer(
+        "Where the review's last write is, region by region",
+        Some("Propagation"),
+        vec![no_store()],
+    );
+}
+
+/// The refusals of an editor's read of one review (`GET /reviews/{id}`
+/// and its propagation): no valid token, a disabled account, no such
+/// review (or not theirs to see), the primary down.
+#[derive(Debug)]
+pub struct ReviewReadRefusals;
+
+impl utoipa::IntoResponses for ReviewReadRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("404", "NotFound"),
+            ("503", "ServiceUnavailable"),
+        ]
+        .into_iter()
+        .map(|(status, name)| (status.to_owned(), Ref::from_response_name(name).into()))
+        .collect()
+    }
 }
 
 /// The `{id}` of `/reviews/{id}`. The handlers take it as text and answer
@@ -245,7 +282,11 @@ mod tests {
         // an unrouted method gets the resource's 405.
         let app = init_service(actix_web::App::new().configure(crate::routes::configure)).await;
         let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
-        for (path, uri) in [("/reviews", "/reviews"), ("/reviews/{id}", "/reviews/1")] {
+        for (path, uri) in [
+            ("/reviews", "/reviews"),
+            ("/reviews/{id}", "/reviews/1"),
+            ("/reviews/{id}/propagation", "/reviews/1/propagation"),
+        ] {
             for method in [
                 Method::GET,
                 Method::POST,
@@ -280,6 +321,21 @@ mod tests {
         assert!(created["Idempotent-Replayed"].get("required").is_none());
         let conflict = &doc["components"]["responses"]["Conflict"]["headers"];
         assert_eq!(conflict["Retry-After"]["required"], true);
+    }
+
+    #[test]
+    fn every_schema_the_document_refers_to_is_in_it() {
+        let text = document();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let prefix = "\"#/components/schemas/";
+        for (at, _) in text.match_indices(prefix) {
+            let rest = &text[at + prefix.len()..];
+            let name = &rest[..rest.find('"').unwrap()];
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{name} is referred to, not defined"
+            );
+        }
     }
 
     #[test]

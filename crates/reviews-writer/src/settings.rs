@@ -12,6 +12,8 @@
 //! - `RCR__CURSOR__SECRET` / `RCR__CURSOR__SECRET_FILE` — HMAC secret
 //!   (≥ 32 bytes) of list cursors
 //! - `RCR__IDEMPOTENCY__TTL_S` (86400), `RCR__IDEMPOTENCY__PURGE_INTERVAL_S` (300)
+//! - `RCR__CHANGES__RETENTION_S` (604800), `RCR__CHANGES__PURGE_INTERVAL_S`
+//!   (300) — how long change-feed rows are kept, how often older ones go
 //! - `RCR__CONTENT__PUBLIC_BASE_URL` — prefix of a review's `url`
 //!   (default empty: `url` is the path `/content/{slug}`)
 
@@ -30,6 +32,7 @@ pub struct Settings {
     pub consistency: SecretSettings,
     pub cursor: SecretSettings,
     pub idempotency: IdempotencySettings,
+    pub changes: ChangeFeedSettings,
     pub content: ContentSettings,
 }
 
@@ -47,6 +50,7 @@ impl Default for Settings {
             consistency: SecretSettings::default(),
             cursor: SecretSettings::default(),
             idempotency: IdempotencySettings::default(),
+            changes: ChangeFeedSettings::default(),
             content: ContentSettings::default(),
         }
     }
@@ -65,6 +69,25 @@ impl Default for IdempotencySettings {
     fn default() -> Self {
         Self {
             ttl_s: 24 * 3600,
+            purge_interval_s: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChangeFeedSettings {
+    /// How long a `content_changes` row is kept (SPEC §10.4: 7 days): a
+    /// feed consumer away for longer must treat everything as changed.
+    pub retention_s: u64,
+    /// How often older rows are deleted.
+    pub purge_interval_s: u64,
+}
+
+impl Default for ChangeFeedSettings {
+    fn default() -> Self {
+        Self {
+            retention_s: 7 * 24 * 3600,
             purge_interval_s: 300,
         }
     }

@@ -14,6 +14,7 @@ use platform::server::{Shared, StartupError};
 use platform::settings::SettingsError;
 use prometheus::{IntCounterVec, Opts};
 
+use crate::purge::Expired;
 use crate::settings::Settings;
 
 /// The writer's own metrics.
@@ -31,6 +32,25 @@ pub struct State {
     pub tokens: TokenKey,
     pub cursors: CursorKey,
     pub metrics: WriterMetrics,
+}
+
+/// Deletes expired idempotency keys and old change-feed rows in the
+/// background, each on its own interval (`purge`).
+fn spawn_purgers(settings: &Settings, pool: &Pool) {
+    let seconds = Duration::from_secs;
+    let (keys, feed) = (&settings.idempotency, &settings.changes);
+    for (what, interval_s) in [
+        (
+            Expired::IdempotencyKeys(seconds(keys.ttl_s)),
+            keys.purge_interval_s,
+        ),
+        (
+            Expired::FeedRows(seconds(feed.retention_s)),
+            feed.purge_interval_s,
+        ),
+    ] {
+        crate::purge::spawn_every(pool.clone(), seconds(interval_s.max(1)), what);
+    }
 }
 
 /// The service, bound and ready to run.
@@ -60,11 +80,7 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
     let verifier = JwtVerifier::remote(&settings.jwt);
     let readiness = Readiness::default().with("primary", platform::health::database(pool.clone()));
     let http = settings.http.clone();
-    crate::idempotency::spawn_purger(
-        pool.clone(),
-        Duration::from_secs(settings.idempotency.ttl_s),
-        Duration::from_secs(settings.idempotency.purge_interval_s.max(1)),
-    );
+    spawn_purgers(&settings, &pool);
     let state = web::Data::new(State {
         settings,
         pool,

@@ -14,8 +14,8 @@ use platform::http::JsonWithDigest;
 use serde_json::json;
 
 use super::{
-    AuditEntry, active_editor, bump_content_version, consistency_token, load_view, observe,
-    record_audit,
+    AuditEntry, active_editor, after_commit, consistency_token, load_view, observe, record_audit,
+    record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
@@ -27,9 +27,11 @@ use crate::subjects;
 /// Create a review; the subject is created in the catalog on first use
 ///
 /// The subject is named by kind, brand and model; its specs must fit its
-/// kind. The answer is the review as readers will see it, with where they
-/// find it (`Location`), what a CDN must purge (`Surrogate-Key`) and the
-/// token that lets any reader serve this editor their own write.
+/// kind. A future `publish_at` schedules the review: status `scheduled`,
+/// public in every region from that instant on. The answer is the review
+/// as readers will see it, with where they find it (`Location`), what a
+/// CDN must purge (`Surrogate-Key`) and the token that lets any reader
+/// serve this editor their own write.
 #[utoipa::path(
     post,
     path = "/reviews",
@@ -79,7 +81,8 @@ async fn create_review(
 ) -> Result<HttpResponse, WriteError> {
     let key = idempotency_key(req)?;
     let digest = body.digest;
-    let new = NewReview::parse(body.value).map_err(WriteError::Validation)?;
+    let now = time::OffsetDateTime::now_utc();
+    let new = NewReview::parse(body.value, now).map_err(WriteError::Validation)?;
     let mut client = state.pool.get().await?;
     let mut tx = client.transaction().await?;
     active_editor(&tx, caller).await?;
@@ -91,24 +94,14 @@ async fn create_review(
             return replay(state, &client, first).await;
         }
     }
-    let id = insert_review(&mut tx, &new, caller.id).await?;
-    let entry = AuditEntry {
-        action: "review_created",
-        review_id: id,
-        details: json!({ "status": new.status().as_str() }),
-    };
-    record_audit(&tx, req, state, caller, entry).await?;
-    let view = load_view(&tx, id, &state.settings.content.public_base_url).await?;
-    let answer = WriteAnswer::with_view(StatusCode::CREATED, WriteHeaders::created(&view), &view)?;
+    let (id, answer) = write_review(&mut tx, req, state, caller, &new).await?;
     if let Some(key) = &key {
         idempotency::record(&tx, caller.id, key, &digest, &answer).await?;
     }
-    // Last before COMMIT: the one-row counter serialises every write, so
-    // its lock is held for as short a time as possible.
-    bump_content_version(&tx).await?;
+    record_change(&tx, &answer.headers.surrogate_keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review created");
-    let token = consistency_token(state, &client).await;
+    let token = after_commit(state, &mut client, id).await;
     let token = match key {
         Some(_) => Some(keyed_token(token)?),
         // No key: a 503 would invite a retry that creates the review again,
@@ -116,6 +109,30 @@ async fn create_review(
         None => token,
     };
     Ok(answer.send(token.as_deref()))
+}
+
+/// Inserts the review and its audit entry; returns its id and the answer.
+async fn write_review(
+    tx: &mut Transaction<'_>,
+    req: &HttpRequest,
+    state: &State,
+    caller: &Editor,
+    new: &NewReview,
+) -> Result<(i64, WriteAnswer), WriteError> {
+    let id = insert_review(tx, new, caller.id).await?;
+    let publish_at = new
+        .publication()
+        .publish_at()
+        .map(domain::format_publish_at);
+    let entry = AuditEntry {
+        action: "review_created",
+        review_id: id,
+        details: json!({ "status": new.status().as_str(), "publish_at": publish_at }),
+    };
+    record_audit(tx, req, state, caller, entry).await?;
+    let view = load_view(&*tx, id, &state.settings.content.public_base_url).await?;
+    let answer = WriteAnswer::with_view(StatusCode::CREATED, WriteHeaders::created(&view), &view)?;
+    Ok((id, answer))
 }
 
 /// `Idempotency-Key`, if the request has one.
@@ -156,7 +173,8 @@ fn keyed_token(token: Option<String>) -> Result<String, WriteError> {
 }
 
 /// Inserts the review, and its subject if the catalog lacks it, under the
-/// first free slug its title gives.
+/// first free slug its title gives. A scheduled review shows its
+/// `publish_at` as its publication date; a published one, now.
 async fn insert_review(
     tx: &mut Transaction<'_>,
     new: &NewReview,
@@ -170,9 +188,9 @@ async fn insert_review(
         &new.slug(),
         "SELECT slug FROM reviews WHERE slug = ANY($1::text[])",
         "INSERT INTO reviews (slug, subject_id, editor_id, title, summary, body, rating, pros, cons,
-                              image_urls, language, status, published_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::float8, $8, $9, $10, $11, $12,
-                 CASE WHEN $12 = 'published' THEN now() END)
+                              image_urls, language, status, publish_at, published_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::float8, $8, $9, $10, $11, $12::text, $13::timestamptz,
+                 CASE $12::text WHEN 'published' THEN now() WHEN 'scheduled' THEN $13 END)
          RETURNING id",
         &[
             &subject_id,
@@ -186,6 +204,7 @@ async fn insert_review(
             &image_urls,
             &new.language().as_str(),
             &new.status().as_str(),
+            &new.publication().publish_at(),
         ],
         "reviews_slug_key",
     )

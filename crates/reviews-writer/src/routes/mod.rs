@@ -3,24 +3,27 @@
 //!
 //! Every handler reads the same way: parse the request, then in one
 //! transaction on the primary check who the caller is now and what they
-//! may touch, run its named SQL steps, record the audit entry and bump the
-//! content version, and after COMMIT answer with the consistency token.
+//! may touch, run its named SQL steps, record the audit entry and the
+//! change (the content version and its feed row), and after COMMIT record
+//! where the write lies in the WAL and answer with the consistency token.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::{Client, GenericClient, Transaction};
 use domain::Role;
 use platform::audit::{self, Event};
 use platform::bearer::Editor;
 use platform::consistency::{ConsistencyToken, Lsn};
 use platform::content::{REVIEW_COLUMNS, REVIEW_FROM, ReviewView};
 use platform::http::{client_ip, request_id_of};
+use platform::surrogate::SurrogateKeys;
 
 use crate::answer::WriteAnswer;
 use crate::error::WriteError;
 use crate::startup::State;
 
 pub(crate) mod create;
+pub(crate) mod propagation;
 pub(crate) mod read;
 pub(crate) mod retract;
 pub(crate) mod update;
@@ -40,6 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update::update))
             .route(web::delete().to(retract::retract))
             .default_service(web::to(|| async { na("GET, HEAD, PATCH, DELETE") })),
+    )
+    .service(
+        web::resource("/reviews/{id}/propagation")
+            .route(get_or_head().to(propagation::propagation))
+            .default_service(web::to(|| async { na("GET, HEAD") })),
     );
 }
 
@@ -183,12 +191,16 @@ async fn record_audit(
     Ok(())
 }
 
-/// Bumps the version readers key their caches by.
-async fn bump_content_version(client: &impl GenericClient) -> Result<(), WriteError> {
-    let stmt = client
-        .prepare_cached("UPDATE content_state SET version = version + 1")
-        .await?;
-    client.execute(&stmt, &[]).await?;
+/// Bumps the version readers key their caches by and lists what changed
+/// under it in the change feed, the same keys the answer's
+/// `Surrogate-Key` names. Last before COMMIT: the one-row counter
+/// serialises every write, so its lock is held for as short a time as
+/// possible.
+async fn record_change(
+    client: &impl GenericClient,
+    keys: &SurrogateKeys,
+) -> Result<(), WriteError> {
+    platform::changes::record(client, keys).await?;
     Ok(())
 }
 
@@ -225,14 +237,25 @@ async fn wal_position(client: &impl GenericClient) -> Result<(i64, String), toki
     Ok((row.get(0), row.get(1)))
 }
 
-/// Sends a committed write's answer with its consistency token, if the
-/// primary could still tell its position.
+/// What follows the COMMIT of a write to review `id`: its WAL position,
+/// recorded for its propagation (a failure only makes that position read
+/// later, see `propagation`), and the consistency token, if the primary
+/// could still tell its position.
+async fn after_commit(state: &State, client: &mut Client, id: i64) -> Option<String> {
+    if let Err(e) = propagation::record_write_position(client, id).await {
+        tracing::warn!(review.id = id, error = %e, "write position not recorded");
+    }
+    consistency_token(state, client).await
+}
+
+/// Sends a committed write's answer with its consistency token.
 async fn answer_committed(
     state: &State,
-    client: &impl GenericClient,
+    client: &mut Client,
+    id: i64,
     answer: WriteAnswer,
 ) -> HttpResponse {
-    let token = consistency_token(state, client).await;
+    let token = after_commit(state, client, id).await;
     answer.send(token.as_deref())
 }
 

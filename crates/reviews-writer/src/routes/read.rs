@@ -27,10 +27,7 @@ use crate::startup::State;
     params(openapi::ReviewId),
     responses(
         (status = 200, response = inline(openapi::OwnReview)),
-        (status = 401, response = openapi::Unauthorized),
-        (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 503, response = openapi::ServiceUnavailable),
+        openapi::ReviewReadRefusals,
     ),
     security(("bearer" = []))
 )]

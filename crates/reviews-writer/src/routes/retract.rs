@@ -9,8 +9,8 @@ use platform::surrogate::SurrogateKeys;
 use serde_json::json;
 
 use super::{
-    AuditEntry, active_editor, answer_committed, bump_content_version, if_match, lock_target,
-    observe, parse_id, record_audit,
+    AuditEntry, active_editor, answer_committed, if_match, lock_target, observe, parse_id,
+    record_audit, record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
@@ -68,12 +68,12 @@ async fn retract_review(
         details: json!({ "author_id": target.editor_id }),
     };
     record_audit(&tx, req, state, caller, entry).await?;
-    bump_content_version(&tx).await?;
+    let keys = SurrogateKeys::review_write(id, &target.subject_slug);
+    record_change(&tx, &keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review retracted");
-    let keys = SurrogateKeys::review_write(id, &target.subject_slug);
     let answer = WriteAnswer::empty(StatusCode::NO_CONTENT, WriteHeaders::retracted(keys));
-    Ok(answer_committed(state, &client, answer).await)
+    Ok(answer_committed(state, &mut client, id, answer).await)
 }
 
 /// Hides the review from every reader and bumps its version, so that an
@@ -81,7 +81,8 @@ async fn retract_review(
 async fn mark_retracted(tx: &Transaction<'_>, id: i64) -> Result<(), WriteError> {
     let stmt = tx
         .prepare_cached(
-            "UPDATE reviews SET deleted_at = now(), version = version + 1, updated_at = now()
+            "UPDATE reviews SET deleted_at = now(), version = version + 1, updated_at = now(),
+                                last_write_lsn = NULL
               WHERE id = $1",
         )
         .await?;

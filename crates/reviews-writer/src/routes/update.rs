@@ -12,8 +12,8 @@ use platform::surrogate::{SurrogateKey, SurrogateKeys};
 use serde_json::json;
 
 use super::{
-    AuditEntry, Target, active_editor, answer_committed, bump_content_version, if_match, load_view,
-    lock_target, observe, parse_id, record_audit,
+    AuditEntry, Target, active_editor, answer_committed, consistency_token, if_match, load_view,
+    lock_target, observe, parse_id, record_audit, record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
 use crate::error::WriteError;
@@ -24,7 +24,9 @@ use crate::subjects;
 /// Partial update by the author or an admin; rating: null clears the rating
 ///
 /// Absent fields are left as they are. An empty body changes nothing and
-/// answers the review as it is.
+/// answers the review as it is. A future `publish_at` schedules the review
+/// (even a published one, until then); `publish_at` null or past, or
+/// status `published`, publishes it now; status `draft` unschedules it.
 #[utoipa::path(
     patch,
     path = "/reviews/{id}",
@@ -67,7 +69,8 @@ async fn update_review(
 ) -> Result<HttpResponse, WriteError> {
     let id = parse_id(id)?;
     let expected = if_match(req)?;
-    let patch = ReviewPatch::parse(raw).map_err(WriteError::Validation)?;
+    let now = time::OffsetDateTime::now_utc();
+    let patch = ReviewPatch::parse(raw, now).map_err(WriteError::Validation)?;
     let url_base = &state.settings.content.public_base_url;
     let mut client = state.pool.get().await?;
     let mut tx = client.transaction().await?;
@@ -78,7 +81,8 @@ async fn update_review(
         let view = load_view(&tx, id, url_base).await?;
         tx.commit().await?;
         let answer = changed_answer(&view, view.write_keys())?;
-        return Ok(answer_committed(state, &client, answer).await);
+        let token = consistency_token(state, &client).await;
+        return Ok(answer.send(token.as_deref()));
     }
     let subject_id = patch_subject(&mut tx, &patch).await?;
     apply_patch(&tx, id, subject_id, &patch).await?;
@@ -89,11 +93,11 @@ async fn update_review(
         details: json!({ "version": view.version, "author_id": target.editor_id }),
     };
     record_audit(&tx, req, state, caller, entry).await?;
-    bump_content_version(&tx).await?;
+    let answer = changed_answer(&view, changed_keys(&target, &view))?;
+    record_change(&tx, &answer.headers.surrogate_keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review updated");
-    let answer = changed_answer(&view, changed_keys(&target, &view))?;
-    Ok(answer_committed(state, &client, answer).await)
+    Ok(answer_committed(state, &mut client, id, answer).await)
 }
 
 fn changed_answer(view: &ReviewView, keys: SurrogateKeys) -> Result<WriteAnswer, WriteError> {
@@ -120,6 +124,37 @@ async fn patch_subject(
     })
 }
 
+/// The statement of [`apply_patch`]: each part left as it is when its
+/// parameter is null (`$6` says whether the rating is set, `$7` to what).
+///
+/// Publication (`$12` status, `$13` publish time, both null when
+/// unchanged): a draft has no dates; a scheduled review shows its
+/// publish time as its publication date; publishing keeps the date since
+/// which the review has been public (`rcr_is_public` of the row as it
+/// was: published, or scheduled and lapsed), else it is now.
+const APPLY_PATCH: &str = "UPDATE reviews SET
+         subject_id = coalesce($2, subject_id),
+         title = coalesce($3, title),
+         summary = coalesce($4, summary),
+         body = coalesce($5, body),
+         rating = CASE WHEN $6 THEN $7::float8 ELSE rating END,
+         pros = coalesce($8, pros),
+         cons = coalesce($9, cons),
+         image_urls = coalesce($10, image_urls),
+         language = coalesce($11, language),
+         status = coalesce($12::text, status),
+         publish_at = CASE WHEN $12::text IS NULL THEN publish_at ELSE $13::timestamptz END,
+         published_at = CASE
+             WHEN $12::text IS NULL THEN published_at
+             WHEN $12::text = 'draft' THEN NULL
+             WHEN $12::text = 'scheduled' THEN $13::timestamptz
+             WHEN rcr_is_public(status, publish_at, deleted_at) THEN published_at
+             ELSE now() END,
+         last_write_lsn = NULL,
+         version = version + 1,
+         updated_at = now()
+      WHERE id = $1";
+
 /// Writes the patch's parts over the review and bumps its version.
 async fn apply_patch(
     tx: &Transaction<'_>,
@@ -129,26 +164,7 @@ async fn apply_patch(
 ) -> Result<(), WriteError> {
     let rating = patch.rating();
     let image_urls = patch.image_urls().map(domain::ImageUrls::to_strings);
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE reviews SET
-                 subject_id = coalesce($2, subject_id),
-                 title = coalesce($3, title),
-                 summary = coalesce($4, summary),
-                 body = coalesce($5, body),
-                 rating = CASE WHEN $6 THEN $7::float8 ELSE rating END,
-                 pros = coalesce($8, pros),
-                 cons = coalesce($9, cons),
-                 image_urls = coalesce($10, image_urls),
-                 language = coalesce($11, language),
-                 status = coalesce($12, status),
-                 published_at = CASE WHEN coalesce($12, status) = 'published'
-                                     THEN coalesce(published_at, now()) END,
-                 version = version + 1,
-                 updated_at = now()
-              WHERE id = $1",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(APPLY_PATCH).await?;
     tx.execute(
         &stmt,
         &[
@@ -165,6 +181,7 @@ async fn apply_patch(
             &image_urls,
             &patch.language().map(|l| l.as_str()),
             &patch.status().map(|s| s.as_str()),
+            &patch.publication().and_then(|p| p.publish_at()),
         ],
     )
     .await?;

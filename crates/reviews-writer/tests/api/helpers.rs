@@ -339,6 +339,29 @@ impl TestApp {
         self.count("SELECT version FROM content_state", &[]).await
     }
 
+    /// `GET /reviews/{id}/propagation`.
+    pub async fn propagation(&self, token: &str, id: i64) -> Answer {
+        self.get(&format!("/reviews/{id}/propagation"), Some(token))
+            .await
+    }
+
+    /// The change feed on the primary, oldest first: each row's version
+    /// and keys.
+    pub async fn feed(&self) -> Vec<(i64, Vec<String>)> {
+        self.db
+            .primary_client()
+            .await
+            .query(
+                "SELECT version, surrogate_keys FROM content_changes ORDER BY version",
+                &[],
+            )
+            .await
+            .expect("content_changes")
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    }
+
     pub fn keys_dir(&self) -> &Path {
         self.keys_dir.path()
     }
