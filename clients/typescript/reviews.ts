@@ -142,8 +142,8 @@ export interface paths {
         };
         /**
          * Which regions hold the review's last write
-         * @description For its editor or an admin (another editor's review is a 404, like a
-         *     retracted one). `visible` turns true for a region once its replicas
+         * @description For its editor or an admin (another editor's review is a 403, as for
+         *     `GET /reviews/{id}`; a retracted one a 404). `visible` turns true for a region once its replicas
          *     have replayed the write; the primary learns their positions every
          *     second or so.
          */

@@ -158,6 +158,16 @@ impl PgServer {
             .expect("pg_wal_replay_resume() succeeds");
     }
 
+    /// A connection to `database` on the server's unix socket (trust auth),
+    /// driven on the current runtime: the tests' own look at a server
+    /// (replay control, settings), not a service's connection.
+    pub async fn connect(
+        &self,
+        database: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        self.address().connect(database).await
+    }
+
     /// A connection to the `postgres` database, for replay control.
     async fn replica_control(&self) -> tokio_postgres::Client {
         assert!(

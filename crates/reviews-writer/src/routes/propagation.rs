@@ -73,8 +73,8 @@ pub struct RegionPropagation {
 
 /// Which regions hold the review's last write
 ///
-/// For its editor or an admin (another editor's review is a 404, like a
-/// retracted one). `visible` turns true for a region once its replicas
+/// For its editor or an admin (another editor's review is a 403, as for
+/// `GET /reviews/{id}`; a retracted one a 404). `visible` turns true for a region once its replicas
 /// have replayed the write; the primary learns their positions every
 /// second or so.
 #[utoipa::path(
@@ -124,9 +124,9 @@ async fn write_position(
         .await?
         .ok_or(WriteError::NotFound)?;
     if row.get::<_, i64>(0) != caller.id && role != Role::Admin {
-        // Whether another editor's review exists is none of the caller's
-        // business.
-        return Err(WriteError::NotFound);
+        return Err(WriteError::Forbidden(
+            "this review belongs to another editor",
+        ));
     }
     Ok(row.get(1))
 }

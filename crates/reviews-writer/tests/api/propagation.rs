@@ -120,7 +120,7 @@ async fn only_the_author_or_an_admin_sees_a_live_reviews_propagation() {
 
     app.propagation(&other.token, id)
         .await
-        .assert_problem(404, "not_found");
+        .assert_problem(403, "forbidden");
     let admin = app.propagation(&app.admin.token, id).await;
     assert_eq!(admin.status, 200, "{:?}", admin.body);
     let unauthenticated = app.get(&format!("/reviews/{id}/propagation"), None).await;
@@ -177,13 +177,11 @@ async fn a_region_whose_replica_has_paused_replay_does_not_show_the_write_until_
 /// Has the cluster's replica stream as `region`: the contract of every
 /// replica, `application_name=<region>` in its `primary_conninfo`.
 async fn name_replica(cluster: &TestCluster, region: &str) {
-    let url = cluster.replica().url("postgres");
-    let (control, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+    let control = cluster
+        .replica()
+        .connect("postgres")
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    actix_web::rt::spawn(async move {
-        let _ = connection.await;
-    });
+        .expect("the replica's unix socket answers");
     let conninfo: String = control
         .query_one("SHOW primary_conninfo", &[])
         .await
