@@ -43,6 +43,9 @@ for flag in "$@"; do
 done
 if [ "${1:-}" = "--gateway" ]; then
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  # What `make run` watches itself with: an exporter per gateway, Prometheus.
+  command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+  command -v prometheus-nginx-exporter >/dev/null 2>&1 || need+=(prometheus-nginx-exporter)
   # The gateway's njs checks (deploy/nginx/gateway.js).
   [ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || need+=(libnginx-mod-http-js)
   command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
@@ -74,14 +77,17 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # The Debian package starts a cluster and a Redis of its own; the project
-  # runs its own servers on its own ports, so stop the system ones.
+  # The Debian packages start servers of their own (a cluster, Redis,
+  # nginx, Prometheus and its exporters); the project runs its own on its
+  # own ports, so stop the system ones.
+  system_services="postgresql redis-server nginx prometheus prometheus-node-exporter prometheus-nginx-exporter"
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    $sudo systemctl disable --now postgresql redis-server nginx >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086 # a list of names
+    $sudo systemctl disable --now $system_services >/dev/null 2>&1 || true
   else
-    $sudo service postgresql stop >/dev/null 2>&1 || true
-    $sudo service redis-server stop >/dev/null 2>&1 || true
-    $sudo service nginx stop >/dev/null 2>&1 || true
+    for service in $system_services; do
+      $sudo service "$service" stop >/dev/null 2>&1 || true
+    done
   fi
 fi
 

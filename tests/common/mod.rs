@@ -195,6 +195,7 @@ fn start_stack_as(
         docs_assets: false,
         edge,
         wan,
+        monitoring: false,
     });
     let started = stack
         .start()

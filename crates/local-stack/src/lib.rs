@@ -19,6 +19,7 @@ pub mod bench;
 pub mod edge;
 mod gateway;
 pub mod http;
+mod monitoring;
 mod process;
 pub mod servers;
 pub mod wan;
@@ -63,6 +64,9 @@ pub struct Options {
     /// Continents apart: every cross-region connection through a delaying
     /// link (`make run WAN=1`); `None` keeps them direct.
     pub wan: Option<WanProfile>,
+    /// Run the gateways' metrics exporters and a Prometheus (`make run`;
+    /// the system tests leave them out).
+    pub monitoring: bool,
 }
 
 /// The ports of a stack, saved beside its state so that stop, status and a
@@ -87,6 +91,12 @@ pub struct Layout {
     /// auth and the writer, when the stack runs continents apart.
     #[serde(default)]
     pub wan: BTreeMap<String, RegionLinks>,
+    /// Each gateway's metrics exporter (loopback).
+    #[serde(default)]
+    pub exporters: BTreeMap<String, u16>,
+    /// The stack's Prometheus (loopback).
+    #[serde(default)]
+    pub prometheus: u16,
 }
 
 impl Layout {
@@ -123,6 +133,8 @@ impl Layout {
             gateways_tls: BTreeMap::new(),
             gateways_status: BTreeMap::new(),
             wan: BTreeMap::new(),
+            exporters: BTreeMap::new(),
+            prometheus: port(9090)?,
         };
         for region in regions {
             let i = index(region);
@@ -137,6 +149,7 @@ impl Layout {
             layout
                 .gateways_status
                 .insert(region.clone(), port(18190 + i)?);
+            layout.exporters.insert(region.clone(), port(19113 + i)?);
             if let Some(profile) = wan.filter(|_| region != "sa") {
                 let base = 17000 + i * 10;
                 layout.wan.insert(
@@ -331,6 +344,9 @@ impl Stack {
         }
         self.start_services(&layout, &secrets)?;
         self.start_gateways(&layout)?;
+        if self.options.monitoring {
+            self.start_monitoring(&layout)?;
+        }
         Ok(self.started(layout, true))
     }
 
@@ -370,6 +386,7 @@ impl Stack {
             && saved.readers.values().all(|r| r.len() == readers)
             && saved.gateways_tls.len() == saved.regions.len()
             && saved.gateways_status.len() == saved.regions.len()
+            && saved.exporters.len() == saved.regions.len()
             && self.wan_matches(&saved)
         {
             return Ok(saved);
@@ -1024,7 +1041,53 @@ impl Stack {
             ));
         }
         lines.extend(self.wan_status(&layout));
+        if self.dir("run/prometheus.pid").exists() {
+            for region in &layout.regions {
+                lines.push(http_line(
+                    format!("exporter {region}"),
+                    layout.exporters[region],
+                    "/metrics",
+                ));
+            }
+            lines.push(http_line(
+                "prometheus".into(),
+                layout.prometheus,
+                "/-/ready",
+            ));
+        }
         lines
+    }
+
+    /// An exporter beside each gateway and a Prometheus scraping the whole
+    /// stack with the project's alert rules (`monitoring`).
+    fn start_monitoring(&self, layout: &Layout) -> Result<(), StackError> {
+        monitoring::available()?;
+        for region in &layout.regions {
+            let pid_file = self.dir(&format!("run/exporter-{region}.pid"));
+            if !process::pid_alive(&pid_file) {
+                let log = self.dir(&format!("logs/exporter-{region}.log"));
+                process::spawn_detached(
+                    &mut monitoring::exporter_command(layout, region),
+                    &pid_file,
+                    &log,
+                )?;
+                monitoring::wait_listening(&format!("exporter {region}"), layout.exporters[region]);
+            }
+        }
+        let pid_file = self.dir("run/prometheus.pid");
+        if process::pid_alive(&pid_file) {
+            return Ok(());
+        }
+        let rules = self.options.root.join("deploy/prometheus/alerts.yml");
+        let config = self.dir("prometheus.yml");
+        std::fs::write(&config, monitoring::prometheus_config(layout, &rules))
+            .map_err(|e| StackError::io(&config, e))?;
+        let data = self.dir("prometheus");
+        std::fs::create_dir_all(&data).map_err(|e| StackError::io(&data, e))?;
+        let mut prometheus = monitoring::prometheus_command(&config, &data, layout.prometheus);
+        process::spawn_detached(&mut prometheus, &pid_file, &self.dir("logs/prometheus.log"))?;
+        monitoring::wait_listening("prometheus", layout.prometheus);
+        Ok(())
     }
 
     /// One line per region whose links to South America are delayed: the

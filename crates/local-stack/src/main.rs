@@ -273,6 +273,7 @@ fn options(root: &Path, args: &StateArgs) -> Options {
         docs_assets: true,
         edge: Edge::default(),
         wan: None,
+        monitoring: true,
     }
 }
 
