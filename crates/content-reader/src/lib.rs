@@ -3,6 +3,7 @@
 //! streaming replicas behind that region's Redis. It never writes.
 
 pub mod cache;
+pub mod encoding;
 pub mod error;
 pub mod flight;
 // The fuzz targets' checks: built for this crate's tests and with the

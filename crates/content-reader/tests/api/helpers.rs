@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use actix_web::web::Bytes;
+use awc::http::header::HeaderMap;
 use awc::http::{Method, StatusCode};
 use content_reader::settings::NodeSettings;
 use platform::settings::Secret;
@@ -73,6 +75,21 @@ impl ReaderAnswer for Answer {
         self.header("x-consistency-token")
             .unwrap_or_else(|| panic!("no X-Consistency-Token: {:?}", self.headers))
             .to_owned()
+    }
+}
+
+/// An answer with its body as sent: a compressed body stays compressed.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Raw {
+    /// A header's value, when present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
@@ -267,11 +284,44 @@ impl TestApp {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self.client.request(method, reader.url(path));
-        for (name, value) in headers {
-            req = req.insert_header((*name, *value));
-        }
+        let req = self.request(reader, method, path, headers);
         read(req.send().await.expect("request sent")).await
+    }
+
+    fn request(
+        &self,
+        reader: &Reader,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> awc::ClientRequest {
+        headers.iter().fold(
+            self.client.request(method, reader.url(path)),
+            |req, (name, value)| req.insert_header((*name, *value)),
+        )
+    }
+
+    /// `GET` on the reader with extra headers, the body as sent.
+    pub async fn raw(&self, path: &str, headers: &[(&str, &str)]) -> Raw {
+        self.raw_on(&self.reader, Method::GET, path, headers).await
+    }
+
+    /// Any request to a reader, the body as sent.
+    pub async fn raw_on(
+        &self,
+        reader: &Reader,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Raw {
+        let req = self.request(reader, method, path, headers);
+        let mut res = req.send().await.expect("request sent");
+        let body = res.body().limit(16 * 1024 * 1024).await.expect("body");
+        Raw {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body,
+        }
     }
 
     /// `GET` with the read-your-writes token of a write.

@@ -6,6 +6,7 @@ mod helpers;
 
 mod cache;
 mod catalog;
+mod compression;
 mod consistency;
 mod detail;
 mod http_caching;
