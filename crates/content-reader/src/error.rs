@@ -30,6 +30,10 @@ pub enum ReadError {
     /// primary to fall back to.
     #[error("no usable database node")]
     NoNode,
+    /// Too many uncached reads at once: no permit within the queue wait
+    /// (`crate::admission`).
+    #[error("too many uncached reads in progress")]
+    Overloaded,
     /// The database or a broken invariant: 503 or 500.
     #[error(transparent)]
     Common(Arc<CommonError>),
@@ -84,6 +88,10 @@ impl ReadError {
                 })
             }
             Self::NoNode => Problem::unavailable(self, 1),
+            // No cause: a flood refused request by request would otherwise
+            // write a warning for each; the counter and the access log
+            // line say it.
+            Self::Overloaded => Problem::new(ErrorCode::ServiceUnavailable).retry_after(1),
             Self::Common(err) => err.to_problem(),
         }
     }

@@ -2,6 +2,7 @@
 //! catalog, compare), one deployment per region, on that region's
 //! streaming replicas behind that region's Redis. It never writes.
 
+pub mod admission;
 pub mod cache;
 pub mod encoding;
 pub mod error;

@@ -45,7 +45,7 @@ platform::problem_responses! {
     BadRequest => "Unknown, repeated or invalid parameter (named in errors[]), bad cursor, or a forged/garbled X-Consistency-Token";
     NotFound => "No such resource";
     MethodNotAllowed => "Method not allowed", allow;
-    ServiceUnavailable => "A dependency is down; retry", retry_after;
+    ServiceUnavailable => "A dependency is down, or the reader is at its bound on uncached reads (routing.max_concurrent_reads); retry after Retry-After", retry_after;
 }
 
 #[derive(utoipa::OpenApi)]
@@ -53,7 +53,7 @@ platform::problem_responses! {
     info(
         title = "RandomCameraReviews content-reader",
         version = "1.0.0",
-        description = "Every public read, served per region from that region's replicas behind its Redis. Anonymous, GET and HEAD only. Errors are application/problem+json with X-Region and X-Served-From too. Answers of 1 KiB or more are sent br or gzip as the request's Accept-Encoding prefers (RFC 9110 §12.5.3: q-values, * and x-gzip honoured, ties to br, then gzip, then identity; identity when the field is missing or malformed, or refuses every coding), each coding with its own strong ETag, all with Vary: Accept-Encoding."
+        description = "Every public read, served per region from that region's replicas behind its Redis. Anonymous, GET and HEAD only. Errors are application/problem+json with X-Region and X-Served-From too. Answers of 1 KiB or more are sent br or gzip as the request's Accept-Encoding prefers (RFC 9110 §12.5.3: q-values, * and x-gzip honoured, ties to br, then gzip, then identity; identity when the field is missing or malformed, or refuses every coding), each coding with its own strong ETag, all with Vary: Accept-Encoding. Too many uncached reads at once are refused at once: 503 with Retry-After."
     ),
     servers((url = "/")),
     paths(

@@ -1,7 +1,7 @@
 //! The one request path every route shares (ARCHITECTURE.md walkthrough 5):
-//! cache lookup (memory, then Redis) → single-flight miss → a snapshot
-//! read on the node the router picks → the entry, compressed once
-//! (`crate::encoding`) → the
+//! cache lookup (memory, then Redis) → single-flight miss → a database
+//! permit (`crate::admission`) → a snapshot read on the node the router
+//! picks → the entry, compressed once (`crate::encoding`) → the
 //! conditional answer in the coding the request prefers, with its caching
 //! headers. A route says only what it reads ([`Read`]) and under which
 //! cache key.
@@ -95,7 +95,10 @@ fn consistency_lsn(req: &HttpRequest, state: &State) -> Result<Option<u64>, Read
     Ok(Some(token.lsn.0))
 }
 
-/// Reads on a node the router picks and keeps the entry in the cache.
+/// Reads on a node the router picks — holding one of the reader's
+/// database permits (`crate::admission`) — and keeps the entry in the
+/// cache. The entry's compressed variants are made after the permit is
+/// given back: they cost the reader's CPU, not the database's.
 async fn fetch(
     state: &State,
     key: &str,
@@ -107,7 +110,9 @@ async fn fetch(
         None => state.router.choose(),
     }
     .map_err(|_: NoNode| ReadError::NoNode)?;
+    let permit = state.admission.enter().await?;
     let (node, snapshot) = read_retrying(state, node, read, min_lsn).await;
+    drop(permit);
     let entry = Arc::new(entry_of(snapshot?, &node)?);
     state.cache.put(key, entry.clone()).await;
     Ok(entry)

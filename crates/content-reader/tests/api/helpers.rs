@@ -389,6 +389,35 @@ impl TestApp {
             .await;
     }
 
+    /// Waits until the replica's startup process holds the `reviews` lock
+    /// taken on the primary (a read of reviews there then waits for it).
+    pub async fn wait_for_replayed_lock(&self) {
+        let replica = self.db.replica_client().await;
+        let deadline = Instant::now() + EVENTUALLY;
+        loop {
+            // `pg_locks` and the `regclass` lookup read catalogs only: this
+            // query does not itself wait for the lock.
+            let held: bool = replica
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks
+                                     WHERE relation = 'reviews'::regclass
+                                       AND mode = 'AccessExclusiveLock' AND granted)",
+                    &[],
+                )
+                .await
+                .expect("replica locks")
+                .get(0);
+            if held {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the replica never replayed the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Runs SQL on the primary.
     pub async fn sql(&self, sql: &str) {
         self.db
@@ -466,6 +495,19 @@ impl TestApp {
     pub async fn another_reader(&self) -> Reader {
         start_reader(self.reader_settings.clone()).await
     }
+}
+
+/// Takes an `ACCESS EXCLUSIVE` lock on `reviews` in a transaction on
+/// `primary`, held until the transaction ends. Replayed on the replica
+/// once a commit elsewhere flushes it there (then
+/// [`TestApp::wait_for_replayed_lock`]), it holds every read of reviews
+/// there.
+pub async fn lock_reviews(primary: &mut tokio_postgres::Client) -> tokio_postgres::Transaction<'_> {
+    let lock = primary.transaction().await.expect("transaction");
+    lock.batch_execute("LOCK TABLE reviews IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locked");
+    lock
 }
 
 /// Sums a metric's samples in Prometheus text whose labels include `labels`.

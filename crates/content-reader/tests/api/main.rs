@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admission;
 mod cache;
 mod catalog;
 mod compression;
