@@ -20,7 +20,7 @@ use tokio_postgres::IsolationLevel;
 
 use crate::cache::{Entry, Variant};
 use crate::encoding::{AcceptEncoding, Coding};
-use crate::error::ReadError;
+use crate::error::{ReadError, X_SERVED_FROM};
 use crate::router::{NoNode, Node};
 use crate::startup::State;
 
@@ -49,7 +49,6 @@ impl Content {
 }
 
 const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
-const X_SERVED_FROM: HeaderName = HeaderName::from_static("x-served-from");
 const X_CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
 
 /// Answers `req` with what `read` reads, cached under `key`.
@@ -113,7 +112,10 @@ async fn fetch(
     let permit = state.admission.enter().await?;
     let (node, snapshot) = read_retrying(state, node, read, min_lsn).await;
     drop(permit);
-    let entry = Arc::new(entry_of(snapshot?, &node)?);
+    let entry = Arc::new(entry_of(
+        snapshot.map_err(|err| on_node(&node, err))?,
+        &node,
+    )?);
     state.cache.put(key, entry.clone()).await;
     Ok(entry)
 }
@@ -136,6 +138,15 @@ async fn read_retrying(
             Err(NoNode) => (node, Err(err)),
         },
         result => (node, result),
+    }
+}
+
+/// A failed read's error, naming the node that was read (`X-Served-From`
+/// on the answer: a slug not found on a replica says which one).
+fn on_node(node: &Node, err: ReadError) -> ReadError {
+    match HeaderValue::from_str(&node.label) {
+        Ok(label) => ReadError::OnNode(label, Box::new(err)),
+        Err(_) => err,
     }
 }
 
