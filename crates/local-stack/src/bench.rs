@@ -177,24 +177,7 @@ fn wrk(
     connections: u32,
     env: &[(&str, String)],
 ) -> Result<Row, StackError> {
-    let dir = scripts_dir(root);
-    // wrk takes one script: the scenario's parts, with the shared report
-    // appended.
-    let combined = std::env::temp_dir().join(format!("rcr-bench-{}", scripts.join("+")));
-    // A seed of its own for every run: wrk's Lua starts every run with
-    // the same random sequence, so a scenario that draws its searches at
-    // random would repeat its warm-up's (cached by then) and the search
-    // scenario's would meet the flood's.
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
-    let mut text = format!("math.randomseed({seed})\n");
-    for script in scripts.iter().chain(&["report.lua"]) {
-        let path = dir.join(script);
-        text += &std::fs::read_to_string(&path).map_err(|e| StackError::io(&path, e))?;
-        text.push('\n');
-    }
-    std::fs::write(&combined, text).map_err(|e| StackError::io(&combined, e))?;
+    let combined = combined_script(root, scripts)?;
     let mut cmd = Command::new("taskset");
     cmd.args([
         "-c",
@@ -221,6 +204,28 @@ fn wrk(
         .find_map(|l| l.strip_prefix("RCR_RESULT "))
         .ok_or_else(|| StackError::new(format!("wrk printed no result: {out}")))?;
     row_of(line)
+}
+
+/// The one script wrk takes: a fresh random seed, the scenario's parts,
+/// and the shared report appended.
+fn combined_script(root: &Path, scripts: &[&str]) -> Result<PathBuf, StackError> {
+    let dir = scripts_dir(root);
+    let combined = std::env::temp_dir().join(format!("rcr-bench-{}", scripts.join("+")));
+    // A seed of its own for every run: wrk's Lua starts every run with
+    // the same random sequence, so a scenario that draws its searches at
+    // random would repeat its warm-up's (cached by then) and the search
+    // scenario's would meet the flood's.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+    let mut text = format!("math.randomseed({seed})\n");
+    for script in scripts.iter().chain(&["report.lua"]) {
+        let path = dir.join(script);
+        text += &std::fs::read_to_string(&path).map_err(|e| StackError::io(&path, e))?;
+        text.push('\n');
+    }
+    std::fs::write(&combined, text).map_err(|e| StackError::io(&combined, e))?;
+    Ok(combined)
 }
 
 /// The row of the JSON line report.lua's `done` hook printed.
@@ -362,19 +367,12 @@ fn start_ceilings(
     bodies: &CeilingBodies,
     targets: &Targets,
 ) -> Result<Vec<PathBuf>, StackError> {
-    if !Path::new(BROTLI_STATIC_MODULE).exists() {
-        return Err(StackError::new(format!(
-            "{BROTLI_STATIC_MODULE} is missing: install libnginx-mod-http-brotli-static \
-             (deploy/local/install-deps.sh --bench)"
-        )));
-    }
     let dir = ceiling_files(stack, bodies)?;
-    let statics = [
+    let mut confs = Vec::new();
+    for (name, port, brotli) in [
         ("static", targets.static_port, false),
         ("static-br", targets.static_br_port, true),
-    ];
-    let mut confs = Vec::new();
-    for (name, port, brotli) in statics {
+    ] {
         let conf = dir.join(format!("{name}.conf"));
         let text = static_conf(&dir, name, port, brotli);
         std::fs::write(&conf, text).map_err(|e| StackError::io(&conf, e))?;
@@ -397,24 +395,29 @@ fn start_ceilings(
             "nginx (bench ceiling)",
         )?;
     }
-    let ports = [
-        targets.static_port,
-        targets.static_br_port,
-        targets.ceiling_gateway,
-        targets.ceiling_gateway_br,
-    ];
-    for port in ports {
+    for port in [targets.static_port, targets.static_br_port] {
         process::wait_tcp(port, Duration::from_secs(10))?;
     }
-    Ok(["static", "static-br", "gateway", "gateway-br"]
+    for port in [targets.ceiling_gateway, targets.ceiling_gateway_br] {
+        process::wait_tcp(port, Duration::from_secs(10))?;
+    }
+    // Each configuration names its pid file after itself.
+    Ok(confs
         .iter()
-        .map(|name| dir.join(format!("{name}.pid")))
+        .map(|conf| conf.with_extension("pid"))
         .collect())
 }
 
 /// The ceilings' folder, with the bytes they serve: `content.json` and,
-/// for `brotli_static`, `content.json.br` beside it.
+/// for `brotli_static` (its module checked for), `content.json.br`
+/// beside it.
 fn ceiling_files(stack: &Stack, bodies: &CeilingBodies) -> Result<PathBuf, StackError> {
+    if !Path::new(BROTLI_STATIC_MODULE).exists() {
+        return Err(StackError::new(format!(
+            "{BROTLI_STATIC_MODULE} is missing: install libnginx-mod-http-brotli-static \
+             (deploy/local/install-deps.sh --bench)"
+        )));
+    }
     let dir = stack.dir("bench");
     let temp = dir.join("temp");
     std::fs::create_dir_all(&temp).map_err(|e| StackError::io(&temp, e))?;
