@@ -2,6 +2,8 @@
 # Installs what the local stack and the tests need and is missing:
 # PostgreSQL server binaries (with contrib, for unaccent) and Redis; with
 # --gateway also nginx, the PostgreSQL client, curl and jq (the local stack);
+# with --bench wrk, taskset and nginx's brotli_static module (the ceiling
+# that serves the reader's brotli bytes as files);
 # with --contract a Python virtualenv holding the pinned schemathesis that
 # tests/contract.rs runs, kept in the cargo target directory so it survives
 # between runs and leaves the stack's state alone; with --clients node, npm
@@ -34,7 +36,11 @@ for flag in "$@"; do
     --browser) browser=true; node_needed
                command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
     --bench) command -v wrk >/dev/null 2>&1 || need+=(wrk)
-             command -v taskset >/dev/null 2>&1 || need+=(util-linux) ;;
+             command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+             # `make bench`'s brotli ceiling: nginx serving the `.br` file
+             # beside the identity one (brotli_static on).
+             [ -f /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] \
+               || need+=(libnginx-mod-http-brotli-static) ;;
     --contract) contract=true
                 command -v python3 >/dev/null 2>&1 || need+=(python3)
                 # Debian splits venv and ensurepip out of python3.

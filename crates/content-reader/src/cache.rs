@@ -7,6 +7,11 @@
 //! records the WAL position it was read at, so a read-your-writes request
 //! can tell whether it is new enough. Redis is an optimisation: any error
 //! or timeout is a miss, and a Redis that comes back is used again.
+//!
+//! An entry holds its body in every coding it is served in (identity,
+//! and brotli and gzip where they are smaller), so both bounds count all
+//! of them: the memory budget through [`footprint`], Redis's `maxmemory`
+//! through the one value that carries them all.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -17,63 +22,146 @@ use actix_web::web::Bytes;
 use platform::redis::RedisHandle;
 use prometheus::{IntCounterVec, Opts};
 
-/// One cached answer. Its header values are built once, when it is read,
-/// so that a hit copies no text.
+use crate::encoding::Coding;
+
+/// One stored body of an answer: its bytes in one coding and their strong
+/// `ETag`, quoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub etag: HeaderValue,
+    pub body: Bytes,
+}
+
+/// One cached answer: the identity body and, for bodies of
+/// [`MIN_COMPRESSED_BYTES`](crate::encoding::MIN_COMPRESSED_BYTES) or more,
+/// the same body compressed once, when it was read (SPEC §10.1). Its
+/// header values are built once too, so that a hit copies no text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// `content_state.version` of the snapshot it was read from.
     pub version: i64,
     /// WAL position the snapshot is at least as new as.
     pub lsn: u64,
-    /// Strong `ETag`, quoted.
-    pub etag: HeaderValue,
     /// `Surrogate-Key` of the answer.
     pub surrogate_keys: HeaderValue,
     /// Where the data was read (`replica:<name>` or `primary`).
     pub source: HeaderValue,
-    pub body: Bytes,
+    pub identity: Variant,
+    /// Present only where smaller than identity.
+    pub br: Option<Variant>,
+    pub gzip: Option<Variant>,
 }
 
+/// The first byte of an entry as Redis holds it. Bump it when the layout
+/// changes: the key carries it too, so a reader never meets an entry of
+/// another layout, and the byte guards the decoding besides.
+const FORMAT: u8 = 2;
+
 impl Entry {
-    /// Redis value: a small length-prefixed header, then the body.
+    /// The stored body in `coding`, if the entry has it.
+    pub fn variant(&self, coding: Coding) -> Option<&Variant> {
+        match coding {
+            Coding::Identity => Some(&self.identity),
+            Coding::Br => self.br.as_ref(),
+            Coding::Gzip => self.gzip.as_ref(),
+        }
+    }
+
+    /// Every stored body with its coding, identity first.
+    pub fn variants(&self) -> impl Iterator<Item = (Coding, &Variant)> {
+        [Coding::Identity, Coding::Br, Coding::Gzip]
+            .into_iter()
+            .filter_map(|coding| self.variant(coding).map(|v| (coding, v)))
+    }
+
+    /// Redis value: the format byte, a small length-prefixed header, then
+    /// each variant (its coding, `ETag` and body).
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + 64);
+        let bodies: usize = self.variants().map(|(_, v)| v.body.len() + 64).sum();
+        let mut out = Vec::with_capacity(bodies + 64);
+        out.push(FORMAT);
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.lsn.to_be_bytes());
-        for text in [&self.etag, &self.surrogate_keys, &self.source] {
-            let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
+        for text in [&self.surrogate_keys, &self.source] {
+            put_short(&mut out, text.as_bytes());
         }
-        out.extend_from_slice(&self.body);
+        for (coding, variant) in self.variants() {
+            out.push(coding_tag(coding));
+            put_short(&mut out, variant.etag.as_bytes());
+            let len = u32::try_from(variant.body.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&variant.body[..len as usize]);
+        }
         out
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
-            let slice = bytes.get(*at..*at + n)?;
-            *at += n;
-            Some(slice)
-        };
-        let mut at = 0;
-        let version = i64::from_be_bytes(take(&mut at, 8)?.try_into().ok()?);
-        let lsn = u64::from_be_bytes(take(&mut at, 8)?.try_into().ok()?);
-        let mut texts = Vec::with_capacity(3);
-        for _ in 0..3 {
-            let len = u16::from_be_bytes(take(&mut at, 2)?.try_into().ok()?);
-            texts.push(HeaderValue::from_bytes(take(&mut at, usize::from(len))?).ok()?);
+        let mut input = Input { bytes, at: 0 };
+        if input.take(1)? != [FORMAT] {
+            return None;
         }
-        let source = texts.pop()?;
-        let surrogate_keys = texts.pop()?;
-        let etag = texts.pop()?;
+        let version = i64::from_be_bytes(input.take(8)?.try_into().ok()?);
+        let lsn = u64::from_be_bytes(input.take(8)?.try_into().ok()?);
+        let surrogate_keys = input.header_value()?;
+        let source = input.header_value()?;
+        let (mut identity, mut br, mut gzip) = (None, None, None);
+        while input.at < bytes.len() {
+            let slot = match input.take(1)? {
+                [0] => &mut identity,
+                [1] => &mut br,
+                [2] => &mut gzip,
+                _ => return None,
+            };
+            let etag = input.header_value()?;
+            let len = u32::from_be_bytes(input.take(4)?.try_into().ok()?);
+            let body = Bytes::copy_from_slice(input.take(usize::try_from(len).ok()?)?);
+            *slot = Some(Variant { etag, body });
+        }
         Some(Self {
             version,
             lsn,
-            etag,
             surrogate_keys,
             source,
-            body: Bytes::copy_from_slice(bytes.get(at..)?),
+            identity: identity?,
+            br,
+            gzip,
         })
+    }
+}
+
+/// A coding's tag in the Redis value.
+fn coding_tag(coding: Coding) -> u8 {
+    match coding {
+        Coding::Identity => 0,
+        Coding::Br => 1,
+        Coding::Gzip => 2,
+    }
+}
+
+/// Appends a text of at most 64 KiB with its length.
+fn put_short(out: &mut Vec<u8>, text: &[u8]) {
+    let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&text[..usize::from(len)]);
+}
+
+/// A Redis value being decoded.
+struct Input<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Input<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(slice)
+    }
+
+    /// A text written by [`put_short`], as a header value.
+    fn header_value(&mut self) -> Option<HeaderValue> {
+        let len = u16::from_be_bytes(self.take(2)?.try_into().ok()?);
+        HeaderValue::from_bytes(self.take(usize::from(len))?).ok()
     }
 }
 
@@ -88,16 +176,16 @@ struct Local {
     bytes: usize,
 }
 
-/// The memory an entry under `key` takes: its body, its header values, the
-/// key twice (map and order) and a fixed allowance for the bookkeeping.
+/// The memory an entry under `key` takes: every stored body with its
+/// `ETag`, its header values, the key twice (map and order) and a fixed
+/// allowance for the bookkeeping.
 fn footprint(key: &str, entry: &Entry) -> usize {
-    const OVERHEAD: usize = 160;
-    entry.body.len()
-        + entry.etag.len()
-        + entry.surrogate_keys.len()
-        + entry.source.len()
-        + 2 * key.len()
-        + OVERHEAD
+    const OVERHEAD: usize = 200;
+    let variants: usize = entry
+        .variants()
+        .map(|(_, v)| v.body.len() + v.etag.len())
+        .sum();
+    variants + entry.surrogate_keys.len() + entry.source.len() + 2 * key.len() + OVERHEAD
 }
 
 /// Cache metrics.
@@ -175,7 +263,7 @@ impl Cache {
     }
 
     fn redis_key(&self, version: i64, key: &str) -> String {
-        format!("rcr:content:{}:v{version}:{key}", self.region)
+        format!("rcr:content:{}:v{version}:f{FORMAT}:{key}", self.region)
     }
 
     /// The entry for `key` at `version` (or a newer generation held in
@@ -284,28 +372,58 @@ impl Cache {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_entry_survives_its_redis_encoding() {
-        let entry = Entry {
-            version: 7,
-            lsn: 0x16_B374_D848,
-            etag: HeaderValue::from_static("\"abc\""),
-            surrogate_keys: HeaderValue::from_static("review:1 subject:x list"),
-            source: HeaderValue::from_static("replica:sa-1"),
-            body: Bytes::from_static(b"{\"data\":[]}"),
-        };
-        assert_eq!(Entry::decode(&entry.encode()), Some(entry));
+    fn variant(etag: &'static str, body: &'static [u8]) -> Variant {
+        Variant {
+            etag: HeaderValue::from_static(etag),
+            body: Bytes::from_static(body),
+        }
     }
 
     fn entry_at(version: i64) -> Arc<Entry> {
         Arc::new(Entry {
             version,
             lsn: 1,
-            etag: HeaderValue::from_static("\"e\""),
             surrogate_keys: HeaderValue::from_static("list"),
             source: HeaderValue::from_static("replica:sa-1"),
-            body: Bytes::from_static(b"{}"),
+            identity: variant("\"e\"", b"{}"),
+            br: None,
+            gzip: None,
         })
+    }
+
+    #[test]
+    fn an_entry_survives_its_redis_encoding_with_every_variant() {
+        let entry = Entry {
+            version: 7,
+            lsn: 0x16_B374_D848,
+            surrogate_keys: HeaderValue::from_static("review:1 subject:x list"),
+            source: HeaderValue::from_static("replica:sa-1"),
+            identity: variant("\"abc\"", b"{\"data\":[]}"),
+            br: Some(variant("\"def-br\"", b"\x0b\x05")),
+            gzip: Some(variant("\"123-gzip\"", b"\x1f\x8b")),
+        };
+        assert_eq!(Entry::decode(&entry.encode()), Some(entry.clone()));
+        let identity_only = Entry {
+            br: None,
+            gzip: None,
+            ..entry
+        };
+        assert_eq!(Entry::decode(&identity_only.encode()), Some(identity_only));
+    }
+
+    #[test]
+    fn an_entry_of_another_layout_is_ignored_not_misread() {
+        let mut bytes = entry_at(3).encode();
+        // The layout before variants: the version came first.
+        bytes[0] = 0;
+        assert_eq!(Entry::decode(&bytes), None);
+        // A variant without identity, or cut short, is no entry either.
+        let mut no_identity = entry_at(3).encode();
+        let at = no_identity.len() - (1 + 2 + 3 + 4 + 2);
+        no_identity[at] = 1;
+        assert_eq!(Entry::decode(&no_identity), None);
+        let whole = entry_at(3).encode();
+        assert_eq!(Entry::decode(&whole[..whole.len() - 1]), None);
     }
 
     #[actix_web::test]
@@ -329,7 +447,10 @@ mod tests {
         let metrics = CacheMetrics::new(&platform::metrics::Metrics::new("test", "sa"));
         let sized = |len: usize| {
             Arc::new(Entry {
-                body: Bytes::from(vec![b'x'; len]),
+                identity: Variant {
+                    etag: HeaderValue::from_static("\"e\""),
+                    body: Bytes::from(vec![b'x'; len]),
+                },
                 ..(*entry_at(1)).clone()
             })
         };
@@ -356,9 +477,24 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_budget_counts_the_compressed_variants_too() {
+        let plain = entry_at(1);
+        let with_variants = Entry {
+            br: Some(variant("\"b-br\"", &[0; 300])),
+            gzip: Some(variant("\"g-gzip\"", &[0; 400])),
+            ..(*plain).clone()
+        };
+        assert_eq!(
+            footprint("k", &with_variants) - footprint("k", &plain),
+            300 + "\"b-br\"".len() + 400 + "\"g-gzip\"".len()
+        );
+    }
+
+    #[test]
     fn garbage_from_redis_is_not_an_entry() {
         assert_eq!(Entry::decode(b""), None);
         assert_eq!(Entry::decode(&[0u8; 17]), None);
         assert_eq!(Entry::decode(&[0xFF; 40]), None);
+        assert_eq!(Entry::decode(&[FORMAT; 40]), None);
     }
 }

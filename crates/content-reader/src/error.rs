@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use domain::ErrorCode;
 use platform::Problem;
 use platform::consistency::TokenError;
@@ -9,6 +10,10 @@ use platform::db::DbError;
 use platform::error::CommonError;
 
 use crate::params::ParamError;
+
+/// Where an answer's data was read: `cache`, `replica:<name>`, `primary`,
+/// or `none` (set by the middleware where nothing was read).
+pub(crate) const X_SERVED_FROM: HeaderName = HeaderName::from_static("x-served-from");
 
 /// Why a read was refused or failed. `Clone` so that single flight can hand
 /// one miss's failure to every request that waited for it.
@@ -30,6 +35,14 @@ pub enum ReadError {
     /// primary to fall back to.
     #[error("no usable database node")]
     NoNode,
+    /// Too many uncached reads at once: no permit within the queue wait
+    /// (`crate::admission`).
+    #[error("too many uncached reads in progress")]
+    Overloaded,
+    /// A read on the node named (its `X-Served-From` value) failed with
+    /// the inner error: the answer says which node it read.
+    #[error("{1}")]
+    OnNode(HeaderValue, Box<ReadError>),
     /// The database or a broken invariant: 503 or 500.
     #[error(transparent)]
     Common(Arc<CommonError>),
@@ -84,6 +97,11 @@ impl ReadError {
                 })
             }
             Self::NoNode => Problem::unavailable(self, 1),
+            // No cause: a flood refused request by request would otherwise
+            // write a warning for each; the counter and the access log
+            // line say it.
+            Self::Overloaded => Problem::new(ErrorCode::ServiceUnavailable).retry_after(1),
+            Self::OnNode(node, inner) => inner.to_problem().header(X_SERVED_FROM, node.clone()),
             Self::Common(err) => err.to_problem(),
         }
     }

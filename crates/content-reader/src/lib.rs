@@ -2,7 +2,9 @@
 //! catalog, compare), one deployment per region, on that region's
 //! streaming replicas behind that region's Redis. It never writes.
 
+pub mod admission;
 pub mod cache;
+pub mod encoding;
 pub mod error;
 pub mod flight;
 // The fuzz targets' checks: built for this crate's tests and with the

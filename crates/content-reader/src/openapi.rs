@@ -10,13 +10,20 @@
 //! - HEAD: every route answers HEAD as GET without the body (actix-web
 //!   routes both to one handler). Each HEAD operation is derived from its
 //!   GET one rather than annotated a second time, so the two cannot drift.
-//! - The caching headers (`ETag`, `Cache-Control`, `Surrogate-Key`) on
-//!   every 200, which `serve::answer` sets on every answer it makes.
-//! - `required: true` on every answer header: utoipa's `Header` has no
-//!   such field, and every header this document names is always sent. It
-//!   is set on the document as JSON, so the text is rendered from that
-//!   value (as `platform::openapi::render` would: pretty, a final newline;
-//!   keys in alphabetical order) rather than from utoipa's types.
+//! - The caching headers (`ETag`, `Cache-Control`, `Vary`,
+//!   `Surrogate-Key`) on every 200 and 304, which `serve::answer` sets on
+//!   every answer it makes, and `Content-Encoding` on a compressed 200.
+//! - `required: true` on every answer header but `Content-Encoding`
+//!   (absent on identity answers): utoipa's `Header` has no such field,
+//!   and every other header this document names is always sent. It is set
+//!   on the document as JSON, so the text is rendered from that value (as
+//!   `platform::openapi::render` would: pretty, a final newline; keys in
+//!   alphabetical order) rather than from utoipa's types.
+//!
+//! `Accept-Encoding` is described in the document's description and on
+//! `Content-Encoding`, not as a header parameter: a fuzzer sending `br`
+//! of its own accord would receive brotli that its HTTP client may not
+//! decode, and fail the answer for it.
 
 use std::collections::BTreeMap;
 
@@ -38,7 +45,7 @@ platform::problem_responses! {
     BadRequest => "Unknown, repeated or invalid parameter (named in errors[]), bad cursor, or a forged/garbled X-Consistency-Token";
     NotFound => "No such resource";
     MethodNotAllowed => "Method not allowed", allow;
-    ServiceUnavailable => "A dependency is down; retry", retry_after;
+    ServiceUnavailable => "A dependency is down, or the reader is at its bound on uncached reads (routing.max_concurrent_reads); retry after Retry-After", retry_after;
 }
 
 #[derive(utoipa::OpenApi)]
@@ -46,7 +53,7 @@ platform::problem_responses! {
     info(
         title = "RandomCameraReviews content-reader",
         version = "1.0.0",
-        description = "Every public read, served per region from that region's replicas behind its Redis. Anonymous, GET and HEAD only. Errors are application/problem+json with X-Region and X-Served-From too."
+        description = "Every public read, served per region from that region's replicas behind its Redis. Anonymous, GET and HEAD only. Errors are application/problem+json with X-Region and X-Served-From too. Answers of 1 KiB or more are sent br or gzip as the request's Accept-Encoding prefers (RFC 9110 §12.5.3: q-values, * and x-gzip honoured, ties to br, then gzip, then identity; identity when the field is missing or malformed, or refuses every coding), each coding with its own strong ETag, all with Vary: Accept-Encoding. Too many uncached reads at once are refused at once: 503 with Retry-After."
     ),
     servers((url = "/")),
     paths(
@@ -80,7 +87,7 @@ pub fn document() -> String {
             extra_headers: vec![region_header(), served_from_header()],
             bearer: false,
             readyz_summary: "Ready: some node (replica, or primary fallback) can serve",
-            optional_headers: &[],
+            optional_headers: &["Content-Encoding"],
         },
     )
 }
@@ -88,7 +95,23 @@ pub fn document() -> String {
 /// The headers `serve::answer` sets on every 200 and 304.
 fn answer_headers() -> Vec<NamedHeader> {
     vec![
-        ("ETag", text_header("Strong validator of the body")),
+        (
+            "ETag",
+            text_header(
+                "Strong validator of the body in the coding sent: \"<digest>\" for identity, \"<digest>-br\" and \"<digest>-gzip\" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get",
+            ),
+        ),
+        (
+            "Vary",
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["Accept-Encoding"])),
+                )
+                .description(Some("The answer's coding depends on Accept-Encoding"))
+                .build(),
+        ),
         (
             "Cache-Control",
             text_header(
@@ -102,13 +125,30 @@ fn answer_headers() -> Vec<NamedHeader> {
     ]
 }
 
-/// The caching headers on a GET's 200 (its 304 is [`NotModified`]).
+/// The caching headers and the coding on a GET's 200 (its 304 is
+/// [`NotModified`]).
 fn add_answer_headers(get: &mut Operation) {
     if let Some(RefOr::T(ok)) = get.responses.responses.get_mut("200") {
-        for (name, header) in answer_headers() {
+        for (name, header) in answer_headers().into_iter().chain([content_encoding()]) {
             ok.headers.entry(name.to_owned()).or_insert(header);
         }
     }
+}
+
+/// `Content-Encoding` of a compressed 200: absent for identity.
+fn content_encoding() -> NamedHeader {
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["br", "gzip"]));
+    (
+        "Content-Encoding",
+        HeaderBuilder::new()
+            .schema(schema)
+            .description(Some(
+                "br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding",
+            ))
+            .build(),
+    )
 }
 
 /// The HEAD operation of a GET one: the same parameters and answers, the
@@ -414,5 +454,11 @@ mod tests {
         assert_eq!(etag["required"], true, "{etag}");
         let retry = &doc["components"]["responses"]["ServiceUnavailable"]["headers"]["Retry-After"];
         assert_eq!(retry["required"], true, "{retry}");
+        let ok = &doc["paths"][list::PATH]["get"]["responses"]["200"]["headers"];
+        assert_eq!(ok["Vary"]["required"], true, "{ok}");
+        assert!(ok["Content-Encoding"].get("required").is_none(), "{ok}");
+        let not_modified = &doc["components"]["responses"]["NotModified"]["headers"];
+        assert_eq!(not_modified["Vary"]["required"], true, "{not_modified}");
+        assert!(not_modified.get("Content-Encoding").is_none());
     }
 }

@@ -1,8 +1,10 @@
 //! The one request path every route shares (ARCHITECTURE.md walkthrough 5):
-//! cache lookup (memory, then Redis) → single-flight miss → a snapshot
-//! read on the node the router picks → the conditional answer with its
-//! caching headers. A route says only what it reads ([`Read`]) and under
-//! which cache key.
+//! cache lookup (memory, then Redis) → single-flight miss → a database
+//! permit (`crate::admission`) → a snapshot read on the node the router
+//! picks → the entry, compressed once (`crate::encoding`) → the
+//! conditional answer in the coding the request prefers, with its caching
+//! headers. A route says only what it reads ([`Read`]) and under which
+//! cache key.
 
 use std::sync::Arc;
 
@@ -16,8 +18,9 @@ use platform::surrogate::SurrogateKeys;
 use sha2::{Digest, Sha256};
 use tokio_postgres::IsolationLevel;
 
-use crate::cache::Entry;
-use crate::error::ReadError;
+use crate::cache::{Entry, Variant};
+use crate::encoding::{AcceptEncoding, Coding};
+use crate::error::{ReadError, X_SERVED_FROM};
 use crate::router::{NoNode, Node};
 use crate::startup::State;
 
@@ -46,7 +49,6 @@ impl Content {
 }
 
 const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
-const X_SERVED_FROM: HeaderName = HeaderName::from_static("x-served-from");
 const X_CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
 
 /// Answers `req` with what `read` reads, cached under `key`.
@@ -92,9 +94,10 @@ fn consistency_lsn(req: &HttpRequest, state: &State) -> Result<Option<u64>, Read
     Ok(Some(token.lsn.0))
 }
 
-/// Reads on a node the router picks, retrying once elsewhere when a
-/// replica cancels the query (a conflict with replay, SQLSTATE 40001), and
-/// keeps the entry in the cache.
+/// Reads on a node the router picks — holding one of the reader's
+/// database permits (`crate::admission`) — and keeps the entry in the
+/// cache. The entry's compressed variants are made after the permit is
+/// given back: they cost the reader's CPU, not the database's.
 async fn fetch(
     state: &State,
     key: &str,
@@ -106,16 +109,45 @@ async fn fetch(
         None => state.router.choose(),
     }
     .map_err(|_: NoNode| ReadError::NoNode)?;
-    let entry = match read_on(state, &node, read).await {
-        Err(err) if err.is_retryable() => {
-            let other = retry_node(state, &node, &err, min_lsn).map_err(|_| err)?;
-            read_on(state, &other, read).await
-        }
-        other => other,
-    };
-    let entry = Arc::new(entry?);
+    let permit = state.admission.enter().await?;
+    let (node, snapshot) = read_retrying(state, node, read, min_lsn).await;
+    drop(permit);
+    let entry = Arc::new(entry_of(
+        snapshot.map_err(|err| on_node(&node, err))?,
+        &node,
+    )?);
     state.cache.put(key, entry.clone()).await;
     Ok(entry)
+}
+
+/// Reads on `node`, and once more elsewhere when a replica cancels the
+/// query (a conflict with replay, SQLSTATE 40001) or cannot be reached:
+/// what the last node read answered, and that node.
+async fn read_retrying(
+    state: &State,
+    node: Arc<Node>,
+    read: &impl Read,
+    min_lsn: Option<u64>,
+) -> (Arc<Node>, Result<Snapshot, ReadError>) {
+    match read_on(state, &node, read).await {
+        Err(err) if err.is_retryable() => match retry_node(state, &node, &err, min_lsn) {
+            Ok(other) => {
+                let result = read_on(state, &other, read).await;
+                (other, result)
+            }
+            Err(NoNode) => (node, Err(err)),
+        },
+        result => (node, result),
+    }
+}
+
+/// A failed read's error, naming the node that was read (`X-Served-From`
+/// on the answer: a slug not found on a replica says which one).
+fn on_node(node: &Node, err: ReadError) -> ReadError {
+    match HeaderValue::from_str(&node.label) {
+        Ok(label) => ReadError::OnNode(label, Box::new(err)),
+        Err(_) => err,
+    }
 }
 
 /// Where to read once more after `node` failed with `err` (cancelled by
@@ -141,9 +173,19 @@ fn retry_node(
     }
 }
 
+/// What one snapshot read produced, before it becomes a cache entry.
+#[derive(Debug)]
+struct Snapshot {
+    /// `content_state.version` in the snapshot.
+    version: i64,
+    /// The node's WAL position, read before the snapshot was taken.
+    lsn: u64,
+    content: Content,
+}
+
 /// One snapshot read. The WAL position is read before the snapshot is
 /// taken, so the entry is at least as new as the position it records.
-async fn read_on(state: &State, node: &Node, read: &impl Read) -> Result<Entry, ReadError> {
+async fn read_on(state: &State, node: &Node, read: &impl Read) -> Result<Snapshot, ReadError> {
     state.db_queries.with_label_values(&[&node.label]).inc();
     let mut client = node.pool.get().await?;
     let lsn = replay_position(&client).await?;
@@ -160,14 +202,41 @@ async fn read_on(state: &State, node: &Node, read: &impl Read) -> Result<Entry, 
         .get(0);
     let content = read.read(&tx, state).await?;
     tx.commit().await?;
-    let header = |text: String| HeaderValue::try_from(text).map_err(ReadError::internal);
-    Ok(Entry {
+    Ok(Snapshot {
         version,
         lsn,
-        etag: header(format!("\"{}\"", digest(&content.body)))?,
-        surrogate_keys: header(content.keys.header_value())?,
+        content,
+    })
+}
+
+/// The cache entry of a snapshot read on `node`: the identity body and
+/// its compressed variants, each with its strong `ETag` — the digest of
+/// its own bytes, a compressed one suffixed with its coding (`"…-br"`),
+/// so that no two variants share a tag and a tag changes whenever the
+/// bytes sent under it would.
+fn entry_of(snapshot: Snapshot, node: &Node) -> Result<Entry, ReadError> {
+    let header = |text: String| HeaderValue::try_from(text).map_err(ReadError::internal);
+    let body = snapshot.content.body;
+    let compressed = |coding: Coding| -> Result<Option<Variant>, ReadError> {
+        let Some(bytes) = coding.encode(&body) else {
+            return Ok(None);
+        };
+        Ok(Some(Variant {
+            etag: header(format!("\"{}-{}\"", digest(&bytes), coding.token()))?,
+            body: Bytes::from(bytes),
+        }))
+    };
+    Ok(Entry {
+        version: snapshot.version,
+        lsn: snapshot.lsn,
+        surrogate_keys: header(snapshot.content.keys.header_value())?,
         source: header(node.label.clone())?,
-        body: Bytes::from(content.body),
+        br: compressed(Coding::Br)?,
+        gzip: compressed(Coding::Gzip)?,
+        identity: Variant {
+            etag: header(format!("\"{}\"", digest(&body)))?,
+            body: Bytes::from(body),
+        },
     })
 }
 
@@ -199,7 +268,8 @@ fn digest(bytes: &[u8]) -> String {
     out
 }
 
-/// The answer for an entry: 304 when the client has it, else 200.
+/// The answer for an entry: 304 when the client has it, else 200 with
+/// the body in the coding the request prefers (`crate::encoding`).
 fn answer(
     req: &HttpRequest,
     state: &State,
@@ -213,37 +283,46 @@ fn answer(
     } else {
         state.public_cache_control.clone()
     };
-    let not_modified = client_has(req, &entry.etag);
+    let coding = AcceptEncoding::negotiate(req.headers(), |c| entry.variant(c).is_some());
+    let variant = entry.variant(coding).unwrap_or(&entry.identity);
+    let not_modified = client_has(req, entry);
     let mut res = HttpResponse::build(if not_modified {
         StatusCode::NOT_MODIFIED
     } else {
         StatusCode::OK
     });
-    res.insert_header((header::ETAG, entry.etag.clone()))
+    // The tag of the variant this request gets, on a 304 too: a cache
+    // that revalidated several stored variants at once learns which one
+    // to serve (RFC 9111 §4.3.4).
+    res.insert_header((header::ETAG, variant.etag.clone()))
         .insert_header((header::CACHE_CONTROL, cache_control))
+        .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")))
         .insert_header((SURROGATE_KEY, entry.surrogate_keys.clone()))
         .insert_header((X_SERVED_FROM, served_from.clone()));
     if not_modified {
         return res.finish();
     }
+    if let Some(encoding) = coding.content_encoding() {
+        res.insert_header((header::CONTENT_ENCODING, encoding));
+    }
     res.insert_header((
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     ))
-    .body(entry.body.clone())
+    .body(variant.body.clone())
 }
 
-/// Whether `If-None-Match` names `etag` (or `*`). Weak comparison (RFC 9110
+/// Whether `If-None-Match` names any of the entry's tags, whichever
+/// coding it was sent in (or is `*`). Weak comparison (RFC 9110
 /// §13.1.2): a `W/` prefix, as a compressing proxy adds, still matches.
-fn client_has(req: &HttpRequest, etag: &HeaderValue) -> bool {
-    let etag = etag.as_bytes();
+fn client_has(req: &HttpRequest, entry: &Entry) -> bool {
     req.headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',').any(|t| {
-                let t = t.trim();
-                t == "*" || t.strip_prefix("W/").unwrap_or(t).as_bytes() == etag
-            })
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            let tag = t.strip_prefix("W/").unwrap_or(t).as_bytes();
+            t == "*" || entry.variants().any(|(_, v)| v.etag.as_bytes() == tag)
         })
 }

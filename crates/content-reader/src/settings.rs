@@ -10,7 +10,9 @@
 //!   for read-your-writes past the wait bound
 //! - `RCR__ROUTING__MAX_LAG_MS` (5000), `RCR__ROUTING__CHECK_INTERVAL_MS`
 //!   (250, also the `content_state.version` poll), `RCR__ROUTING__CHECK_TIMEOUT_MS`
-//!   (500), `RCR__ROUTING__RYW_WAIT_MS` (1000), `RCR__ROUTING__RYW_POLL_MS` (20)
+//!   (500), `RCR__ROUTING__RYW_WAIT_MS` (1000), `RCR__ROUTING__RYW_POLL_MS` (20),
+//!   `RCR__ROUTING__MAX_CONCURRENT_READS` (0: `database.pool_size`),
+//!   `RCR__ROUTING__QUEUE_WAIT_MS` (100)
 //! - `RCR__CACHE__TTL_S` (300), `RCR__CACHE__LOCAL_BYTES` (16 MiB),
 //!   `RCR__CACHE__ENABLED` (true)
 //! - `RCR__HTTP_CACHE__MAX_AGE_S` (5), `RCR__HTTP_CACHE__STALE_WHILE_REVALIDATE_S` (30),
@@ -87,6 +89,15 @@ pub struct RoutingSettings {
     pub ryw_wait_ms: u64,
     /// How often a waiting request asks the replica where it is.
     pub ryw_poll_ms: u64,
+    /// Snapshot reads (cache misses) running at once, on any node; 0
+    /// means `database.pool_size`, so that a read never queues for a
+    /// pooled connection instead (`crate::admission`).
+    pub max_concurrent_reads: usize,
+    /// How long a miss waits for one of those before the answer is 503 +
+    /// `Retry-After: 1`. Long enough for a burst at the reader's peak
+    /// (a queue as long as the permits drains in about one read's time),
+    /// short enough that a flood is refused within a tenth of a second.
+    pub queue_wait_ms: u64,
 }
 
 impl Default for RoutingSettings {
@@ -97,6 +108,8 @@ impl Default for RoutingSettings {
             check_timeout_ms: 500,
             ryw_wait_ms: 1_000,
             ryw_poll_ms: 20,
+            max_concurrent_reads: 0,
+            queue_wait_ms: 100,
         }
     }
 }

@@ -17,6 +17,7 @@ use platform::server::{Shared, StartupError};
 use platform::settings::{DatabaseSettings, Secret, SettingsError};
 use prometheus::{IntCounterVec, Opts};
 
+use crate::admission::Admission;
 use crate::cache::{Cache, CacheMetrics, Entry};
 use crate::error::ReadError;
 use crate::flight::Flights;
@@ -30,6 +31,8 @@ pub struct State {
     pub cache: Cache,
     /// Misses being computed, by version and key.
     pub flights: Flights<Result<Arc<Entry>, ReadError>>,
+    /// Permits for the snapshot reads misses make.
+    pub admission: Admission,
     pub tokens: TokenKey,
     pub cursors: CursorKey,
     /// Snapshot reads by node (what single flight saves).
@@ -102,6 +105,7 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         router: router.clone(),
         cache: cache(&settings, &metrics)?,
         flights: Flights::default(),
+        admission: admission(&settings, &metrics)?,
         tokens,
         cursors,
         db_queries: db_reads_metric(&metrics)?,
@@ -158,6 +162,17 @@ fn cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, SettingsError>
         Duration::from_secs(settings.cache.ttl_s),
         CacheMetrics::new(metrics),
     ))
+}
+
+/// The bound on concurrent snapshot reads: the query pool's size unless
+/// `routing.max_concurrent_reads` says otherwise.
+fn admission(settings: &Settings, metrics: &Metrics) -> Result<Admission, SettingsError> {
+    let permits = match settings.routing.max_concurrent_reads {
+        0 => settings.database.pool_size,
+        n => n,
+    };
+    let wait = Duration::from_millis(settings.routing.queue_wait_ms);
+    Admission::new(permits, wait, metrics).map_err(|e| SettingsError::new(e.to_string()))
 }
 
 /// Snapshot reads by node: what single flight saves.

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use actix_web::web::Bytes;
+use awc::http::header::HeaderMap;
 use awc::http::{Method, StatusCode};
 use content_reader::settings::NodeSettings;
 use platform::settings::Secret;
@@ -73,6 +75,21 @@ impl ReaderAnswer for Answer {
         self.header("x-consistency-token")
             .unwrap_or_else(|| panic!("no X-Consistency-Token: {:?}", self.headers))
             .to_owned()
+    }
+}
+
+/// An answer with its body as sent: a compressed body stays compressed.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Raw {
+    /// A header's value, when present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
@@ -267,11 +284,44 @@ impl TestApp {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self.client.request(method, reader.url(path));
-        for (name, value) in headers {
-            req = req.insert_header((*name, *value));
-        }
+        let req = self.request(reader, method, path, headers);
         read(req.send().await.expect("request sent")).await
+    }
+
+    fn request(
+        &self,
+        reader: &Reader,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> awc::ClientRequest {
+        headers.iter().fold(
+            self.client.request(method, reader.url(path)),
+            |req, (name, value)| req.insert_header((*name, *value)),
+        )
+    }
+
+    /// `GET` on the reader with extra headers, the body as sent.
+    pub async fn raw(&self, path: &str, headers: &[(&str, &str)]) -> Raw {
+        self.raw_on(&self.reader, Method::GET, path, headers).await
+    }
+
+    /// Any request to a reader, the body as sent.
+    pub async fn raw_on(
+        &self,
+        reader: &Reader,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Raw {
+        let req = self.request(reader, method, path, headers);
+        let mut res = req.send().await.expect("request sent");
+        let body = res.body().limit(16 * 1024 * 1024).await.expect("body");
+        Raw {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body,
+        }
     }
 
     /// `GET` with the read-your-writes token of a write.
@@ -337,6 +387,35 @@ impl TestApp {
     pub async fn wait_listed(&self, id: i64) {
         self.eventually("/content?limit=100", |a| a.ids().contains(&id))
             .await;
+    }
+
+    /// Waits until the replica's startup process holds the `reviews` lock
+    /// taken on the primary (a read of reviews there then waits for it).
+    pub async fn wait_for_replayed_lock(&self) {
+        let replica = self.db.replica_client().await;
+        let deadline = Instant::now() + EVENTUALLY;
+        loop {
+            // `pg_locks` and the `regclass` lookup read catalogs only: this
+            // query does not itself wait for the lock.
+            let held: bool = replica
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks
+                                     WHERE relation = 'reviews'::regclass
+                                       AND mode = 'AccessExclusiveLock' AND granted)",
+                    &[],
+                )
+                .await
+                .expect("replica locks")
+                .get(0);
+            if held {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the replica never replayed the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Runs SQL on the primary.
@@ -416,6 +495,19 @@ impl TestApp {
     pub async fn another_reader(&self) -> Reader {
         start_reader(self.reader_settings.clone()).await
     }
+}
+
+/// Takes an `ACCESS EXCLUSIVE` lock on `reviews` in a transaction on
+/// `primary`, held until the transaction ends. Replayed on the replica
+/// once a commit elsewhere flushes it there (then
+/// [`TestApp::wait_for_replayed_lock`]), it holds every read of reviews
+/// there.
+pub async fn lock_reviews(primary: &mut tokio_postgres::Client) -> tokio_postgres::Transaction<'_> {
+    let lock = primary.transaction().await.expect("transaction");
+    lock.batch_execute("LOCK TABLE reviews IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locked");
+    lock
 }
 
 /// Sums a metric's samples in Prometheus text whose labels include `labels`.

@@ -188,3 +188,59 @@ async fn if_none_match_uses_the_weak_comparison_so_a_w_prefixed_etag_still_match
     let answer = app.get_with("/content", &[("if-none-match", &weak)]).await;
     assert_eq!(answer.status.as_u16(), 304, "If-None-Match: {weak}");
 }
+
+#[actix_web::test]
+async fn a_404_names_the_node_it_looked_on_and_none_only_where_nothing_was_read() {
+    let app = spawn_app().await;
+    let (_, _, subject) = published(&app, "Found elsewhere").await;
+    for path in [
+        "/content/no-such-review".to_owned(),
+        "/content/987654321".to_owned(),
+        "/content/subjects/no-such-subject".to_owned(),
+        format!("/content/compare?subjects={subject},no-such-subject"),
+    ] {
+        let answer = app.get(&path).await;
+        answer.assert_problem(404, "not_found");
+        assert_eq!(answer.served_from(), "replica:r1", "{path}");
+    }
+    // Refused before any read: a name no review can have, a bad parameter.
+    for (path, status) in [("/content/Not_A_Slug", 404), ("/content?limit=0", 400)] {
+        let answer = app.get(path).await;
+        assert_eq!(answer.status.as_u16(), status, "{path}");
+        assert_eq!(answer.served_from(), "none", "{path}");
+    }
+}
+
+#[actix_web::test]
+async fn error_answers_to_a_token_carrying_request_are_private_too() {
+    let app = spawn_app().await;
+    let token = app
+        .publish_titled("Token for errors")
+        .await
+        .consistency_token();
+    for (path, token, status) in [
+        ("/content/no-such-review", token.as_str(), 404),
+        ("/content?limit=0", token.as_str(), 400),
+        ("/content", "garbage", 400),
+    ] {
+        let answer = app.get_with(path, &[("x-consistency-token", token)]).await;
+        assert_eq!(answer.status.as_u16(), status, "{path}: {:?}", answer.body);
+        assert_eq!(
+            answer.header("cache-control"),
+            Some("private, no-store"),
+            "{path}"
+        );
+        assert_common_headers(&answer, path);
+    }
+    let missing = app
+        .get_with(
+            "/content/no-such-review",
+            &[("x-consistency-token", &token)],
+        )
+        .await;
+    assert!(
+        ["replica:r1", "primary"].contains(&missing.served_from()),
+        "{}",
+        missing.served_from()
+    );
+}

@@ -4,8 +4,10 @@
 
 mod helpers;
 
+mod admission;
 mod cache;
 mod catalog;
+mod compression;
 mod consistency;
 mod detail;
 mod http_caching;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use test_support::StopMode;
 
 use crate::helpers::{
-    Answer, EVENTUALLY, ReaderAnswer as _, TestApp, client_with_timeout, read, spawn_app_on,
-    unique_word,
+    Answer, EVENTUALLY, ReaderAnswer as _, TestApp, client_with_timeout, lock_reviews, read,
+    spawn_app_on, unique_word,
 };
 
 /// A list path no earlier request asked for (cold in every cache), that
@@ -251,14 +251,11 @@ async fn a_replica_whose_every_pooled_connection_is_busy_is_still_checked_and_st
     // (once a commit elsewhere flushes it there): reads of reviews wait
     // there, holding both pooled connections.
     let mut locker = app.db.primary_client().await;
-    let lock = locker.transaction().await.expect("transaction");
-    lock.batch_execute("LOCK TABLE reviews IN ACCESS EXCLUSIVE MODE")
-        .await
-        .expect("locked");
+    let lock = lock_reviews(&mut locker).await;
     app.bump_version().await;
     // Reads sent before the replica has replayed the lock would not wait
     // for it (this test failed about every other run on a busy machine).
-    wait_for_replayed_lock(&app).await;
+    app.wait_for_replayed_lock().await;
     let released = AtomicBool::new(false);
     let held: Vec<_> = (0..2)
         .map(|_| {
@@ -286,34 +283,5 @@ async fn a_replica_whose_every_pooled_connection_is_busy_is_still_checked_and_st
         assert!(after_release, "a read did not wait for the lock");
         assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
         assert_eq!(answer.served_from(), "replica:r1");
-    }
-}
-
-/// Waits until the replica's startup process holds the `reviews` lock
-/// taken on the primary.
-async fn wait_for_replayed_lock(app: &TestApp) {
-    let replica = app.db.replica_client().await;
-    let deadline = Instant::now() + EVENTUALLY;
-    loop {
-        // `pg_locks` and the `regclass` lookup read catalogs only: this
-        // query does not itself wait for the lock.
-        let held: bool = replica
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks
-                                 WHERE relation = 'reviews'::regclass
-                                   AND mode = 'AccessExclusiveLock' AND granted)",
-                &[],
-            )
-            .await
-            .expect("replica locks")
-            .get(0);
-        if held {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replica never replayed the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
