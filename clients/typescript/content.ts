@@ -409,10 +409,12 @@ export interface components {
             headers: {
                 /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                 "Cache-Control": string;
-                /** @description Strong validator of the body */
+                /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                 ETag: string;
                 /** @description review:<id> subject:<slug> list */
                 "Surrogate-Key": string;
+                /** @description The answer's coding depends on Accept-Encoding */
+                Vary: "Accept-Encoding";
                 "X-Content-Type-Options": "nosniff";
                 /** @description The reader's region */
                 "X-Region": string;
@@ -424,7 +426,7 @@ export interface components {
             };
             content?: never;
         };
-        /** @description A dependency is down; retry */
+        /** @description A dependency is down, or the reader is at its bound on uncached reads (routing.max_concurrent_reads); retry after Retry-After */
         ServiceUnavailable: {
             headers: {
                 /** @description Seconds to wait before trying again */
@@ -487,10 +489,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -548,10 +554,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -597,10 +607,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -648,10 +662,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -695,10 +713,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -744,10 +766,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -790,10 +816,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -838,10 +868,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -884,10 +918,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
@@ -932,10 +970,14 @@ export interface operations {
                 headers: {
                     /** @description public, max-age, stale-while-revalidate, stale-if-error; private, no-store with X-Consistency-Token */
                     "Cache-Control": string;
-                    /** @description Strong validator of the body */
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
                     /** @description review:<id> subject:<slug> list */
                     "Surrogate-Key": string;
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
                     "X-Content-Type-Options": "nosniff";
                     /** @description The reader's region */
                     "X-Region": string;
