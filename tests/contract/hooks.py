@@ -47,6 +47,13 @@ CROSS_FIELD = {
     ("sort", "relevance needs a search query q"),
     ("subject.specs.focal_min_mm", "must not be greater than focal_max_mm"),
     ("current_password", "is incorrect"),
+    # An embargo: `status` and `publish_at` decide together, and "future"
+    # is relative to the server's clock, which no schema knows.
+    ("publish_at", "is required for a scheduled review: a time in the future"),
+    ("publish_at", "must be left out for a draft"),
+    ("publish_at", "must be in the future for a scheduled review"),
+    ("publish_at", "must be at most a year from now"),
+    ("status", "must be scheduled, or left out, when publish_at is in the future"),
 }
 
 # Ids of reviews named by replayed answers (see ST302 above).

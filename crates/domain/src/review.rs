@@ -23,6 +23,49 @@ fn validate_title(value: &str) -> Result<String, Invalid> {
     single_line(value, 200)
 }
 
+/// Every character is one an IRI may hold (RFC 3987): ASCII only from
+/// the URI grammar (unreserved, reserved, `%` followed by two hex digits),
+/// anything else a `ucschar` — or, in the query, an `iprivate` code point.
+/// A browser (and the document's `format: iri`) refuses the rest.
+fn check_iri_characters(rest: &str) -> Result<(), Invalid> {
+    let refused = || Invalid::new("must be a valid URL (IRI): a character here is not allowed");
+    let mut in_query = false;
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        in_query |= c == '?';
+        let allowed = match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' => true,
+            '-' | '.' | '_' | '~' | ':' | '/' | '?' | '#' | '[' | ']' | '@' => true,
+            '!' | '$' | '&' | '\'' | '(' | ')' | '*' | '+' | ',' | ';' | '=' => true,
+            '%' => {
+                let hex = |d: Option<char>| d.is_some_and(|d| d.is_ascii_hexdigit());
+                hex(chars.next()) && hex(chars.next())
+            }
+            c if c.is_ascii() => false,
+            c => is_ucschar(c) || (in_query && is_iprivate(c)),
+        };
+        if !allowed {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}
+
+/// RFC 3987 `ucschar`.
+fn is_ucschar(c: char) -> bool {
+    let c = u32::from(c);
+    matches!(c, 0xA0..=0xD7FF | 0xF900..=0xFDCF | 0xFDF0..=0xFFEF)
+        || ((0x10000..=0xEFFFD).contains(&c)
+            && (c & 0xFFFF) <= 0xFFFD
+            && !(0xE0000..=0xE0FFF).contains(&c))
+}
+
+/// RFC 3987 `iprivate` (allowed in the query only).
+fn is_iprivate(c: char) -> bool {
+    let c = u32::from(c);
+    matches!(c, 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD)
+}
+
 string_newtype!(
     /// A review's headline: one line, 1–200 characters, trimmed.
     Title,
@@ -237,6 +280,7 @@ fn validate_image_url(value: &str) -> Result<String, Invalid> {
         Some(scheme) if scheme.eq_ignore_ascii_case("https://") => &value[8..],
         _ => return Err(Invalid::new("must be an https:// URL")),
     };
+    check_iri_characters(rest)?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         return Err(Invalid::new("must not contain a user name or password"));
@@ -997,6 +1041,8 @@ mod tests {
             "HTTPS://cdn.example.com",
             "https://example.com:8443/x?y=1#z",
             "https://[::1]/img.png",
+            "https://cámaras.example/fotos/sensor%20grande.jpg",
+            "https://example.com/a?x=\u{e000}",
         ] {
             assert!(ImageUrl::parse(good).is_ok(), "{good}");
         }
@@ -1017,6 +1063,16 @@ mod tests {
             "javascript:alert(1)",
             "ftp://example.com",
             "",
+            // Not IRI characters: a private-use code point outside the
+            // query, a noncharacter, characters the grammar leaves out, a
+            // bare percent.
+            "https://\u{fdc1c}\u{107}",
+            "https://example.com/\u{fdd0}",
+            "https://example.com/a\"b",
+            "https://example.com/{x}",
+            "https://example.com/a|b",
+            "https://example.com/100%",
+            "https://example.com/%zz",
         ] {
             assert!(ImageUrl::parse(bad).is_err(), "{bad}");
         }
