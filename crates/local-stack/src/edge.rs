@@ -11,6 +11,9 @@
 //! - `RCR_RATE_LOGIN`, `RCR_RATE_WRITE`, `RCR_RATE_SEARCH`: `RATE,BURST`
 //!   per client address, RATE as nginx writes it (`1r/s`, `30r/m`)
 //!   (defaults `1r/s,10`, `5r/s,20`, `20r/s,40`).
+//! - `RCR_RATE_SEARCH_ALL`: `RATE,BURST` of all of a region's searches
+//!   together (default `100r/s,50`): what its readers rank beside their
+//!   cached reads; a flood from many addresses is refused at the gateway.
 //! - `RCR_TRUSTED_PROXIES`: addresses or CIDR ranges whose
 //!   `X-Forwarded-For` the gateway believes, comma-separated (default
 //!   none: the peer is the client).
@@ -65,6 +68,8 @@ pub struct Edge {
     pub login: Limit,
     pub write: Limit,
     pub search: Limit,
+    /// All searches of a region's gateway together.
+    pub search_all: Limit,
     /// Whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
 }
@@ -85,6 +90,10 @@ impl Default for Edge {
             search: Limit {
                 rate: "20r/s".into(),
                 burst: 40,
+            },
+            search_all: Limit {
+                rate: "100r/s".into(),
+                burst: 50,
             },
             trusted_proxies: Vec::new(),
         }
@@ -113,6 +122,9 @@ impl Edge {
         }
         if let Some(text) = var("RCR_RATE_SEARCH") {
             edge.search = Limit::parse(&text)?;
+        }
+        if let Some(text) = var("RCR_RATE_SEARCH_ALL") {
+            edge.search_all = Limit::parse(&text)?;
         }
         if let Some(proxies) = var("RCR_TRUSTED_PROXIES") {
             edge.trusted_proxies = list(proxies);
@@ -144,6 +156,7 @@ impl Edge {
             login: high(),
             write: high(),
             search: high(),
+            search_all: high(),
             ..Self::default()
         }
     }

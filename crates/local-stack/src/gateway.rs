@@ -70,6 +70,11 @@ impl GatewayConf<'_> {
             .replace("{{WRITE_BURST}}", &self.edge.write.burst.to_string())
             .replace("{{SEARCH_RATE}}", &self.edge.search.rate)
             .replace("{{SEARCH_BURST}}", &self.edge.search.burst.to_string())
+            .replace("{{SEARCH_ALL_RATE}}", &self.edge.search_all.rate)
+            .replace(
+                "{{SEARCH_ALL_BURST}}",
+                &self.edge.search_all.burst.to_string(),
+            )
     }
 }
 
