@@ -54,26 +54,34 @@ struct Acked {
 }
 
 /// What the writer threads of one drill saw.
+#[derive(Default)]
+struct Seen {
+    acked: Vec<Acked>,
+    /// Answers a careful client cannot retry, and writes given up.
+    failures: Vec<String>,
+}
+
+/// The writer threads of one drill: when they started, whether to stop,
+/// what they saw.
 struct Load {
     t0: Instant,
     stop: AtomicBool,
-    acked: Mutex<Vec<Acked>>,
-    /// Answers a careful client cannot retry, and writes given up.
-    failures: Mutex<Vec<String>>,
+    seen: Mutex<Seen>,
 }
 
 impl Load {
     fn new() -> Self {
-        Self {
-            t0: Instant::now(),
-            stop: AtomicBool::new(false),
-            acked: Mutex::new(Vec::new()),
-            failures: Mutex::new(Vec::new()),
-        }
+        let (t0, stop) = (Instant::now(), AtomicBool::new(false));
+        let seen = Mutex::default();
+        Self { t0, stop, seen }
     }
 
     fn acked(&self) -> Vec<Acked> {
-        self.acked.lock().expect("load").clone()
+        self.seen.lock().expect("load").acked.clone()
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.seen.lock().expect("load").failures.clone()
     }
 }
 
@@ -86,21 +94,21 @@ impl Drop for StopLoad<'_> {
     }
 }
 
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+/// A review titled `title`, as JSON.
+fn review(title: &str) -> String {
+    let subject = json!({ "kind": "lens", "brand": "Drill", "model": "50mm" });
+    let body = "Written while the database moves.";
+    json!({ "subject": subject, "title": title, "body": body, "rating": 8 }).to_string()
+}
+
 /// Posts one review until it is acknowledged, as a careful client: the
 /// same body and key again after no answer, a 5xx or a 409. Its 201.
 fn post(load: &Load, layout: &Layout, token: &str, title: &str) -> Option<http::Answer> {
-    let auth = format!("Bearer {token}");
+    let (auth, body) = (format!("Bearer {token}"), review(title));
     let key = format!("{title}-{}", std::process::id()).replace(' ', "-");
-    let body = json!({
-        "subject": { "kind": "lens", "brand": "Drill", "model": "50mm" },
-        "title": title, "body": "Written while the database moves.", "rating": 8,
-    })
-    .to_string();
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Idempotency-Key", key.as_str()),
-        ("Content-Type", "application/json"),
-    ];
+    let headers = [("Authorization", &*auth), ("Idempotency-Key", &*key), JSON];
     let began = Instant::now();
     loop {
         let answer = http::request(
@@ -116,10 +124,8 @@ fn post(load: &Load, layout: &Layout, token: &str, title: &str) -> Option<http::
         }
         let retry = status == 0 || status == 409 || status >= 500;
         if !retry || began.elapsed() > GIVE_UP {
-            load.failures
-                .lock()
-                .expect("load")
-                .push(format!("{title}: {status}"));
+            let failure = format!("{title}: {status}");
+            load.seen.lock().expect("load").failures.push(failure);
             return None;
         }
         let pause = answer
@@ -141,10 +147,8 @@ fn writer(load: &Load, layout: &Layout, token: &str, prefix: &str, thread: usize
                 .as_i64()
                 .expect("id");
             let at = load.t0.elapsed();
-            load.acked
-                .lock()
-                .expect("load")
-                .push(Acked { title, id, at });
+            let acked = Acked { title, id, at };
+            load.seen.lock().expect("load").acked.push(acked);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -191,6 +195,16 @@ fn lost_and_duplicated(
     (lost, duplicated)
 }
 
+/// What every drill works on: the stack, its layout as started, an
+/// editor's token, and the seconds of load around each fault.
+#[derive(Clone, Copy)]
+struct Drill<'a> {
+    stack: &'a Stack,
+    layout: &'a Layout,
+    token: &'a str,
+    seconds: u64,
+}
+
 /// One line of the figures, and what failed.
 #[derive(Default)]
 struct Figures {
@@ -209,16 +223,10 @@ impl Figures {
 }
 
 /// Runs `seconds` of load with the fault `fault` a third of the way in.
-fn under_load<T>(
-    stack_layout: (&Stack, &Layout),
-    token: &str,
-    prefix: &str,
-    seconds: u64,
-    fault: impl FnOnce(&Load) -> T,
-) -> (Load, T) {
-    let (_, layout) = stack_layout;
+fn under_load<T>(drill: Drill<'_>, prefix: &str, fault: impl FnOnce(&Load) -> T) -> (Load, T) {
+    let Drill { layout, token, .. } = drill;
     let load = Load::new();
-    let third = Duration::from_secs(seconds) / 3;
+    let third = Duration::from_secs(drill.seconds) / 3;
     let outcome = std::thread::scope(|s| {
         let _stop = StopLoad(&load);
         for thread in 0..WRITERS {
@@ -234,22 +242,16 @@ fn under_load<T>(
 }
 
 /// (a) Failover under write load, then the former primary back.
-fn failover_drill(
-    stack: &Stack,
-    layout: &Layout,
-    token: &str,
-    seconds: u64,
-    figures: &mut Figures,
-) -> Vec<Acked> {
-    let (load, (crashed, report)) =
-        under_load((stack, layout), token, "Failover ", seconds, |load| {
-            let crashed = load.t0.elapsed();
-            stack
-                .crash(&Component::Primary)
-                .expect("the primary crashes");
-            let report = stack.failover(false).expect("the standby is promoted");
-            (crashed, report)
-        });
+fn failover_drill(drill: Drill<'_>, figures: &mut Figures) -> Vec<Acked> {
+    let stack = drill.stack;
+    let (load, (crashed, report)) = under_load(drill, "Failover ", |load| {
+        let crashed = load.t0.elapsed();
+        stack
+            .crash(&Component::Primary)
+            .expect("the primary crashes");
+        let report = stack.failover(false).expect("the standby is promoted");
+        (crashed, report)
+    });
     let layout = stack.saved_layout().expect("layout");
     assert_eq!(
         layout.primary, report.primary.port,
@@ -267,10 +269,7 @@ fn failover_drill(
         .any(|a| a.at > crashed + Duration::from_secs(1));
     figures.fail_if("failover: acknowledged writes lost", &lost);
     figures.fail_if("failover: writes duplicated", &duplicated);
-    figures.fail_if(
-        "failover: writes failed",
-        &load.failures.lock().expect("load"),
-    );
+    figures.fail_if("failover: writes failed", &load.failures());
     if !after_crash {
         figures
             .failures
@@ -335,23 +334,17 @@ fn far_region_follows(stack: &Stack, token: &str) {
 }
 
 /// (c) A backup under writes restores to a consistent database.
-fn backup_drill(
-    stack: &Stack,
-    layout: &Layout,
-    token: &str,
-    seconds: u64,
-    figures: &mut Figures,
-) -> Vec<Acked> {
+fn backup_drill(drill: Drill<'_>, figures: &mut Figures) -> Vec<Acked> {
+    let stack = drill.stack;
     stack.wait_for_background_backup();
-    let (load, (before, set, took)) =
-        under_load((stack, layout), token, "Backup ", seconds, |load| {
-            let before = load.acked();
-            let began = Instant::now();
-            let set = stack
-                .backup(BackupKind::Full)
-                .expect("a backup under writes");
-            (before, set, began.elapsed())
-        });
+    let (load, (before, set, took)) = under_load(drill, "Backup ", |load| {
+        let before = load.acked();
+        let began = Instant::now();
+        let set = stack
+            .backup(BackupKind::Full)
+            .expect("a backup under writes");
+        (before, set, began.elapsed())
+    });
     stack.check_backups().expect("pgbackrest check");
     let verified = stack.verify_backups().expect("pgbackrest verify");
     let copy = stack.state_dir().join("pg/drill-copy");
@@ -388,10 +381,7 @@ fn backup_drill(
             "backup: {unaudited} reviews without their audit row"
         ));
     }
-    figures.fail_if(
-        "backup: writes failed",
-        &load.failures.lock().expect("load"),
-    );
+    figures.fail_if("backup: writes failed", &load.failures());
     figures.lines.push(format!(
         "| full backup under load | {} | {} | 0 | backup {:.1} s, {:.1} MiB in the repository; restored copy: {} writes acknowledged before it all there, audited, {indexes} B-tree indexes pass amcheck; verify: {} |",
         load.acked().len(),
@@ -425,13 +415,13 @@ fn newest_titles(layout: &Layout, region: &str) -> Vec<String> {
 }
 
 /// (b) Point-in-time restore to an instant before a mistake.
-fn restore_drill(
-    stack: &Stack,
-    layout: &Layout,
-    token: &str,
-    earlier: &[Acked],
-    figures: &mut Figures,
-) {
+fn restore_drill(drill: Drill<'_>, earlier: &[Acked], figures: &mut Figures) {
+    let Drill {
+        stack,
+        layout,
+        token,
+        ..
+    } = drill;
     let load = Load::new();
     let write = |prefix: &str| -> Vec<Acked> {
         (1..=6)
@@ -553,10 +543,16 @@ fn no_acknowledged_write_is_lost_by_a_failover_a_backup_or_a_point_in_time_resto
     let token = gw.new_editor(&admin, "drills@example.com", "Drill Sergeant");
 
     let mut figures = Figures::default();
-    let mut acked = failover_drill(&stack, &layout, &token, seconds, &mut figures);
+    let drill = Drill {
+        stack: &stack,
+        layout: &layout,
+        token: &token,
+        seconds,
+    };
+    let mut acked = failover_drill(drill, &mut figures);
     far_region_follows(&stack, &token);
-    acked.extend(backup_drill(&stack, &layout, &token, seconds, &mut figures));
-    restore_drill(&stack, &layout, &token, &acked, &mut figures);
+    acked.extend(backup_drill(drill, &mut figures));
+    restore_drill(drill, &acked, &mut figures);
 
     let table = format!(
         "Data-safety drills, {seconds} s of load around each fault, {WRITERS} writer threads, eu 40 ms away.\n\n\
