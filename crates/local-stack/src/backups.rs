@@ -151,18 +151,21 @@ impl Stack {
         process::run(&mut self.pgbackrest(args)?, &what)
     }
 
-    /// At each start: the configuration, the stanza (made once), and a
-    /// first full backup in the background when the repository has none.
-    pub(crate) fn start_backups(&self, layout: &Layout) -> Result<(), StackError> {
+    /// As soon as the primary runs, before it archives anything: the
+    /// configuration, and the stanza (made once), so that no segment fails
+    /// to archive for want of it.
+    pub(crate) fn prepare_backups(&self, layout: &Layout) -> Result<(), StackError> {
         self.write_backup_config(layout)?;
-        if !self
-            .backups_dir()
-            .join("backup")
-            .join(crate::backups::STANZA)
-            .exists()
-        {
+        if !self.backups_dir().join("backup").join(STANZA).exists() {
             self.run_pgbackrest(&["stanza-create"])?;
         }
+        Ok(())
+    }
+
+    /// Once the stack's database is there: a first full backup, in the
+    /// background, when the repository has none.
+    pub(crate) fn start_backups(&self, layout: &Layout) -> Result<(), StackError> {
+        self.prepare_backups(layout)?;
         if self.backup_sets()?.is_empty() && !process::pid_alive(&self.background_backup_pid()) {
             let mut backup = self.pgbackrest(&["--type=full", "backup"])?;
             process::spawn_detached(

@@ -14,7 +14,7 @@
 //! over a bounded fallback, which would acknowledge writes the next failure
 //! could lose: the standby is on the same site as the primary and comes
 //! back in seconds; an operator who cannot bring it back runs the primary
-//! alone on purpose (docs/RUNBOOKS.md, "Local failover"). After a failover
+//! alone on purpose (docs/RUNBOOKS.md, "Local stack and compose"). After a failover
 //! there is no standby left to wait for, so the promoted node runs alone
 //! (`synchronous_standby_names = ''`) until the former primary is
 //! re-attached: writes resume at once, and those of that window are on one
@@ -90,6 +90,10 @@ impl Stack {
                 ("primary_conninfo", is_standby.then_some(conninfo.as_str())),
                 ("primary_slot_name", is_standby.then_some(STANDBY_NAME)),
                 ("recovery_target_timeline", Some("latest")),
+                // A standby whose primary restarted or moved tries again
+                // within a second (the default, 5 s, is that long a stall
+                // of every write: commits wait for it).
+                ("wal_retrieve_retry_interval", Some("1s")),
             ],
         )?;
         if is_standby {

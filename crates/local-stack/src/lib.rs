@@ -1,6 +1,7 @@
-//! The whole system on one machine, no containers: one PostgreSQL primary,
-//! one streaming replica and one Redis per region, auth and the writer, one
-//! or more readers per region, and an nginx gateway per region. Used by
+//! The whole system on one machine, no containers: one PostgreSQL primary
+//! and its synchronous standby in South America, one streaming replica and
+//! one Redis per region, auth and the writer, one or more readers per
+//! region, and an nginx gateway per region. Used by
 //! `make run` / `make stop` / `make status` / `make clean` and by the
 //! system tests, so both start the stack the same way.
 //!
@@ -14,6 +15,13 @@
 //! `sslmode=verify-full&sslrootcert=<tls/ca.pem>`, and each replica streams
 //! over TLS verified the same way. A state folder made before TLS is
 //! brought up to date by the next start.
+//!
+//! Data safety (SPEC §10.3): the primary's commits wait for the standby,
+//! its WAL is archived and backed up with pgBackRest ([`backups`]), a
+//! failover promotes the standby and the former primary comes back as the
+//! standby (`failover`), and a point-in-time restore brings the data back to
+//! an instant (`restore`). Everything that connects to the primary lists
+//! both South American nodes, so it follows a failover unchanged.
 
 pub mod backups;
 pub mod bench;
@@ -121,7 +129,7 @@ const DATABASE: &str = "rcr";
 /// standby and a few more, WAL kept for a replica that was stopped for a
 /// while, a cache big enough for the bench's data set, and hint bits in the
 /// WAL, which `pg_rewind` needs to take a former primary back as a standby
-/// (a stack made before gets it at its next start: `failover::SA_NODE`).
+/// (a stack made before gets it at its next start: `configure_sa_node`).
 const PRIMARY_SETTINGS: &str = "
 # local stack
 max_wal_senders = 12
@@ -220,6 +228,7 @@ impl Stack {
         self.save_layout(&layout)?;
         let secrets = self.secrets()?;
         self.start_primary(&layout)?;
+        self.prepare_backups(&layout)?;
         // Before anything writes: the primary's commits wait for it.
         self.start_standby(&layout)?;
         self.ensure_database(&layout)?;
@@ -469,7 +478,13 @@ impl Stack {
             }
             pg.base_backup(&conninfo, &data, &slot, Durability::Synced)?;
         }
-        pg.set_auto_conf(&data, &[("recovery_target_timeline", Some("latest"))])?;
+        pg.set_auto_conf(
+            &data,
+            &[
+                ("recovery_target_timeline", Some("latest")),
+                ("wal_retrieve_retry_interval", Some("1s")),
+            ],
+        )?;
         pg.start_daemon(
             &data,
             layout.replicas[region],
