@@ -10,14 +10,19 @@ REGIONS ?= sa,na,eu,asia
 READERS ?= 1
 RELEASE_BINS := -p auth -p reviews-writer -p content-reader -p local-stack
 
-.PHONY: help deps test lint fmt migrate build run stop status clean bench chaos fuzz openapi clients
+.PHONY: help deps test lint fmt migrate build run stop status clean bench chaos fuzz openapi clients \
+  backup restore failover reattach
 
 help:
 	@echo "make run      start the whole stack locally (REGIONS=sa,eu READERS=2 to choose)"
 	@echo "make stop     stop it; make status shows it; make clean deletes its state"
+	@echo "make backup   back up the stack's primary with pgBackRest (TYPE=full|diff|incr)"
+	@echo "make restore  restore the stack's data to TARGET='<RFC 3339 time>' or TARGET=latest"
+	@echo "make failover promote South America's standby after the primary died (FORCE=1 stops a live one)"
+	@echo "make reattach take the former primary back as the standby after a failover"
 	@echo "make bench    load the running stack (or start it) with wrk; BENCH_SECONDS=10 per scenario"
 	@echo "make test     install what is missing, then run every test (real PostgreSQL + replica + Redis)"
-	@echo "make chaos    kill and restart each process under load, report losses and recovery; RCR_CHAOS_SECONDS=60 per scenario"
+	@echo "make chaos    kill and restart each process, fail over, back up and restore under load; report losses and recovery; RCR_CHAOS_SECONDS=60 per scenario"
 	@echo "make fuzz     run each fuzz target in fuzz/ (nightly, cargo-fuzz); FUZZ_SECONDS=60 per target"
 	@echo "make lint     rustfmt, clippy (warnings are errors), cargo machete (unused dependencies), then the deploy/ checks"
 	@echo "make migrate  apply migrations to RCR__DATABASE__URL"
@@ -80,6 +85,24 @@ status:
 clean:
 	@if [ -x "$(CARGO_TARGET_DIR)/release/rcr-local" ]; then "$(CARGO_TARGET_DIR)/release/rcr-local" clean; else rm -rf .local; fi
 
+# Data safety on the running stack (docs/RUNBOOKS.md, "Local stack"):
+# pgBackRest backups into .local/backups, point-in-time restore, failover
+# to South America's synchronous standby and taking the former primary back.
+TYPE ?= full
+LOCAL := $(CARGO_TARGET_DIR)/release/rcr-local
+backup:
+	@$(LOCAL) backup --type "$(TYPE)"
+
+restore:
+	@[ -n "$(TARGET)" ] || { echo "make restore TARGET='2026-12-01T09:30:00Z' (RFC 3339) or TARGET=latest"; exit 2; }
+	@$(LOCAL) restore --target "$(TARGET)"
+
+failover:
+	@$(LOCAL) failover $(if $(filter 1,$(FORCE)),--force)
+
+reattach:
+	@$(LOCAL) reattach
+
 # Drives the running local stack (starting it if needed) with wrk against
 # nginx ceilings serving the same bytes; see docs/BENCHMARKS.md.
 bench:
@@ -87,12 +110,15 @@ bench:
 	$(CARGO) build --release --locked $(RELEASE_BINS)
 	@$(CARGO_TARGET_DIR)/release/rcr-local bench --regions "$(REGIONS)" --readers "$(READERS)" --bin "$(CARGO_TARGET_DIR)/release"
 
-# Faults under load (tests/chaos.rs) at a bigger scale than in `make test`,
-# on a stack of its own on free ports; prints the report table.
+# Faults under load (tests/chaos.rs) and the data-safety drills
+# (tests/failover.rs: failover, backup, point-in-time restore, and the
+# restore of the bench's 10,000-review data set) at a bigger scale than in
+# `make test`, each on a stack of its own on free ports; prints the tables.
 RCR_CHAOS_SECONDS ?= 60
 chaos: deps
 	$(CARGO) build --workspace --bins --locked
 	RCR_CHAOS_SECONDS=$(RCR_CHAOS_SECONDS) $(CARGO) test --locked -p system-tests --test chaos -- --nocapture
+	RCR_CHAOS_SECONDS=$(RCR_CHAOS_SECONDS) $(CARGO) test --locked -p system-tests --test failover -- --nocapture --include-ignored --test-threads 1
 
 # Longer runs of the fuzz targets in fuzz/ than the property tests that
 # `make test` runs over the same checks. Needs nightly and cargo-fuzz

@@ -445,7 +445,7 @@ PYEOF
 
 # ---------------------------------------------------------------- compose
 check_compose() {
-  "$PY" - "$DEPLOY" > "$WORK/out" 2>&1 <<'PYEOF' && ok "compose: compose.yaml parses; services, images, ports, files and dependencies are consistent" || { bad "compose: compose.yaml"; sed 's/^/     /' "$WORK/out"; }
+  "$PY" - "$DEPLOY" > "$WORK/out" 2>&1 <<'PYEOF' && ok "compose: compose.yaml parses; services, images, ports, files and dependencies are consistent; the primary archives with pgBackRest" || { bad "compose: compose.yaml"; sed 's/^/     /' "$WORK/out"; }
 import os, sys, yaml
 deploy = sys.argv[1]
 doc = yaml.safe_load(open(f"{deploy}/compose.yaml"))
@@ -493,6 +493,26 @@ for name, s in services.items():
 env = lambda n: set(services[n]["environment"])
 assert not {k for k in env("auth") if k.startswith(("RCR__JWT", "RCR__CONSISTENCY", "RCR__CURSOR", "RCR__REPLICAS"))}
 assert not {k for k in env("reviews-writer") if k.startswith(("RCR__TOKENS", "RCR__REDIS", "RCR__REPLICAS"))}
+# pgBackRest on the primary: WAL archived by archive-push into the repository
+# volume that pgbackrest.conf names, the stanza and first backup at init.
+import configparser
+primary = services["db-primary"]
+settings = dict(a.split("=", 1) for a in primary["command"] if "=" in a)
+assert settings.get("archive_mode") == "on", "db-primary: archive_mode is not on"
+assert settings.get("archive_command", "").startswith("pgbackrest --stanza=rcr archive-push %p"), settings.get("archive_command")
+assert primary["build"]["context"] == "./compose/postgres", primary.get("build")
+conf = configparser.ConfigParser()
+conf.read(f"{deploy}/compose/postgres/pgbackrest.conf")
+repo = conf["global"]["repo1-path"]
+mounts = {v.split(":")[1]: v.split(":")[0] for v in primary["volumes"]}
+assert mounts.get(repo) == "pg-backups", f"db-primary: the repository {repo} is not the pg-backups volume: {mounts}"
+assert mounts.get("/etc/pgbackrest/pgbackrest.conf") == "./compose/postgres/pgbackrest.conf", mounts
+assert int(conf["global"]["repo1-retention-full"]) >= 1
+assert conf["rcr"]["pg1-path"] == "/var/lib/postgresql/data"
+init = [v.split(":")[0] for v in primary["volumes"] if "docker-entrypoint-initdb.d" in v]
+script = open(os.path.join(deploy, "compose/postgres/primary-backup.sh")).read()
+assert "./compose/postgres/primary-backup.sh" in init and "stanza-create" in script and "backup" in script
+assert "pgbackrest" in open(os.path.join(deploy, "compose/postgres/Dockerfile")).read()
 PYEOF
   if docker compose version >/dev/null 2>&1; then
     run "compose: docker compose config" docker compose -f "$DEPLOY/compose.yaml" config -q

@@ -353,7 +353,7 @@ fn healthy(stack: &Stack, layout: &Layout) -> bool {
     let streaming = stack
         .query(
             &Component::Primary,
-            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND replay_lsn = pg_current_wal_lsn()",
+            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND replay_lsn = pg_current_wal_lsn() AND application_name <> 'standby'",
         )
         .ok()
         .and_then(|n| n.parse::<usize>().ok());
@@ -405,12 +405,18 @@ fn back_in_service(
         }
         Fault::Kill(Component::Reader(region, n)) => ready(layout.readers[region][n - 1]),
         Fault::Kill(Component::Writer | Component::Auth) => wrote_since(),
+        Fault::Kill(Component::Standby) => stack
+            .query(
+                &Component::Primary,
+                "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'standby' AND state = 'streaming'",
+            )
+            .is_ok_and(|n| n == "1"),
         Fault::Kill(Component::Primary) => {
             wrote_since()
                 && stack
                     .query(
                         &Component::Primary,
-                        "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+                        "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'standby'",
                     )
                     .is_ok_and(|n| n == layout.regions.len().to_string())
         }

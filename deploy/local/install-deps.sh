@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need and is missing:
-# PostgreSQL server binaries (with contrib, for unaccent) and Redis; with
+# PostgreSQL server binaries (with contrib, for unaccent), pgBackRest (the
+# stack's backups and WAL archive, its restores and drills) and Redis; with
 # --gateway also nginx, the PostgreSQL client, curl and jq (the local stack);
 # with --bench wrk, taskset and nginx's brotli_static module (the ceiling
 # that serves the reader's brotli bytes as files);
@@ -65,7 +66,7 @@ pg_bin() {
   done
   command -v "$1" >/dev/null 2>&1
 }
-for bin in initdb pg_ctl postgres pg_basebackup; do
+for bin in initdb pg_ctl postgres pg_basebackup pg_rewind; do
   pg_bin "$bin" || { need+=(postgresql); break; }
 done
 # unaccent ships in the server's contrib package on Debian.
@@ -73,6 +74,7 @@ if ! ls /usr/share/postgresql/*/extension/unaccent.control >/dev/null 2>&1; then
   need+=(postgresql-contrib)
 fi
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v pgbackrest >/dev/null 2>&1 || need+=(pgbackrest)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

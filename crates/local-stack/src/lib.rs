@@ -1,6 +1,7 @@
-//! The whole system on one machine, no containers: one PostgreSQL primary,
-//! one streaming replica and one Redis per region, auth and the writer, one
-//! or more readers per region, and an nginx gateway per region. Used by
+//! The whole system on one machine, no containers: one PostgreSQL primary
+//! and its synchronous standby in South America, one streaming replica and
+//! one Redis per region, auth and the writer, one or more readers per
+//! region, and an nginx gateway per region. Used by
 //! `make run` / `make stop` / `make status` / `make clean` and by the
 //! system tests, so both start the stack the same way.
 //!
@@ -14,14 +15,27 @@
 //! `sslmode=verify-full&sslrootcert=<tls/ca.pem>`, and each replica streams
 //! over TLS verified the same way. A state folder made before TLS is
 //! brought up to date by the next start.
+//!
+//! Data safety (SPEC §10.3): the primary's commits wait for the standby,
+//! its WAL is archived and backed up with pgBackRest ([`backups`]), a
+//! failover promotes the standby and the former primary comes back as the
+//! standby (`failover`), and a point-in-time restore brings the data back to
+//! an instant (`restore`). Everything that connects to the primary lists
+//! both South American nodes, so it follows a failover unchanged.
 
+pub mod backups;
 pub mod bench;
 pub mod edge;
+mod failover;
 mod gateway;
 pub mod http;
+mod layout;
+mod links;
 mod monitoring;
 mod process;
+mod restore;
 pub mod servers;
+mod status;
 pub mod wan;
 
 use std::collections::BTreeMap;
@@ -30,16 +44,17 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::edge::{Edge, TlsFiles};
 use crate::gateway::GatewayConf;
 use crate::servers::{
-    Durability, LocalCa, Postgres, RedisServer, ServerCert, StopMode, replication_conninfo,
+    Durability, LocalCa, Postgres, RedisServer, ServerCert, StopMode, replication_conninfo_any,
 };
-use crate::wan::{LinkKind, RegionLinks, WanProfile};
+use crate::wan::{LinkKind, WanProfile};
 
+pub use failover::FailoverReport;
+pub use layout::{Layout, SaNode};
 pub use process::StackError;
+pub use restore::{RestoreReport, RestoreTarget};
 
 /// Every region the stack knows, in port order.
 pub const ALL_REGIONS: &[&str] = &["sa", "na", "eu", "asia"];
@@ -69,132 +84,6 @@ pub struct Options {
     pub monitoring: bool,
 }
 
-/// The ports of a stack, saved beside its state so that stop, status and a
-/// restart find everything where it was.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Layout {
-    pub regions: Vec<String>,
-    pub primary: u16,
-    pub auth: u16,
-    pub writer: u16,
-    pub replicas: BTreeMap<String, u16>,
-    pub redis: BTreeMap<String, u16>,
-    pub readers: BTreeMap<String, Vec<u16>>,
-    pub gateways: BTreeMap<String, u16>,
-    /// Each gateway's HTTPS port.
-    #[serde(default)]
-    pub gateways_tls: BTreeMap<String, u16>,
-    /// Each gateway's loopback `stub_status` port (metrics).
-    #[serde(default)]
-    pub gateways_status: BTreeMap<String, u16>,
-    /// The links between each region but South America and the primary,
-    /// auth and the writer, when the stack runs continents apart.
-    #[serde(default)]
-    pub wan: BTreeMap<String, RegionLinks>,
-    /// Each gateway's metrics exporter (loopback).
-    #[serde(default)]
-    pub exporters: BTreeMap<String, u16>,
-    /// The stack's Prometheus (loopback).
-    #[serde(default)]
-    pub prometheus: u16,
-}
-
-impl Layout {
-    /// The documented ports (README), or free ones.
-    pub fn new(
-        regions: &[String],
-        readers_per_region: usize,
-        free_ports: bool,
-        wan: Option<&WanProfile>,
-    ) -> Result<Self, StackError> {
-        let port = |fixed: u16| -> Result<u16, StackError> {
-            if free_ports {
-                process::free_port()
-            } else {
-                Ok(fixed)
-            }
-        };
-        let index = |region: &str| -> u16 {
-            ALL_REGIONS
-                .iter()
-                .position(|r| *r == region)
-                .and_then(|i| u16::try_from(i).ok())
-                .unwrap_or(0)
-        };
-        let mut layout = Self {
-            regions: regions.to_vec(),
-            primary: port(15432)?,
-            auth: port(18081)?,
-            writer: port(18082)?,
-            replicas: BTreeMap::new(),
-            redis: BTreeMap::new(),
-            readers: BTreeMap::new(),
-            gateways: BTreeMap::new(),
-            gateways_tls: BTreeMap::new(),
-            gateways_status: BTreeMap::new(),
-            wan: BTreeMap::new(),
-            exporters: BTreeMap::new(),
-            prometheus: port(9090)?,
-        };
-        for region in regions {
-            let i = index(region);
-            layout.replicas.insert(region.clone(), port(15433 + i)?);
-            layout.redis.insert(region.clone(), port(16379 + i)?);
-            let readers = (0..readers_per_region.max(1))
-                .map(|n| port(18100 + i * 10 + u16::try_from(n).unwrap_or(0)))
-                .collect::<Result<Vec<_>, _>>()?;
-            layout.readers.insert(region.clone(), readers);
-            layout.gateways.insert(region.clone(), port(8000 + i)?);
-            layout.gateways_tls.insert(region.clone(), port(8443 + i)?);
-            layout
-                .gateways_status
-                .insert(region.clone(), port(18190 + i)?);
-            layout.exporters.insert(region.clone(), port(19113 + i)?);
-            if let Some(profile) = wan.filter(|_| region != "sa") {
-                let base = 17000 + i * 10;
-                layout.wan.insert(
-                    region.clone(),
-                    RegionLinks {
-                        delay_ms: profile.delay_ms(region),
-                        replication: port(base)?,
-                        fallback: port(base + 1)?,
-                        auth: port(base + 2)?,
-                        writer: port(base + 3)?,
-                    },
-                );
-            }
-        }
-        Ok(layout)
-    }
-
-    pub fn gateway_url(&self, region: &str) -> Option<String> {
-        self.gateways
-            .get(region)
-            .map(|p| format!("http://127.0.0.1:{p}"))
-    }
-
-    /// Where `region` reaches what its link of `kind` leads to: the link
-    /// when the stack runs continents apart, else the service itself.
-    pub fn via(&self, region: &str, kind: LinkKind) -> u16 {
-        if let Some(links) = self.wan.get(region) {
-            return links.port(kind);
-        }
-        match kind {
-            LinkKind::Replication | LinkKind::Fallback => self.primary,
-            LinkKind::Auth => self.auth,
-            LinkKind::Writer => self.writer,
-        }
-    }
-
-    /// The gateway's HTTPS address (its certificate names `localhost` and
-    /// `127.0.0.1`; trust the stack's CA, [`Stack::ca_cert`]).
-    pub fn gateway_https_url(&self, region: &str) -> Option<String> {
-        self.gateways_tls
-            .get(region)
-            .map(|p| format!("https://127.0.0.1:{p}"))
-    }
-}
-
 /// Credentials and URLs a user needs after `make run`.
 #[derive(Debug, Clone)]
 pub struct Started {
@@ -209,7 +98,10 @@ pub struct Started {
 /// [`Stack::restart`] name it (fault drills, the chaos test).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Component {
+    /// South America's primary, whichever node it is now.
     Primary,
+    /// South America's synchronous standby (the other node).
+    Standby,
     Replica(String),
     Redis(String),
     Auth,
@@ -223,6 +115,7 @@ impl std::fmt::Display for Component {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Primary => f.write_str("primary"),
+            Self::Standby => f.write_str("standby"),
             Self::Replica(region) => write!(f, "replica-{region}"),
             Self::Redis(region) => write!(f, "redis-{region}"),
             Self::Auth => f.write_str("auth"),
@@ -236,15 +129,18 @@ pub const ADMIN_EMAIL: &str = "admin@rcr.local";
 const DATABASE: &str = "rcr";
 
 /// What the local stack adds to the settings every primary gets (see
-/// [`servers::Postgres::init_primary`]): room for a replica per region and
-/// a few more, WAL kept for a replica that was stopped for a while, and a
-/// cache big enough for the bench's data set.
+/// [`servers::Postgres::init_primary`]): room for a replica per region, the
+/// standby and a few more, WAL kept for a replica that was stopped for a
+/// while, a cache big enough for the bench's data set, and hint bits in the
+/// WAL, which `pg_rewind` needs to take a former primary back as a standby
+/// (a stack made before gets it at its next start: `configure_sa_node`).
 const PRIMARY_SETTINGS: &str = "
 # local stack
-max_wal_senders = 10
-max_replication_slots = 10
+max_wal_senders = 12
+max_replication_slots = 12
 wal_keep_size = '256MB'
 shared_buffers = '256MB'
+wal_log_hints = on
 ";
 
 /// A stack rooted at a state folder.
@@ -303,9 +199,13 @@ impl Stack {
             .collect()
     }
 
+    /// Every database folder: the primary's, the standby's, the replicas'.
     pub(crate) fn pg_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.pg_dir(&Component::Primary)];
         if let Some(layout) = self.saved_layout() {
+            if layout.standby().is_some() {
+                dirs.push(self.pg_dir(&Component::Standby));
+            }
             dirs.extend(
                 layout
                     .regions
@@ -329,14 +229,15 @@ impl Stack {
                 .map_err(|e| StackError::io(&self.dir(sub), e))?;
         }
         let layout = self.layout_to_start()?;
-        std::fs::write(
-            self.layout_file(),
-            serde_json::to_vec_pretty(&layout).unwrap_or_default(),
-        )
-        .map_err(|e| StackError::io(&self.layout_file(), e))?;
+        self.save_layout(&layout)?;
         let secrets = self.secrets()?;
         self.start_primary(&layout)?;
+        self.prepare_backups(&layout)?;
+        // Before anything writes: the primary's commits wait for it.
+        self.start_standby(&layout)?;
+        self.ensure_database(&layout)?;
         self.prepare_database(&layout)?;
+        self.start_backups(&layout)?;
         self.start_wan_links(&layout)?;
         for region in &layout.regions {
             self.start_replica(&layout, region)?;
@@ -348,6 +249,21 @@ impl Stack {
             self.start_monitoring(&layout)?;
         }
         Ok(self.started(layout, true))
+    }
+
+    /// Saves `layout` as this stack's (`layout.json`).
+    pub(crate) fn save_layout(&self, layout: &Layout) -> Result<(), StackError> {
+        std::fs::write(
+            self.layout_file(),
+            serde_json::to_vec_pretty(layout).unwrap_or_default(),
+        )
+        .map_err(|e| StackError::io(&self.layout_file(), e))
+    }
+
+    /// The saved layout, or an error saying there is no stack here.
+    pub(crate) fn layout(&self) -> Result<Layout, StackError> {
+        self.saved_layout()
+            .ok_or_else(|| StackError::new("no stack here (run `make run`)"))
     }
 
     /// What a user needs to know about a running stack.
@@ -380,18 +296,26 @@ impl Stack {
             return fresh();
         };
         let readers = self.options.readers_per_region.max(1);
-        // A layout saved before the gateways had HTTPS and status ports is
-        // laid out again (keeping the database ports below).
+        // A layout saved before the gateways had HTTPS and status ports, or
+        // before South America had a standby, is laid out again (keeping
+        // the database ports below).
         if saved.regions == self.options.regions
             && saved.readers.values().all(|r| r.len() == readers)
             && saved.gateways_tls.len() == saved.regions.len()
             && saved.gateways_status.len() == saved.regions.len()
             && saved.exporters.len() == saved.regions.len()
+            && saved.sa_nodes.len() == 2
+            && saved.wan.values().all(|l| l.replication_2.is_some())
             && self.wan_matches(&saved)
         {
             return Ok(saved);
         }
         let mut layout = fresh()?;
+        if saved.sa_nodes.len() == 2 {
+            layout.sa_nodes = saved.sa_nodes.clone();
+        } else {
+            layout.sa_nodes[0].port = saved.primary;
+        }
         layout.primary = saved.primary;
         layout.auth = saved.auth;
         layout.writer = saved.writer;
@@ -420,6 +344,20 @@ impl Stack {
             .map(|(r, links)| (r, links.delay_ms))
             .collect();
         wanted == have
+    }
+
+    /// Creates the stack's database on the primary unless it exists.
+    fn ensure_database(&self, layout: &Layout) -> Result<(), StackError> {
+        let pg = self.postgres()?;
+        let exists = format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'");
+        if pg.query(layout.primary, "postgres", &exists)? != "1" {
+            pg.query(
+                layout.primary,
+                "postgres",
+                &format!("CREATE DATABASE {DATABASE}"),
+            )?;
+        }
+        Ok(())
     }
 
     /// Applies the migrations and creates the admin (both do nothing when
@@ -489,41 +427,43 @@ impl Stack {
         LocalCa::ensure(&self.dir("tls"), edge::CA_NAME)?.server_cert("postgres")
     }
 
-    /// Starts the primary, made on first start, and creates the database.
-    /// A primary made before the stack had TLS gets it now.
+    /// Starts the primary, made on first start. A primary made before the
+    /// stack had TLS, WAL archiving or a standby gets them now.
     fn start_primary(&self, layout: &Layout) -> Result<(), StackError> {
         let pg = self.postgres()?;
-        let data = self.pg_dir(&Component::Primary);
+        let node = layout.primary_node();
+        let data = self.node_dir(&node);
         let tls = self.postgres_tls()?;
         if data.join("PG_VERSION").exists() {
             pg.enable_tls(&data, &tls)?;
         } else {
             pg.init_primary(&data, PRIMARY_SETTINGS, &tls, Durability::Synced)?;
         }
-        pg.start_daemon(
-            &data,
-            layout.primary,
-            &self.dir("logs/postgres-primary.log"),
-        )?;
-        let exists = format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'");
-        if pg.query(layout.primary, "postgres", &exists)? != "1" {
-            pg.query(
-                layout.primary,
-                "postgres",
-                &format!("CREATE DATABASE {DATABASE}"),
-            )?;
-        }
-        Ok(())
+        self.configure_sa_node(layout, &node)?;
+        pg.start_daemon(&data, node.port, &self.node_log(&node))
+    }
+
+    /// The data folder of one of South America's nodes.
+    pub(crate) fn node_dir(&self, node: &SaNode) -> PathBuf {
+        self.dir(&format!("pg/{}", node.folder))
+    }
+
+    /// The server log of one of South America's nodes (named after its
+    /// folder, so it stays with the node through a failover).
+    pub(crate) fn node_log(&self, node: &SaNode) -> PathBuf {
+        self.dir(&format!("logs/postgres-{}.log", node.folder))
     }
 
     /// Starts a region's replica, cloned from the primary on first start.
     /// A replica made before the stack had TLS gets it now, and streams
     /// over it.
-    fn start_replica(&self, layout: &Layout, region: &str) -> Result<(), StackError> {
+    /// It follows whichever South American node is the primary (a
+    /// multi-host `primary_conninfo`), on the latest timeline.
+    pub(crate) fn start_replica(&self, layout: &Layout, region: &str) -> Result<(), StackError> {
         let pg = self.postgres()?;
         let data = self.pg_dir(&Component::Replica(region.to_owned()));
-        let conninfo = replication_conninfo(
-            layout.via(region, LinkKind::Replication),
+        let conninfo = replication_conninfo_any(
+            &layout.db_via(region, LinkKind::Replication),
             &self.ca_cert(),
             region,
         );
@@ -546,6 +486,13 @@ impl Stack {
             }
             pg.base_backup(&conninfo, &data, &slot, Durability::Synced)?;
         }
+        pg.set_auto_conf(
+            &data,
+            &[
+                ("recovery_target_timeline", Some("latest")),
+                ("wal_retrieve_retry_interval", Some("1s")),
+            ],
+        )?;
         pg.start_daemon(
             &data,
             layout.replicas[region],
@@ -610,7 +557,10 @@ impl Stack {
             Component::Auth => (self.auth_command(layout, secrets), layout.auth),
             Component::Writer => (self.writer_command(layout, secrets), layout.writer),
             Component::Reader(region, n) => self.reader_command(layout, secrets, region, *n)?,
-            Component::Primary | Component::Replica(_) | Component::Redis(_) => {
+            Component::Primary
+            | Component::Standby
+            | Component::Replica(_)
+            | Component::Redis(_) => {
                 return Err(StackError::new(format!("{service} is not a service")));
             }
         };
@@ -635,7 +585,7 @@ impl Stack {
         auth.arg("serve")
             .env(
                 "RCR__DATABASE__URL",
-                database_url(layout.primary, &self.ca_cert()),
+                database_url_any(&layout.db_ports(), &self.ca_cert()),
             )
             .env(
                 "RCR__REDIS__URL",
@@ -657,7 +607,7 @@ impl Stack {
         writer
             .env(
                 "RCR__DATABASE__URL",
-                database_url(layout.primary, &self.ca_cert()),
+                database_url_any(&layout.db_ports(), &self.ca_cert()),
             )
             .env(
                 "RCR__JWT__JWKS_URL",
@@ -698,7 +648,7 @@ impl Stack {
             )
             .env(
                 "RCR__PRIMARY_URL",
-                database_url(layout.via(region, LinkKind::Fallback), &self.ca_cert()),
+                database_url_any(&layout.db_via(region, LinkKind::Fallback), &self.ca_cert()),
             )
             .env(
                 "RCR__REDIS__URL",
@@ -862,7 +812,7 @@ impl Stack {
     /// the stack keeps running; [`Stack::restart`] brings it back.
     pub fn kill(&self, component: &Component) -> Result<(), StackError> {
         match component {
-            Component::Primary | Component::Replica(_) => self
+            Component::Primary | Component::Standby | Component::Replica(_) => self
                 .postgres()?
                 .stop(&self.pg_dir(component), StopMode::Immediate),
             Component::Redis(_) | Component::Auth | Component::Writer | Component::Reader(..) => {
@@ -883,11 +833,15 @@ impl Stack {
             .saved_layout()
             .ok_or_else(|| StackError::new("no stack here"))?;
         match component {
-            Component::Primary => self.postgres()?.start_daemon(
-                &self.pg_dir(component),
-                layout.primary,
-                &self.dir("logs/postgres-primary.log"),
-            ),
+            Component::Primary => {
+                let node = layout.primary_node();
+                self.postgres()?.start_daemon(
+                    &self.node_dir(&node),
+                    node.port,
+                    &self.node_log(&node),
+                )
+            }
+            Component::Standby => self.start_standby(&layout),
             Component::Replica(region) => self.start_replica(&layout, region),
             Component::Redis(region) => self.start_redis(&layout, region),
             Component::Auth | Component::Writer | Component::Reader(..) => {
@@ -938,6 +892,7 @@ impl Stack {
             .ok_or_else(|| StackError::new("no stack here"))?;
         let port = match node {
             Component::Primary => Some(layout.primary),
+            Component::Standby => layout.standby(),
             Component::Replica(region) => layout.replicas.get(region).copied(),
             _ => None,
         }
@@ -945,236 +900,25 @@ impl Stack {
         self.sql(port, sql)
     }
 
-    /// Runs `sql` on the stack's database on the server on `port`.
-    fn sql(&self, port: u16, sql: &str) -> Result<String, StackError> {
+    /// Runs `sql` on the stack's database on the server on `port` (one of
+    /// the stack's, or a copy restored beside it).
+    pub fn sql(&self, port: u16, sql: &str) -> Result<String, StackError> {
         self.postgres()?.query(port, DATABASE, sql)
     }
 
-    fn pg_dir(&self, node: &Component) -> PathBuf {
+    /// The data folder of the primary, the standby or a replica.
+    pub(crate) fn pg_dir(&self, node: &Component) -> PathBuf {
+        let layout = self.saved_layout();
         match node {
             Component::Replica(region) => self.dir(&format!("pg/replica-{region}")),
-            _ => self.dir("pg/primary"),
-        }
-    }
-
-    /// The status line of the primary or a replica. The primary's detail
-    /// counts its TCP connections that use TLS (`pg_stat_ssl`; every one
-    /// should, its `pg_hba.conf` refuses the others); a replica's, its lag
-    /// and whether it streams over TLS (its walsender on the primary).
-    fn pg_status(&self, layout: &Layout, node: &Component) -> String {
-        const TLS_CONNECTIONS: &str = "SELECT 'TLS on ' || count(*) FILTER (WHERE s.ssl) || ' of ' \
-             || count(*) || ' TCP connections' FROM pg_stat_ssl s JOIN pg_stat_activity a \
-             USING (pid) WHERE a.client_addr IS NOT NULL";
-        const LAG: &str = "SELECT CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 'lag 0.0 s' \
-             ELSE 'lag ' || round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 1) || ' s' END";
-        let (name, port) = match node {
-            Component::Replica(region) => (
-                format!("postgres replica {region}"),
-                layout.replicas[region],
+            Component::Standby => layout
+                .and_then(|l| l.standby_node())
+                .map_or_else(|| self.dir("pg/standby"), |n| self.node_dir(&n)),
+            _ => layout.map_or_else(
+                || self.dir("pg/primary"),
+                |l| self.node_dir(&l.primary_node()),
             ),
-            _ => ("postgres primary".to_owned(), layout.primary),
-        };
-        let up = self.sql(port, "SELECT 1").is_ok();
-        let detail = match node {
-            _ if !up => String::new(),
-            Component::Replica(region) => {
-                let stream = format!(
-                    "SELECT CASE WHEN s.ssl THEN 'streams over TLS' ELSE 'streams in plain text' END \
-                     FROM pg_replication_slots r JOIN pg_stat_ssl s ON s.pid = r.active_pid \
-                     WHERE r.slot_name = 'replica_{region}'"
-                );
-                let stream = self.sql(layout.primary, &stream).unwrap_or_default();
-                let lag = self.sql(port, LAG).unwrap_or_default();
-                if stream.is_empty() {
-                    format!("{lag}, not streaming")
-                } else {
-                    format!("{lag}, {stream}")
-                }
-            }
-            _ => self.sql(port, TLS_CONNECTIONS).unwrap_or_default(),
-        };
-        let state = if up { "up" } else { "down" };
-        format!("{name:<22} {port:>6}  {state:<5} {detail}")
-    }
-
-    /// One line per process: name, port, state, detail.
-    pub fn status(&self) -> Vec<String> {
-        let Some(layout) = self.saved_layout() else {
-            return vec!["no stack here (run `make run`)".into()];
-        };
-        let mut lines = vec![self.pg_status(&layout, &Component::Primary)];
-        for region in &layout.regions {
-            lines.push(self.pg_status(&layout, &Component::Replica(region.clone())));
-            let redis = if servers::redis_ping(layout.redis[region]) {
-                "up"
-            } else {
-                "down"
-            };
-            lines.push(format!(
-                "{:<22} {:>6}  {redis}",
-                format!("redis {region}"),
-                layout.redis[region]
-            ));
         }
-        let http_line = |name: String, port: u16, path: &str| {
-            let state = match http::get(port, path) {
-                Ok(answer) if answer.status == 200 => "up",
-                Ok(_) => "unready",
-                Err(_) => "down",
-            };
-            format!("{name:<22} {port:>6}  {state}")
-        };
-        lines.push(http_line("auth".into(), layout.auth, "/readyz"));
-        lines.push(http_line("reviews-writer".into(), layout.writer, "/readyz"));
-        for region in &layout.regions {
-            for (i, port) in layout.readers[region].iter().enumerate() {
-                lines.push(http_line(
-                    format!("reader {region}-{}", i + 1),
-                    *port,
-                    "/readyz",
-                ));
-            }
-            lines.push(http_line(
-                format!("gateway {region}"),
-                layout.gateways[region],
-                "/content?limit=1",
-            ));
-        }
-        lines.extend(self.wan_status(&layout));
-        if self.dir("run/prometheus.pid").exists() {
-            for region in &layout.regions {
-                lines.push(http_line(
-                    format!("exporter {region}"),
-                    layout.exporters[region],
-                    "/metrics",
-                ));
-            }
-            lines.push(http_line(
-                "prometheus".into(),
-                layout.prometheus,
-                "/-/ready",
-            ));
-        }
-        lines
-    }
-
-    /// An exporter beside each gateway and a Prometheus scraping the whole
-    /// stack with the project's alert rules (`monitoring`).
-    fn start_monitoring(&self, layout: &Layout) -> Result<(), StackError> {
-        monitoring::available()?;
-        for region in &layout.regions {
-            let pid_file = self.dir(&format!("run/exporter-{region}.pid"));
-            if !process::pid_alive(&pid_file) {
-                let log = self.dir(&format!("logs/exporter-{region}.log"));
-                process::spawn_detached(
-                    &mut monitoring::exporter_command(layout, region),
-                    &pid_file,
-                    &log,
-                )?;
-                monitoring::wait_listening(&format!("exporter {region}"), layout.exporters[region]);
-            }
-        }
-        let pid_file = self.dir("run/prometheus.pid");
-        if process::pid_alive(&pid_file) {
-            return Ok(());
-        }
-        let rules = self.options.root.join("deploy/prometheus/alerts.yml");
-        let config = self.dir("prometheus.yml");
-        std::fs::write(&config, monitoring::prometheus_config(layout, &rules))
-            .map_err(|e| StackError::io(&config, e))?;
-        let data = self.dir("prometheus");
-        std::fs::create_dir_all(&data).map_err(|e| StackError::io(&data, e))?;
-        let mut prometheus = monitoring::prometheus_command(&config, &data, layout.prometheus);
-        process::spawn_detached(&mut prometheus, &pid_file, &self.dir("logs/prometheus.log"))?;
-        monitoring::wait_listening("prometheus", layout.prometheus);
-        Ok(())
-    }
-
-    /// One line per region whose links to South America are delayed: the
-    /// one-way delay, whether each link runs, and which are partitioned.
-    fn wan_status(&self, layout: &Layout) -> Vec<String> {
-        layout
-            .wan
-            .iter()
-            .map(|(region, links)| {
-                let kinds: Vec<String> = LinkKind::ALL
-                    .iter()
-                    .map(|kind| {
-                        let up = process::pid_alive(&self.link_pid_file(region, *kind));
-                        let cut = self.link_partition_file(region, *kind).exists();
-                        let state = match (up, cut) {
-                            (false, _) => "down",
-                            (true, true) => "partitioned",
-                            (true, false) => "up",
-                        };
-                        format!("{} :{} {state}", kind.as_str(), links.port(*kind))
-                    })
-                    .collect();
-                format!(
-                    "{:<22} {:>4} ms one way to sa: {}",
-                    format!("wan {region}"),
-                    links.delay_ms,
-                    kinds.join(", ")
-                )
-            })
-            .collect()
-    }
-
-    fn link_pid_file(&self, region: &str, kind: LinkKind) -> PathBuf {
-        self.dir(&format!("run/wan-{region}-{}.pid", kind.as_str()))
-    }
-
-    fn link_partition_file(&self, region: &str, kind: LinkKind) -> PathBuf {
-        wan::partition_file(&self.dir("run"), &format!("wan-{region}-{}", kind.as_str()))
-    }
-
-    /// Cuts (`true`) or heals the link of `kind` between `region` and South
-    /// America (the partition drills); a stack running without delays has
-    /// no links to cut.
-    pub fn partition(&self, region: &str, kind: LinkKind, cut: bool) -> Result<(), StackError> {
-        let layout = self
-            .saved_layout()
-            .ok_or_else(|| StackError::new("no stack here"))?;
-        if !layout.wan.contains_key(region) {
-            return Err(StackError::new(format!(
-                "{region} has no link to cut: start the stack continents apart (WAN=1)"
-            )));
-        }
-        let file = self.link_partition_file(region, kind);
-        wan::set_partitioned(&file, cut).map_err(|e| StackError::io(&file, e))?;
-        // The link looks at its file every few milliseconds: once this
-        // returns, the cut (or the heal) is in force.
-        std::thread::sleep(wan::TAKES_EFFECT);
-        Ok(())
-    }
-
-    /// Starts the links of every region that has them (`rcr-local
-    /// wan-link`, one process each), unless they run already.
-    fn start_wan_links(&self, layout: &Layout) -> Result<(), StackError> {
-        for (region, links) in &layout.wan {
-            for kind in LinkKind::ALL {
-                let pid_file = self.link_pid_file(region, kind);
-                if process::pid_alive(&pid_file) {
-                    continue;
-                }
-                let target = match kind {
-                    LinkKind::Replication | LinkKind::Fallback => layout.primary,
-                    LinkKind::Auth => layout.auth,
-                    LinkKind::Writer => layout.writer,
-                };
-                let mut link = std::process::Command::new(self.options.bin_dir.join("rcr-local"));
-                link.arg("wan-link")
-                    .args(["--listen", &format!("127.0.0.1:{}", links.port(kind))])
-                    .args(["--to", &format!("127.0.0.1:{target}")])
-                    .args(["--delay-ms", &links.delay_ms.to_string()])
-                    .arg("--partition-file")
-                    .arg(self.link_partition_file(region, kind));
-                let log = self.dir(&format!("logs/wan-{region}-{}.log", kind.as_str()));
-                process::spawn_detached(&mut link, &pid_file, &log)?;
-                process::wait_tcp(links.port(kind), Duration::from_secs(10))?;
-            }
-        }
-        Ok(())
     }
 
     /// Stops the stack and deletes all its state.
@@ -1191,8 +935,22 @@ impl Stack {
 /// The stack's database on the server listening on `port`, over TLS that
 /// verifies the server against the CA certificate `ca` (as deployed).
 fn database_url(port: u16, ca: &Path) -> String {
+    database_url_any(&[port], ca)
+}
+
+/// [`database_url`] for whichever of the servers on `ports` takes writes
+/// (`target_session_attrs=read-write`): the writer, auth and the readers'
+/// fallback follow a failover without a change of configuration.
+fn database_url_any(ports: &[u16], ca: &Path) -> String {
+    let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let choose = if ports.len() > 1 {
+        "target_session_attrs=read-write&"
+    } else {
+        ""
+    };
     format!(
-        "postgres://postgres@127.0.0.1:{port}/{DATABASE}?sslmode=verify-full&sslrootcert={}",
+        "postgres://postgres@{}/{DATABASE}?{choose}sslmode=verify-full&sslrootcert={}",
+        hosts.join(","),
         servers::url_encode_path(ca)
     )
 }

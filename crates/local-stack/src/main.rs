@@ -1,4 +1,5 @@
-//! `rcr-local run|stop|status|clean|bench`: the local stack's command line
+//! `rcr-local run|stop|status|clean|bench|backup|restore|failover|reattach`:
+//! the local stack's command line
 //! (see `make run`). Parsing refuses what it cannot use, with the reason;
 //! the work is done by the library, so the system tests share it.
 
@@ -7,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use local_stack::backups::BackupKind;
 use local_stack::bench::BenchOptions;
 use local_stack::edge::Edge;
 use local_stack::wan::{Link, LinkKind, WanProfile};
-use local_stack::{ALL_REGIONS, Options, Stack, StackError, Started};
+use local_stack::{ALL_REGIONS, Options, RestoreTarget, Stack, StackError, Started};
 
 /// Starts, stops and inspects the whole system on one machine.
 #[derive(Debug, Parser)]
@@ -48,6 +50,32 @@ enum Command {
     },
     /// Cut (or heal) a region's link to South America (`make run WAN=1`).
     Partition(PartitionArgs),
+    /// Back up the primary with pgBackRest now (`make backup`).
+    Backup {
+        #[command(flatten)]
+        state: StateArgs,
+        /// full, diff (since the last full) or incr (since the last backup).
+        #[arg(long = "type", default_value = "full", value_parser = BackupKind::parse)]
+        kind: BackupKind,
+    },
+    /// Restore the data to an instant, re-seed every copy, empty every cache (`make restore`).
+    Restore {
+        #[command(flatten)]
+        state: StateArgs,
+        /// `latest`, or an RFC 3339 time (2026-12-01T09:30:00Z).
+        #[arg(long, value_parser = RestoreTarget::parse)]
+        target: RestoreTarget,
+    },
+    /// Promote South America's standby after the primary died (`make failover`).
+    Failover {
+        #[command(flatten)]
+        state: StateArgs,
+        /// Stop a primary that still runs (an immediate shutdown) instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take the former primary back as the standby after a failover (`make reattach`).
+    Reattach(StateArgs),
     /// Serve one delaying link between continents (the stack starts these).
     #[command(hide = true)]
     WanLink(WanLinkArgs),
@@ -81,8 +109,9 @@ fn link_kind(text: &str) -> Result<LinkKind, String> {
 struct WanLinkArgs {
     #[arg(long)]
     listen: std::net::SocketAddr,
-    #[arg(long)]
-    to: std::net::SocketAddr,
+    /// Where it leads: the first of these that accepts (repeat `--to`).
+    #[arg(long, required = true)]
+    to: Vec<std::net::SocketAddr>,
     #[arg(long)]
     delay_ms: u64,
     #[arg(long)]
@@ -213,9 +242,18 @@ fn execute(command: Command) -> Result<(), StackError> {
                 let done = if args.heal { "healed" } else { "cut" };
                 println!("{} link of {} {done}", args.link.as_str(), args.region);
             }),
+        Command::Backup { state, kind } => backup(&state_only(&root, &state), kind),
+        Command::Restore { state, target } => restore(&state_only(&root, &state), &target),
+        Command::Failover { state, force } => failover(&state_only(&root, &state), force),
+        Command::Reattach(state) => state_only(&root, &state).reattach().map(|node| {
+            println!(
+                "pg/{} (port {}) is the synchronous standby again",
+                node.folder, node.port
+            );
+        }),
         Command::WanLink(args) => Link {
             listen: args.listen,
-            target: args.to,
+            targets: args.to,
             delay: std::time::Duration::from_millis(args.delay_ms),
             partition_file: args.partition_file,
         }
@@ -238,6 +276,55 @@ fn execute(command: Command) -> Result<(), StackError> {
                 .map(|report| println!("\n{report}"))
         }
     }
+}
+
+/// `rcr-local backup`: one backup, and what it took.
+fn backup(stack: &Stack, kind: BackupKind) -> Result<(), StackError> {
+    let set = stack.backup(kind)?;
+    println!(
+        "backup {} ({}) of {:.1} MiB in {} s, {:.1} MiB in the repository",
+        set.label,
+        set.kind,
+        mib(set.database_bytes),
+        set.stopped - set.started,
+        mib(set.repository_bytes)
+    );
+    Ok(())
+}
+
+/// `rcr-local restore`: the stack's data back to `target`.
+fn restore(stack: &Stack, target: &RestoreTarget) -> Result<(), StackError> {
+    let report = stack.restore(target)?;
+    println!(
+        "restored to {} in {:.1} s (replay {:.1} s); content version {} → {}; \
+         every copy re-seeded, every cache emptied",
+        report.target,
+        report.total.as_secs_f64(),
+        report.replay.as_secs_f64(),
+        report.version_before,
+        report.version_after
+    );
+    Ok(())
+}
+
+/// `rcr-local failover`: the standby promoted.
+fn failover(stack: &Stack, force: bool) -> Result<(), StackError> {
+    let report = stack.failover(force)?;
+    println!(
+        "promoted pg/{} (port {}, timeline {}) in {:.1} s; replicas follow ({} rewound); \
+         it runs alone until `make reattach` takes pg/{} back as its standby",
+        report.primary.folder,
+        report.primary.port,
+        report.timeline,
+        report.promote.as_secs_f64(),
+        report.rejoined.len(),
+        report.former.folder
+    );
+    Ok(())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// The stack these flags describe, rooted at the checkout `root`, with
@@ -395,8 +482,46 @@ mod tests {
     }
 
     #[test]
+    fn restore_takes_latest_or_an_rfc_3339_time_and_nothing_else() {
+        for (target, wanted) in [
+            ("latest", RestoreTarget::Latest),
+            (
+                "2026-12-01T09:30:00Z",
+                RestoreTarget::Time("2026-12-01 09:30:00+00:00".into()),
+            ),
+        ] {
+            match parse(&["restore", "--target", target]).map(|cli| cli.command) {
+                Ok(Some(Command::Restore { target, .. })) => assert_eq!(target, wanted),
+                other => panic!("not a restore: {other:?}"),
+            }
+        }
+        assert!(parse(&["restore"]).is_err());
+        assert!(parse(&["restore", "--target", "yesterday"]).is_err());
+    }
+
+    #[test]
+    fn failover_refuses_by_default_and_backup_takes_a_type() {
+        assert!(matches!(
+            parse(&["failover"]).map(|cli| cli.command),
+            Ok(Some(Command::Failover { force: false, .. }))
+        ));
+        assert!(matches!(
+            parse(&["failover", "--force"]).map(|cli| cli.command),
+            Ok(Some(Command::Failover { force: true, .. }))
+        ));
+        assert!(matches!(
+            parse(&["backup", "--type", "incr"]).map(|cli| cli.command),
+            Ok(Some(Command::Backup {
+                kind: BackupKind::Incr,
+                ..
+            }))
+        ));
+        assert!(parse(&["backup", "--type", "everything"]).is_err());
+    }
+
+    #[test]
     fn stop_status_and_clean_take_the_state_folder_only() {
-        for command in ["stop", "status", "clean"] {
+        for command in ["stop", "status", "clean", "reattach"] {
             assert!(parse(&[command, "--state", "/s"]).is_ok(), "{command}");
             assert!(parse(&[command, "--readers", "2"]).is_err(), "{command}");
         }

@@ -9,7 +9,37 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::process::{self, StackError};
-use crate::{Layout, path_str};
+use crate::{Layout, Stack, path_str};
+
+impl Stack {
+    /// An exporter beside each gateway and a Prometheus scraping the whole
+    /// stack with the project's alert rules (`Options::monitoring`).
+    pub(crate) fn start_monitoring(&self, layout: &Layout) -> Result<(), StackError> {
+        available()?;
+        for region in &layout.regions {
+            let pid_file = self.dir(&format!("run/exporter-{region}.pid"));
+            if !process::pid_alive(&pid_file) {
+                let log = self.dir(&format!("logs/exporter-{region}.log"));
+                process::spawn_detached(&mut exporter_command(layout, region), &pid_file, &log)?;
+                wait_listening(&format!("exporter {region}"), layout.exporters[region]);
+            }
+        }
+        let pid_file = self.dir("run/prometheus.pid");
+        if process::pid_alive(&pid_file) {
+            return Ok(());
+        }
+        let rules = self.options.root.join("deploy/prometheus/alerts.yml");
+        let config = self.dir("prometheus.yml");
+        std::fs::write(&config, prometheus_config(layout, &rules))
+            .map_err(|e| StackError::io(&config, e))?;
+        let data = self.dir("prometheus");
+        std::fs::create_dir_all(&data).map_err(|e| StackError::io(&data, e))?;
+        let mut prometheus = prometheus_command(&config, &data, layout.prometheus);
+        process::spawn_detached(&mut prometheus, &pid_file, &self.dir("logs/prometheus.log"))?;
+        wait_listening("prometheus", layout.prometheus);
+        Ok(())
+    }
+}
 
 /// The scrape configuration of the local stack's Prometheus: the same job
 /// names as compose's and Kubernetes', so the alert rules and the dashboard

@@ -120,7 +120,7 @@ fn read_pid(file: &Path) -> Option<u32> {
 
 /// Whether a process runs. A zombie does not: processes this program
 /// spawned stay zombies until it exits, and `kill -0` would still succeed.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name.
         return stat
@@ -171,6 +171,13 @@ pub fn kill(pid_file: &Path) -> bool {
         let _ = std::fs::remove_file(pid_file);
         return false;
     };
+    kill_pid(pid);
+    let _ = std::fs::remove_file(pid_file);
+    true
+}
+
+/// SIGKILL to `pid`; waits (10 s at most) until it is gone.
+pub(crate) fn kill_pid(pid: u32) {
     let _ = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .stderr(Stdio::null())
@@ -179,8 +186,26 @@ pub fn kill(pid_file: &Path) -> bool {
     while alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = std::fs::remove_file(pid_file);
-    true
+}
+
+/// The processes whose parent is `pid` (from procfs).
+pub(crate) fn children(pid: u32) -> Vec<u32> {
+    let parent = pid.to_string();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|child| {
+                    std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                        stat.rsplit_once(')')
+                            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                            == Some(parent.as_str())
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn wait_tcp(port: u16, timeout: Duration) -> Result<(), StackError> {

@@ -14,7 +14,10 @@ mod postgres;
 mod redis;
 mod tls;
 
-pub use self::postgres::{Durability, PgUser, Postgres, SUPERUSER, StopMode, replication_conninfo};
-pub use self::redis::{RedisServer, redis_ping};
+pub use self::postgres::{
+    Durability, PgUser, Postgres, SUPERUSER, StopMode, replication_conninfo,
+    replication_conninfo_any,
+};
+pub use self::redis::{RedisServer, redis_flush, redis_ping};
 pub use self::tls::{LocalCa, ServerCert, conninfo_value, url_encode_path};
 pub use crate::process::free_port;

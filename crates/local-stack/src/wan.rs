@@ -11,6 +11,15 @@
 //! does not limit throughput. The channel between them is bounded, so a
 //! slow far end pushes back as a real network does.
 //!
+//! A link leads to an ordered list of targets and joins each connection to
+//! the first that accepts it, as a route that fails over would: the
+//! database links list both South American nodes, each link its own node
+//! first, so a connection through them finds whichever node runs (and a
+//! client that lists both links, `target_session_attrs=read-write`, the one
+//! that takes writes) before and after a failover, still delayed. A link
+//! that accepted a connection it cannot take anywhere closes it, which a
+//! client sees as a server that went away.
+//!
 //! A partition stops the pumps from reading (and new connections from
 //! reaching the far end) without closing anything: both ends see a network
 //! that has gone quiet — their own timeouts decide what happens, as they
@@ -38,12 +47,13 @@ pub const TAKES_EFFECT: Duration = Duration::from_millis(100);
 /// for the delay times a replication stream's rate.
 const IN_FLIGHT: usize = 1024;
 
-/// One link: where it listens, where it leads, its one-way delay, and the
-/// file whose existence means "partitioned".
+/// One link: where it listens, where it leads (the first of `targets`
+/// that accepts), its one-way delay, and the file whose existence means
+/// "partitioned".
 #[derive(Debug, Clone)]
 pub struct Link {
     pub listen: SocketAddr,
-    pub target: SocketAddr,
+    pub targets: Vec<SocketAddr>,
     pub delay: Duration,
     pub partition_file: PathBuf,
 }
@@ -115,7 +125,11 @@ impl Link {
         // The far end is on this machine: connecting costs no delay of its
         // own, so the handshake pays one crossing here.
         std::thread::sleep(self.delay);
-        let Ok(server) = TcpStream::connect(self.target) else {
+        let Some(server) = self
+            .targets
+            .iter()
+            .find_map(|target| TcpStream::connect(target).ok())
+        else {
             let _ = client.shutdown(Shutdown::Both);
             return;
         };
@@ -209,7 +223,7 @@ mod tests {
         let file = partition_file(&dir, &format!("link-{}", listen.port()));
         let link = Link {
             listen,
-            target: echo_server(),
+            targets: vec![echo_server()],
             delay: Duration::from_millis(delay_ms),
             partition_file: file.clone(),
         };
@@ -243,6 +257,28 @@ mod tests {
         }
         let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         round_trip(&mut stream, &big);
+    }
+
+    #[test]
+    fn a_link_leads_to_the_first_target_that_accepts() {
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listen = listener.local_addr().unwrap();
+        let link = Link {
+            listen,
+            targets: vec![closed, echo_server()],
+            delay: Duration::ZERO,
+            partition_file: std::env::temp_dir().join(format!("rcr-wan-none-{}", listen.port())),
+        };
+        std::thread::spawn(move || link.serve_on(listener));
+        let mut stream = TcpStream::connect(listen).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        round_trip(&mut stream, b"the second target answers");
     }
 
     #[test]
@@ -359,7 +395,11 @@ impl LinkKind {
     }
 }
 
-/// A region's links to South America: their ports and one-way delay.
+/// A region's links to South America: their ports and one-way delay. The
+/// replication and fallback links lead to the first of South America's
+/// database nodes; `replication_2` and `fallback_2` to the second (the
+/// standby until a failover), so that the region's replica and readers
+/// reach the primary, still delayed, wherever it is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegionLinks {
     pub delay_ms: u64,
@@ -367,10 +407,27 @@ pub struct RegionLinks {
     pub fallback: u16,
     pub auth: u16,
     pub writer: u16,
+    /// Absent from a layout saved before the stack had a standby.
+    #[serde(default)]
+    pub replication_2: Option<u16>,
+    #[serde(default)]
+    pub fallback_2: Option<u16>,
+}
+
+/// One link process: its name (of its pid, log and partition files), what
+/// it carries, where it listens and the port it leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSpec {
+    pub name: String,
+    pub kind: LinkKind,
+    pub listen: u16,
+    /// Tried in order: the node the link is named after first.
+    pub targets: Vec<u16>,
 }
 
 impl RegionLinks {
-    /// The port of the link of `kind`.
+    /// The port of the link of `kind` (for the database links, the one to
+    /// the first node).
     pub fn port(&self, kind: LinkKind) -> u16 {
         match kind {
             LinkKind::Replication => self.replication,
@@ -378,5 +435,57 @@ impl RegionLinks {
             LinkKind::Auth => self.auth,
             LinkKind::Writer => self.writer,
         }
+    }
+
+    /// The links of `kind` to each database node, in the nodes' order.
+    pub fn db_ports(&self, kind: LinkKind) -> Vec<u16> {
+        let second = match kind {
+            LinkKind::Replication => self.replication_2,
+            LinkKind::Fallback => self.fallback_2,
+            LinkKind::Auth | LinkKind::Writer => None,
+        };
+        std::iter::once(self.port(kind)).chain(second).collect()
+    }
+
+    /// Every link of `region`: auth and the writer (`auth_port`,
+    /// `writer_port`), and replication and fallback to each database node
+    /// of `db_ports` (a second node's links are named with `-2`). A
+    /// database link tries its own node first, then the others: through
+    /// either link a client reaches a node that runs, and through the two
+    /// in turn the one that takes writes.
+    pub fn specs(
+        &self,
+        region: &str,
+        db_ports: &[u16],
+        auth_port: u16,
+        writer_port: u16,
+    ) -> Vec<LinkSpec> {
+        let mut specs = Vec::new();
+        for kind in LinkKind::ALL {
+            for (i, listen) in self.db_ports(kind).into_iter().enumerate() {
+                let targets = match kind {
+                    LinkKind::Auth => vec![auth_port],
+                    LinkKind::Writer => vec![writer_port],
+                    LinkKind::Replication | LinkKind::Fallback => {
+                        let mut ports = db_ports.to_vec();
+                        let first = i.min(ports.len().saturating_sub(1));
+                        ports.rotate_left(first);
+                        ports
+                    }
+                };
+                let suffix = if i == 0 {
+                    String::new()
+                } else {
+                    format!("-{}", i + 1)
+                };
+                specs.push(LinkSpec {
+                    name: format!("wan-{region}-{}{suffix}", kind.as_str()),
+                    kind,
+                    listen,
+                    targets,
+                });
+            }
+        }
+        specs
     }
 }

@@ -194,12 +194,7 @@ impl Postgres {
 
     /// A PostgreSQL program, run as the servers' user in the socket folder.
     fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(self.bin.join(program));
-        cmd.current_dir(&self.socket_dir).stdin(Stdio::null());
-        if let Some(user) = &self.user {
-            cmd.uid(user.uid).gid(user.gid).env("HOME", &user.home);
-        }
-        cmd
+        self.as_server_user(&self.bin.join(program))
     }
 
     /// Gives the servers' user a file or folder (when we are root).
@@ -305,26 +300,104 @@ impl Postgres {
     /// before TLS, or before its link to the primary changed, is brought up
     /// to date); takes effect at its next start. Whether it changed.
     pub fn follow(&self, data: &Path, conninfo: &str) -> Result<bool, StackError> {
+        self.set_auto_conf(data, &[("primary_conninfo", Some(conninfo))])
+    }
+
+    /// Sets (`Some`) or removes (`None`) settings in the
+    /// `postgresql.auto.conf` of `data`, as `ALTER SYSTEM` would, for the
+    /// server's next start or reload. Whether anything changed.
+    pub fn set_auto_conf(
+        &self,
+        data: &Path,
+        settings: &[(&str, Option<&str>)],
+    ) -> Result<bool, StackError> {
         let auto = data.join("postgresql.auto.conf");
         let text = std::fs::read_to_string(&auto).map_err(|e| StackError::io(&auto, e))?;
-        let is_conninfo = |line: &&str| line.trim_start().starts_with("primary_conninfo");
-        // A postgresql.conf string: quotes doubled, backslashes escaped.
-        let wanted = format!(
-            "primary_conninfo = '{}'",
-            conninfo.replace('\\', "\\\\").replace('\'', "''")
-        );
-        if text.lines().find(is_conninfo) == Some(wanted.as_str()) {
-            return Ok(false);
-        }
+        let key_of = |line: &str| {
+            line.split('=')
+                .next()
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let mut lines: Vec<String> = text
             .lines()
-            .filter(|line| !is_conninfo(line))
+            .filter(|line| !settings.iter().any(|(key, _)| key_of(line) == *key))
             .map(str::to_owned)
             .collect();
-        lines.push(wanted);
-        // Truncating keeps the owner pg_basebackup gave the file.
-        std::fs::write(&auto, lines.join("\n") + "\n").map_err(|e| StackError::io(&auto, e))?;
+        // A postgresql.conf string: quotes doubled, backslashes escaped.
+        lines.extend(settings.iter().filter_map(|(key, value)| {
+            value.map(|v| format!("{key} = '{}'", v.replace('\\', "\\\\").replace('\'', "''")))
+        }));
+        let wanted = lines.join("\n") + "\n";
+        if wanted == text {
+            return Ok(false);
+        }
+        // Truncating keeps the owner initdb or pg_basebackup gave the file.
+        std::fs::write(&auto, wanted).map_err(|e| StackError::io(&auto, e))?;
         Ok(true)
+    }
+
+    /// Marks `data` as a standby (`standby.signal`): at its next start it
+    /// follows its `primary_conninfo` instead of running as a primary.
+    pub fn make_standby(&self, data: &Path) -> Result<(), StackError> {
+        let signal = data.join("standby.signal");
+        std::fs::write(&signal, "").map_err(|e| StackError::io(&signal, e))?;
+        self.chown(&signal)
+    }
+
+    /// Whether `data` is set up as a standby (`standby.signal`).
+    pub fn is_standby(data: &Path) -> bool {
+        data.join("standby.signal").exists()
+    }
+
+    /// Promotes the standby of `data` to a primary on a new timeline and
+    /// waits until it takes writes (`pg_ctl promote -w`).
+    pub fn promote(&self, data: &Path) -> Result<(), StackError> {
+        let mut pg_ctl = self.command("pg_ctl");
+        pg_ctl.args(["promote", "-w", "-t", "60", "-D"]).arg(data);
+        process::run(&mut pg_ctl, "pg_ctl promote").map(|_| ())
+    }
+
+    /// Turns the stopped server of `data` (a former primary, or a replica
+    /// that replayed past the point where the primary on `source_port`
+    /// forked off) into a copy of that primary's timeline with `pg_rewind`,
+    /// which copies only the blocks that differ; `standby.signal` is
+    /// written. The source must have checkpointed since its promotion
+    /// (`CHECKPOINT`), or pg_rewind sees no new timeline. A server that was
+    /// killed is first taken through crash recovery by pg_rewind itself.
+    pub fn rewind(&self, data: &Path, source_port: u16) -> Result<(), StackError> {
+        let source = format!(
+            "host={} port={source_port} user={SUPERUSER} dbname=postgres",
+            conninfo_value(&path_str(&self.socket_dir))
+        );
+        let mut rewind = self.command("pg_rewind");
+        rewind
+            .arg("-D")
+            .arg(data)
+            .args(["--source-server", &source, "--write-recovery-conf"]);
+        process::run(&mut rewind, "pg_rewind").map(|_| ())
+    }
+
+    /// Whether a server runs in `data`: the postmaster its `postmaster.pid`
+    /// names is alive (a killed one that is not reaped yet is not: `pg_ctl
+    /// status` would say it runs).
+    pub fn is_running(&self, data: &Path) -> bool {
+        std::fs::read_to_string(data.join("postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse::<u32>().ok())
+            .is_some_and(process::alive)
+    }
+
+    /// Another program (pgBackRest) run as the servers' user, in the socket
+    /// folder, as the PostgreSQL programs are.
+    pub fn as_server_user(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.socket_dir).stdin(Stdio::null());
+        if let Some(user) = &self.user {
+            cmd.uid(user.uid).gid(user.gid).env("HOME", &user.home);
+        }
+        cmd
     }
 
     /// The postmaster of `data` on `port`, in the foreground: for a caller
@@ -347,15 +420,7 @@ impl Postgres {
             std::fs::write(log, "").map_err(|e| StackError::io(log, e))?;
         }
         self.chown(log)?;
-        let running = self
-            .command("pg_ctl")
-            .arg("status")
-            .arg("-D")
-            .arg(data)
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !running {
+        if !self.is_running(data) {
             let mut pg_ctl = self.command("pg_ctl");
             pg_ctl
                 .args(["start", "-w", "-t", "60", "-D"])
@@ -403,9 +468,25 @@ impl Postgres {
 /// against `ca` and its name, naming itself `application_name` (what the
 /// primary's `pg_stat_replication` shows: the region, in the local stack).
 pub fn replication_conninfo(port: u16, ca: &Path, application_name: &str) -> String {
+    replication_conninfo_any(&[port], ca, application_name)
+}
+
+/// [`replication_conninfo`] to whichever of the servers on `ports` (or the
+/// links in front of them) takes writes: libpq tries them in turn and keeps
+/// the first that is not in recovery (`target_session_attrs=read-write`),
+/// so a replica follows a failover without a change of configuration.
+pub fn replication_conninfo_any(ports: &[u16], ca: &Path, application_name: &str) -> String {
+    let hosts = vec!["127.0.0.1"; ports.len()].join(",");
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let choose = if ports.len() > 1 {
+        " target_session_attrs=read-write"
+    } else {
+        ""
+    };
     format!(
-        "host=127.0.0.1 port={port} user={SUPERUSER} application_name={application_name} \
+        "host={hosts} port={} user={SUPERUSER} application_name={application_name}{choose} \
          sslmode=verify-full sslrootcert={}",
+        ports.join(","),
         conninfo_value(&path_str(ca))
     )
 }
@@ -435,13 +516,13 @@ fn server_programs() -> Result<PathBuf, StackError> {
         .into_iter()
         .chain(installed.into_iter().rev().map(|(_, bin)| bin))
         .find(|bin| {
-            ["postgres", "initdb", "pg_ctl", "pg_basebackup", "psql"]
+            ["postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "psql"]
                 .iter()
                 .all(|program| bin.join(program).is_file())
         })
         .ok_or_else(|| {
             StackError::new(
-                "the PostgreSQL server programs (postgres, initdb, pg_ctl, pg_basebackup, psql) \
+                "the PostgreSQL server programs (postgres, initdb, pg_ctl, pg_basebackup, pg_rewind, psql) \
                  were not found: `make run` and `make test` install them",
             )
         })

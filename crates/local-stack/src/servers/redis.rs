@@ -35,12 +35,25 @@ impl RedisServer {
 
 /// Whether the Redis on `port` answers PING within two seconds.
 pub fn redis_ping(port: u16) -> bool {
+    redis_command(port, "PING").is_ok_and(|pong| pong == "PONG")
+}
+
+/// Empties the Redis on `port` (`FLUSHALL`): what a point-in-time restore
+/// does to every region's cache.
+pub fn redis_flush(port: u16) -> Result<(), StackError> {
+    redis_command(port, "FLUSHALL")
+        .map(|_| ())
+        .map_err(|e| StackError::new(format!("redis on port {port}: FLUSHALL: {e}")))
+}
+
+/// Sends a command without arguments to the Redis on `port`, waiting two
+/// seconds at most; its answer.
+fn redis_command(port: u16, command: &str) -> ::redis::RedisResult<String> {
     let timeout = Duration::from_secs(2);
-    let answer = ::redis::Client::open(format!("redis://127.0.0.1:{port}"))
+    ::redis::Client::open(format!("redis://127.0.0.1:{port}"))
         .and_then(|client| client.get_connection_with_timeout(timeout))
         .and_then(|mut connection| {
             connection.set_read_timeout(Some(timeout))?;
-            ::redis::cmd("PING").query::<String>(&mut connection)
-        });
-    answer.is_ok_and(|pong| pong == "PONG")
+            ::redis::cmd(command).query::<String>(&mut connection)
+        })
 }
