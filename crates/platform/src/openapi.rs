@@ -130,7 +130,7 @@ fn problem_content() -> Content {
 /// service as unit types implementing `utoipa::ToResponse`, so that a path
 /// can say `(status = 404, response = NotFound)`:
 ///
-/// ```ignore
+/// ```text
 /// platform::problem_responses! {
 ///     NotFound => "No such resource";
 ///     TooManyRequests => "Too many failed logins", retry_after;
