@@ -110,6 +110,14 @@ fn cors(gw: &Gateway, editor: &str) {
         None,
     );
     assert_eq!(missing.status, 404);
+    // The node that was asked says so, also on a 404.
+    assert_eq!(missing.header("x-served-from"), Some("replica:eu-1"));
+    // The gateway's own pages carry a request id too.
+    let docs = gw.call("eu", "GET", "/docs", None, &[], None);
+    assert!(
+        docs.header("x-request-id").is_some(),
+        "/docs has a request id"
+    );
     assert_eq!(missing.header("access-control-allow-origin"), Some("*"));
     let write = gw.call(
         "sa",
