@@ -11,6 +11,7 @@ mod compression;
 mod consistency;
 mod detail;
 mod embargo;
+mod feed;
 mod http_caching;
 mod invalidation;
 mod listing;
