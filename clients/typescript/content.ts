@@ -20,6 +20,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/content/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The change feed as this region's replica holds it */
+        get: operations["listChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** The change feed as this region's replica holds it (headers only) */
+        head: operations["listChangesHead"];
+        patch?: never;
+        trace?: never;
+    };
     "/content/compare": {
         parameters: {
             query?: never;
@@ -164,6 +182,25 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A page of the change feed. */
+        ChangePage: {
+            /** @description Changes after `since`, oldest first */
+            data: components["schemas"]["ContentChange"][];
+            /** @description Null when `data` reaches `version`; else the last version listed: call again with `since` set to it */
+            next_cursor: string | null;
+            /**
+             * Format: date-time
+             * @description When the next scheduled review becomes public in this region's data (a release is not a row of the feed); null when none is scheduled
+             */
+            next_release_at: string | null;
+            /** @description True when the changes right after `since` are no longer kept (7-day retention) or never had a row: treat everything as changed, then go on with `since` = `version` */
+            reset: boolean;
+            /**
+             * Format: int64
+             * @description The content version of the node read (this region's replica): with `next_cursor` null, poll later with `since` set to it
+             */
+            version: number;
+        };
         /** @description The comparison: the subjects, and one row per spec any of them has. */
         Comparison: {
             specs: {
@@ -179,6 +216,29 @@ export interface components {
                 review_count: number;
                 subject: components["schemas"]["Subject"];
             }[];
+        };
+        /** @description One entry of the feed: `{version, at, surrogate_keys}`. */
+        ContentChange: {
+            /**
+             * Format: date-time
+             * @description When the change committed, near enough: taken under the version
+             *     counter's lock, so it follows the version order.
+             */
+            at: string;
+            /**
+             * @description What changed: `review:<id>`, `subject:<slug>`, `list`.
+             * @example [
+             *       "review:42",
+             *       "subject:sony-a7-iv",
+             *       "list"
+             *     ]
+             */
+            surrogate_keys: string[];
+            /**
+             * Format: int64
+             * @description The content version this change made (`content_state.version`).
+             */
+            version: number;
         };
         /** @description The author as readers see them: never the email. */
         EditorRef: {
@@ -281,7 +341,7 @@ export interface components {
             data: components["schemas"]["ReviewListItem"][];
             next_cursor: string | null;
         };
-        /** @description Lowercase ASCII words of letters and digits joined by single hyphens, with at least one letter; never `subjects` or `compare` */
+        /** @description Lowercase ASCII words of letters and digits joined by single hyphens, with at least one letter; never `subjects` or `compare` or `changes` */
         Slug: string;
         /** @description A catalog entry as embedded in a review. */
         Subject: {
@@ -576,6 +636,100 @@ export interface operations {
             304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listChanges: {
+        parameters: {
+            query: {
+                /**
+                 * @description The last content version the consumer has processed (0 at first)
+                 * @example 0
+                 */
+                since: number;
+                /** @description Changes per answer, 1 to 1000 (default 100) */
+                limit?: number;
+            };
+            header?: {
+                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
+                "X-Consistency-Token"?: string;
+                "If-None-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the feed */
+            200: {
+                headers: {
+                    /** @description public, max-age=1 (the feed moves with the replica); private, no-store with X-Consistency-Token */
+                    "Cache-Control": string;
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangePage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listChangesHead: {
+        parameters: {
+            query: {
+                /**
+                 * @description The last content version the consumer has processed (0 at first)
+                 * @example 0
+                 */
+                since: number;
+                /** @description Changes per answer, 1 to 1000 (default 100) */
+                limit?: number;
+            };
+            header?: {
+                /** @description From a write answer: the answer is at least as new as that write (read-your-writes), in any region */
+                "X-Consistency-Token"?: string;
+                "If-None-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Headers of the GET answer */
+            200: {
+                headers: {
+                    /** @description public, max-age=1 (the feed moves with the replica); private, no-store with X-Consistency-Token */
+                    "Cache-Control": string;
+                    /** @description br or gzip as Accept-Encoding prefers (q-values honoured; ties go to br, then gzip, then identity), for bodies of 1 KiB or more; absent (identity) otherwise, and when Accept-Encoding is missing or malformed or refuses every coding */
+                    "Content-Encoding"?: "br" | "gzip";
+                    /** @description The answer's coding depends on Accept-Encoding */
+                    Vary: "Accept-Encoding";
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The reader's region */
+                    "X-Region": string;
+                    /** @description The request's id: a valid incoming one echoed, else generated */
+                    "X-Request-Id": string;
+                    /** @description cache, replica:<name>, primary, or none on answers that read nothing */
+                    "X-Served-From": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
             405: components["responses"]["MethodNotAllowed"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod encoding;
 pub mod error;
 pub mod flight;
+pub mod invalidation;
 // The fuzz targets' checks: built for this crate's tests and with the
 // `fuzzing` feature (fuzz/ turns it on), never into the services.
 #[cfg(any(test, feature = "fuzzing"))]

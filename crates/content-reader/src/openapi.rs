@@ -39,7 +39,7 @@ use utoipa::openapi::{Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, OpenApi as _, PartialSchema, ToResponse, ToSchema};
 
 use crate::params;
-use crate::routes::{compare, list, review, subjects};
+use crate::routes::{changes, compare, list, review, subjects};
 
 platform::problem_responses! {
     BadRequest => "Unknown, repeated or invalid parameter (named in errors[]), bad cursor, or a forged/garbled X-Consistency-Token";
@@ -61,7 +61,8 @@ platform::problem_responses! {
         review::review,
         subjects::list_subjects,
         subjects::subject,
-        compare::compare
+        compare::compare,
+        changes::changes
     ),
     components(
         schemas(Slug),
@@ -74,10 +75,14 @@ struct ApiDoc;
 pub fn document() -> String {
     let mut api = ApiDoc::openapi();
     // utoipa tags each operation with its module; this document has none.
-    for item in api.paths.paths.values_mut() {
+    for (path, item) in &mut api.paths.paths {
         if let Some(get) = item.get.as_mut() {
             get.tags = None;
-            add_answer_headers(get);
+            if path == changes::PATH {
+                add_feed_headers(get);
+            } else {
+                add_answer_headers(get);
+            }
             item.head = Some(head_of(get));
         }
     }
@@ -130,6 +135,27 @@ fn answer_headers() -> Vec<NamedHeader> {
 fn add_answer_headers(get: &mut Operation) {
     if let Some(RefOr::T(ok)) = get.responses.responses.get_mut("200") {
         for (name, header) in answer_headers().into_iter().chain([content_encoding()]) {
+            ok.headers.entry(name.to_owned()).or_insert(header);
+        }
+    }
+}
+
+/// The headers of a change feed page (`routes::changes`): no validator,
+/// no surrogate keys, a cache lifetime of a second.
+fn add_feed_headers(get: &mut Operation) {
+    let cache_control = text_header(
+        "public, max-age=1 (the feed moves with the replica); private, no-store with X-Consistency-Token",
+    );
+    let vary = answer_headers()
+        .into_iter()
+        .find(|(name, _)| *name == "Vary")
+        .map(|(_, h)| h);
+    if let Some(RefOr::T(ok)) = get.responses.responses.get_mut("200") {
+        let headers = [("Cache-Control", cache_control)]
+            .into_iter()
+            .chain(vary.map(|v| ("Vary", v)))
+            .chain([content_encoding()]);
+        for (name, header) in headers {
             ok.headers.entry(name.to_owned()).or_insert(header);
         }
     }
@@ -215,16 +241,37 @@ pub(crate) struct ReadResponses;
 
 impl IntoResponses for ReadResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        [
+        references([
             ("304", NotModified::response().0),
             ("400", BadRequest::response().0),
             ("404", NotFound::response().0),
             ("405", MethodNotAllowed::response().0),
             ("503", ServiceUnavailable::response().0),
-        ]
+        ])
+    }
+}
+
+/// Answers by status, each a reference to the named component.
+fn references<'a>(
+    named: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, RefOr<Response>> {
+    named
         .into_iter()
         .map(|(status, name)| (status.to_owned(), RefOr::Ref(Ref::from_response_name(name))))
         .collect()
+}
+
+/// What the change feed may answer beyond its 200.
+#[derive(Debug)]
+pub(crate) struct FeedResponses;
+
+impl IntoResponses for FeedResponses {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        references([
+            ("400", BadRequest::response().0),
+            ("405", MethodNotAllowed::response().0),
+            ("503", ServiceUnavailable::response().0),
+        ])
     }
 }
 
@@ -407,6 +454,7 @@ mod tests {
             (subjects::PATH, params::DETAIL_PARAMS),
             (compare::PATH, params::COMPARE_PARAMS),
             (review::PATH, params::DETAIL_PARAMS),
+            (changes::PATH, params::FEED_PARAMS),
         ] {
             for method in ["get", "head"] {
                 let documented: Vec<&str> = doc["paths"][path][method]["parameters"]

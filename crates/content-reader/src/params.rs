@@ -226,6 +226,40 @@ pub const COMPARE_PARAMS: &[&str] = &["subjects"];
 /// What the detail pages (a review, a subject) accept: nothing.
 pub const DETAIL_PARAMS: &[&str] = &[];
 
+/// What `/content/changes` accepts.
+pub const FEED_PARAMS: &[&str] = &["since", "limit"];
+
+/// Rows of the change feed per answer.
+pub const FEED_LIMITS: std::ops::RangeInclusive<i64> = 1..=1000;
+/// Rows of the change feed per answer when `limit` is not given.
+pub const FEED_LIMIT_DEFAULT: i64 = 100;
+
+/// Parses `/content/changes`' parameters: `since` (required, a content
+/// version: a non-negative integer) and `limit` (1–1000).
+pub fn feed(params: &BTreeMap<String, String>) -> Result<(i64, i64), ParamError> {
+    let since = params
+        .get("since")
+        .ok_or_else(|| ParamError::new("since", "is required"))?;
+    let since = Some(since)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| {
+            ParamError::new(
+                "since",
+                "must be a non-negative integer (a content version)",
+            )
+        })?;
+    let limit = match params.get("limit") {
+        None => FEED_LIMIT_DEFAULT,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| FEED_LIMITS.contains(n))
+            .ok_or_else(|| ParamError::new("limit", "must be an integer from 1 to 1000"))?,
+    };
+    Ok((since, limit))
+}
+
 /// What `/content` accepts.
 pub const LIST_PARAMS: &[&str] = &[
     "q",

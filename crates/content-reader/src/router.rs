@@ -4,20 +4,24 @@
 //! for fallback) has a background task that every `check_interval` asks it,
 //! with a short timeout, whether it is up, where its replay is and how far
 //! behind it is, and reads `content_state.version`. Requests never wait for
-//! a check: they read the last result.
+//! a check: they read the last result. When the node reads go to shows a
+//! version past the last one applied, its task reads the change feed from
+//! it — the version and the rows after the last applied in one statement,
+//! so one snapshot — and hands them to `crate::invalidation`: the cache
+//! learns what changed from the very node whose data it will read next.
 //!
 //! Lag is measured two ways: bytes (replayed vs received WAL) and time
 //! (`now() - pg_last_xact_replay_timestamp()`). The time alone grows on an
 //! idle primary, so a replica that has replayed everything it received
 //! counts as not lagging whatever the clock says.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts};
 
+use crate::invalidation::{Applied, FeedPoll, Invalidation};
 use crate::settings::RoutingSettings;
 
 /// The state of one node as its last check saw it.
@@ -166,9 +170,8 @@ pub struct Router {
     replicas: Vec<Arc<Node>>,
     primary: Option<Arc<Node>>,
     settings: RoutingSettings,
-    /// The newest `content_state.version` seen on a usable node: the cache
-    /// key of the moment.
-    version: AtomicI64,
+    /// What changed, as the feed of the node reads go to says.
+    invalidation: Arc<Invalidation>,
     metrics: RouterMetrics,
 }
 
@@ -191,13 +194,14 @@ impl Router {
         replicas: Vec<Arc<Node>>,
         primary: Option<Arc<Node>>,
         settings: RoutingSettings,
+        invalidation: Arc<Invalidation>,
         metrics: RouterMetrics,
     ) -> Self {
         Self {
             replicas,
             primary,
             settings,
-            version: AtomicI64::new(0),
+            invalidation,
             metrics,
         }
     }
@@ -286,9 +290,9 @@ impl Router {
         self.primary.clone()
     }
 
-    /// The current cache generation.
-    pub fn version(&self) -> i64 {
-        self.version.load(Ordering::Acquire)
+    /// What changed since a cache entry was read.
+    pub fn invalidation(&self) -> &Invalidation {
+        &self.invalidation
     }
 
     /// Ready when some node can serve.
@@ -349,14 +353,40 @@ impl Router {
                 .with_label_values(&[&node.label])
                 .set(health.lag_ms / 1000.0);
         }
-        self.refresh_version();
+        self.follow_feed(node, health).await;
     }
 
-    /// The generation is the version of the node reads go to now.
-    fn refresh_version(&self) {
-        if let Ok(node) = self.choose_quiet() {
-            let version = node.health().version;
-            self.version.fetch_max(version, Ordering::AcqRel);
+    /// Reads the change feed from `node` when reads go to it and it holds
+    /// versions not yet applied: page after page while pages come full,
+    /// each bounded by the check timeout. A failed read is retried at the
+    /// next check; entries stay checked against what was applied.
+    async fn follow_feed(&self, node: &Node, health: Health) {
+        let reads_here = self
+            .choose_quiet()
+            .is_ok_and(|chosen| chosen.label == node.label);
+        if !reads_here || self.invalidation.seen() >= Some(health.version) {
+            return;
+        }
+        let timeout = Duration::from_millis(self.settings.check_timeout_ms.max(10));
+        for _ in 0..FEED_PAGES {
+            let after = self.invalidation.seen().unwrap_or(i64::MAX);
+            let poll = match tokio::time::timeout(timeout, read_feed(node, after)).await {
+                Ok(Ok(poll)) => poll,
+                Ok(Err(e)) => {
+                    tracing::warn!(node = %node.label, error = %e, "change feed read failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let target = poll.version;
+            match self.invalidation.apply(poll, FEED_PAGE) {
+                Applied::UpTo(v) if v < target => {}
+                Applied::Reset(version) => {
+                    tracing::info!(node = %node.label, content.version = version, "cache_reset");
+                    return;
+                }
+                Applied::UpTo(_) | Applied::Nothing => return,
+            }
         }
     }
 
@@ -369,6 +399,58 @@ impl Router {
             .cloned()
             .ok_or(NoNode)
     }
+}
+
+/// Feed rows read per statement.
+const FEED_PAGE: usize = 500;
+/// Pages read per check: a reader further behind than this many rows
+/// resets instead (`Invalidation::apply`) — cheaper than replaying them.
+const FEED_PAGES: usize = 8;
+
+/// The node's content version and the feed rows after `after` up to it,
+/// in one statement (one snapshot). `after` past every version (before the
+/// first poll) reads the version alone.
+async fn read_feed(node: &Node, after: i64) -> Result<FeedPoll, String> {
+    let client = node.checks.get().await.map_err(|e| e.to_string())?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT cs.version, c.version AS change, c.surrogate_keys
+               FROM content_state cs
+               LEFT JOIN LATERAL (
+                    SELECT version, surrogate_keys FROM content_changes
+                     WHERE version > $1 AND version <= cs.version
+                     ORDER BY version LIMIT $2) c ON true
+              ORDER BY c.version",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let limit = i64::try_from(FEED_PAGE).unwrap_or(i64::MAX);
+    let rows = client
+        .query(&stmt, &[&after, &limit])
+        .await
+        .map_err(|e| e.to_string())?;
+    let version = rows
+        .first()
+        .map(|r| r.get::<_, i64>(0))
+        .ok_or("no content_state row")?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(change) = row.get::<_, Option<i64>>(1) else {
+            continue;
+        };
+        let texts: Vec<String> = row.get(2);
+        match texts.iter().map(|t| t.parse()).collect() {
+            Ok(keys) => changes.push((change, keys)),
+            // A key this reader cannot read (a newer writer's): its rows
+            // say nothing usable, so none is passed on — a reset.
+            Err(platform::surrogate::NotAKey(text)) => {
+                tracing::warn!(key = %text, content.version = change, "unreadable change feed key");
+                changes.clear();
+                break;
+            }
+        }
+    }
+    Ok(FeedPoll { version, changes })
 }
 
 fn down(before: Health, reason: String, node: &Node) -> Health {

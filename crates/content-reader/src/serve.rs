@@ -6,7 +6,8 @@
 //! headers. A route says only what it reads ([`Read`]) and under which
 //! cache key.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -18,7 +19,7 @@ use platform::surrogate::SurrogateKeys;
 use sha2::{Digest, Sha256};
 use tokio_postgres::IsolationLevel;
 
-use crate::cache::{Entry, Variant};
+use crate::cache::{Entry, Variant, now_ms};
 use crate::encoding::{AcceptEncoding, Coding};
 use crate::error::{ReadError, X_SERVED_FROM};
 use crate::router::{NoNode, Node};
@@ -38,13 +39,30 @@ pub(crate) trait Read {
 pub(crate) struct Content {
     pub body: Vec<u8>,
     pub keys: SurrogateKeys,
+    /// Whether a scheduled review's release could change it: every answer
+    /// that lists or counts reviews. Such an answer is kept by no cache
+    /// past the next release (SPEC §10.4).
+    pub lists_reviews: bool,
 }
 
 impl Content {
-    /// `value` as the JSON body.
+    /// `value` as the JSON body of an answer that lists reviews.
     pub fn json(value: &impl serde::Serialize, keys: SurrogateKeys) -> Result<Self, ReadError> {
         let body = serde_json::to_vec(value).map_err(ReadError::internal)?;
-        Ok(Self { body, keys })
+        Ok(Self {
+            body,
+            keys,
+            lists_reviews: true,
+        })
+    }
+
+    /// The same answer, which no release changes (one public review's
+    /// page: a review under embargo has none).
+    pub fn unchanged_by_releases(self) -> Self {
+        Self {
+            lists_reviews: false,
+            ..self
+        }
     }
 }
 
@@ -60,8 +78,7 @@ pub(crate) async fn serve(
 ) -> Result<HttpResponse, ReadError> {
     let min_lsn = consistency_lsn(req, state)?;
     let private = min_lsn.is_some();
-    let version = state.router.version();
-    if let Some(entry) = state.cache.get(&key, version).await
+    if let Some(entry) = state.cache.get(&key).await
         && min_lsn.is_none_or(|lsn| entry.lsn >= lsn)
     {
         let from_cache = HeaderValue::from_static("cache");
@@ -71,7 +88,9 @@ pub(crate) async fn serve(
         // Read-your-writes: never shared, never from an older entry.
         Some(lsn) => fetch(state, &key, &read, Some(lsn)).await?,
         None => {
-            let flight_key = format!("{version}:{key}");
+            // Requests after a change applied start a read of their own.
+            let seen = state.router.invalidation().seen().unwrap_or(-1);
+            let flight_key = format!("{seen}:{key}");
             state
                 .flights
                 .run(&flight_key, || fetch(state, &key, &read, None))
@@ -115,6 +134,7 @@ async fn fetch(
     let entry = Arc::new(entry_of(
         snapshot.map_err(|err| on_node(&node, err))?,
         &node,
+        state.cache.ttl(),
     )?);
     state.cache.put(key, entry.clone()).await;
     Ok(entry)
@@ -143,7 +163,7 @@ async fn read_retrying(
 
 /// A failed read's error, naming the node that was read (`X-Served-From`
 /// on the answer: a slug not found on a replica says which one).
-fn on_node(node: &Node, err: ReadError) -> ReadError {
+pub(crate) fn on_node(node: &Node, err: ReadError) -> ReadError {
     match HeaderValue::from_str(&node.label) {
         Ok(label) => ReadError::OnNode(label, Box::new(err)),
         Err(_) => err,
@@ -178,10 +198,23 @@ fn retry_node(
 struct Snapshot {
     /// `content_state.version` in the snapshot.
     version: i64,
+    /// The next embargo to lapse after the snapshot's `now()` (ms since
+    /// the epoch), if any.
+    next_release_ms: Option<i64>,
     /// The node's WAL position, read before the snapshot was taken.
     lsn: u64,
     content: Content,
 }
+
+/// The snapshot's content version and its next embargo (one probe of
+/// `reviews_embargo_idx`): an entry is never kept past a release its
+/// snapshot did not show.
+static SNAPSHOT_STATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT version, (extract(epoch FROM ({})) * 1000)::float8 FROM content_state",
+        platform::content::NEXT_EMBARGO
+    )
+});
 
 /// One snapshot read. The WAL position is read before the snapshot is
 /// taken, so the entry is at least as new as the position it records.
@@ -190,23 +223,32 @@ async fn read_on(state: &State, node: &Node, read: &impl Read) -> Result<Snapsho
     let mut client = node.pool.get().await?;
     let lsn = replay_position(&client).await?;
     node.observe_lsn(lsn);
-    let tx = client
+    let tx = snapshot(&mut client).await?;
+    let stmt = tx.prepare_cached(&SNAPSHOT_STATE).await?;
+    let row = tx.query_one(&stmt, &[]).await?;
+    let content = read.read(&tx, state).await?;
+    tx.commit().await?;
+    Ok(Snapshot {
+        version: row.try_get(0)?,
+        next_release_ms: row
+            .try_get::<_, Option<f64>>(1)?
+            .map(|ms| ms.floor() as i64),
+        lsn,
+        content,
+    })
+}
+
+/// A read-only REPEATABLE READ transaction: every statement of a read
+/// sees one snapshot.
+pub(crate) async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<Transaction<'_>, tokio_postgres::Error> {
+    client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .await?;
-    let version: i64 = tx
-        .query_one("SELECT version FROM content_state", &[])
-        .await?
-        .get(0);
-    let content = read.read(&tx, state).await?;
-    tx.commit().await?;
-    Ok(Snapshot {
-        version,
-        lsn,
-        content,
-    })
+        .await
 }
 
 /// The cache entry of a snapshot read on `node`: the identity body and
@@ -214,7 +256,7 @@ async fn read_on(state: &State, node: &Node, read: &impl Read) -> Result<Snapsho
 /// its own bytes, a compressed one suffixed with its coding (`"…-br"`),
 /// so that no two variants share a tag and a tag changes whenever the
 /// bytes sent under it would.
-fn entry_of(snapshot: Snapshot, node: &Node) -> Result<Entry, ReadError> {
+fn entry_of(snapshot: Snapshot, node: &Node, ttl: Duration) -> Result<Entry, ReadError> {
     let header = |text: String| HeaderValue::try_from(text).map_err(ReadError::internal);
     let body = snapshot.content.body;
     let compressed = |coding: Coding| -> Result<Option<Variant>, ReadError> {
@@ -226,10 +268,18 @@ fn entry_of(snapshot: Snapshot, node: &Node) -> Result<Entry, ReadError> {
             body: Bytes::from(bytes),
         }))
     };
+    let release_ms = snapshot
+        .next_release_ms
+        .filter(|_| snapshot.content.lists_reviews);
+    let kept_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let expires_ms = now_ms().saturating_add(kept_ms);
     Ok(Entry {
         version: snapshot.version,
         lsn: snapshot.lsn,
+        expires_ms: release_ms.map_or(expires_ms, |r| r.min(expires_ms)),
+        release_ms,
         surrogate_keys: header(snapshot.content.keys.header_value())?,
+        keys: snapshot.content.keys,
         source: header(node.label.clone())?,
         br: compressed(Coding::Br)?,
         gzip: compressed(Coding::Gzip)?,
@@ -281,7 +331,7 @@ fn answer(
         // Tied to one client's write: a CDN must never hand it to another.
         HeaderValue::from_static("private, no-store")
     } else {
-        state.public_cache_control.clone()
+        public_cache_control(state, entry)
     };
     let coding = AcceptEncoding::negotiate(req.headers(), |c| entry.variant(c).is_some());
     let variant = entry.variant(coding).unwrap_or(&entry.identity);
@@ -310,6 +360,31 @@ fn answer(
         HeaderValue::from_static("application/json"),
     ))
     .body(variant.body.clone())
+}
+
+/// `Cache-Control` of a public answer: the configured one, unless a
+/// release lapses sooner than a client could keep the answer — then
+/// `max-age` and `stale-while-revalidate` together end at the release,
+/// floored to the second, so that no HTTP cache serves the answer past it
+/// (SPEC §10.4). `stale-if-error` is kept: after an error an older page
+/// without the released review is better than none, and shows nothing
+/// under embargo.
+fn public_cache_control(state: &State, entry: &Entry) -> HeaderValue {
+    let c = &state.settings.http_cache;
+    let Some(release_ms) = entry.release_ms else {
+        return state.public_cache_control.clone();
+    };
+    let left_s = u64::try_from((release_ms - now_ms()) / 1000).unwrap_or(0);
+    if left_s >= c.max_age_s + c.stale_while_revalidate_s {
+        return state.public_cache_control.clone();
+    }
+    let max_age = c.max_age_s.min(left_s);
+    let text = format!(
+        "public, max-age={max_age}, stale-while-revalidate={}, stale-if-error={}",
+        left_s - max_age,
+        c.stale_if_error_s
+    );
+    HeaderValue::try_from(text).unwrap_or_else(|_| state.public_cache_control.clone())
 }
 
 /// Whether `If-None-Match` names any of the entry's tags, whichever

@@ -18,9 +18,10 @@ use platform::settings::{DatabaseSettings, Secret, SettingsError};
 use prometheus::{IntCounterVec, Opts};
 
 use crate::admission::Admission;
-use crate::cache::{Cache, CacheMetrics, Entry};
+use crate::cache::{Cache, CacheConfig, CacheMetrics, Entry};
 use crate::error::ReadError;
 use crate::flight::Flights;
+use crate::invalidation::Invalidation;
 use crate::router::{Node, Router, RouterMetrics};
 use crate::settings::Settings;
 
@@ -29,7 +30,7 @@ pub struct State {
     pub settings: Settings,
     pub router: Arc<Router>,
     pub cache: Cache,
-    /// Misses being computed, by version and key.
+    /// Misses being computed, by applied feed version and key.
     pub flights: Flights<Result<Arc<Entry>, ReadError>>,
     /// Permits for the snapshot reads misses make.
     pub admission: Admission,
@@ -99,11 +100,13 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
     let tokens = TokenKey::from_settings(&settings.consistency, "consistency.secret")?;
     let cursors = CursorKey::from_settings(&settings.cursor, "cursor.secret")?;
     let metrics = Metrics::new("content-reader", &settings.region);
-    let router = router(&settings, &metrics)?;
+    // A change is remembered as long as an entry read before it may live.
+    let invalidation = Arc::new(Invalidation::new(Duration::from_secs(settings.cache.ttl_s)));
+    let router = router(&settings, &metrics, invalidation.clone())?;
     let answer_headers = web::Data::new(answer_headers(&settings.region)?);
     let state = web::Data::new(State {
         router: router.clone(),
-        cache: cache(&settings, &metrics)?,
+        cache: cache(&settings, &metrics, invalidation)?,
         flights: Flights::default(),
         admission: admission(&settings, &metrics)?,
         tokens,
@@ -130,7 +133,11 @@ pub async fn build(settings: Settings) -> Result<Application, StartupError> {
 }
 
 /// The router over the configured replicas and the primary fallback.
-fn router(settings: &Settings, metrics: &Metrics) -> Result<Arc<Router>, SettingsError> {
+fn router(
+    settings: &Settings,
+    metrics: &Metrics,
+    invalidation: Arc<Invalidation>,
+) -> Result<Arc<Router>, SettingsError> {
     let replicas = settings
         .replicas
         .iter()
@@ -149,19 +156,48 @@ fn router(settings: &Settings, metrics: &Metrics) -> Result<Arc<Router>, Setting
         replicas,
         primary,
         settings.routing.clone(),
+        invalidation,
         RouterMetrics::new(metrics),
     )))
 }
 
-fn cache(settings: &Settings, metrics: &Metrics) -> Result<Cache, SettingsError> {
+fn cache(
+    settings: &Settings,
+    metrics: &Metrics,
+    invalidation: Arc<Invalidation>,
+) -> Result<Cache, SettingsError> {
+    let config = CacheConfig {
+        enabled: settings.cache.enabled,
+        region: &settings.region,
+        database: &database_name(settings),
+        budget: settings.cache.local_bytes,
+        ttl: Duration::from_secs(settings.cache.ttl_s),
+    };
     Ok(Cache::new(
-        settings.cache.enabled,
-        &settings.region,
-        settings.cache.local_bytes,
+        &config,
         RedisHandle::new(&settings.redis)?,
-        Duration::from_secs(settings.cache.ttl_s),
+        invalidation,
         CacheMetrics::new(metrics),
     ))
+}
+
+/// The database the nodes serve, by the name in the first node's URL:
+/// part of every Redis key, so that readers of two databases sharing a
+/// Redis (staging beside production, the test suites) never meet each
+/// other's entries, whose versions and keys would look valid.
+fn database_name(settings: &Settings) -> String {
+    settings
+        .replicas
+        .iter()
+        .map(|r| &r.url)
+        .chain(settings.primary_url.iter())
+        .find_map(|url| {
+            // Without its TLS parameters, which tokio-postgres refuses.
+            let url = platform::db::tls::split_url(url.expose()).ok()?.rest;
+            let config: tokio_postgres::Config = url.parse().ok()?;
+            config.get_dbname().map(str::to_owned)
+        })
+        .unwrap_or_default()
 }
 
 /// The bound on concurrent snapshot reads: the query pool's size unless
@@ -226,4 +262,29 @@ fn answer_headers(region: &str) -> Result<AnswerHeaders, SettingsError> {
             HeaderValue::from_static("none"),
         )],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use platform::settings::Secret;
+
+    use super::*;
+    use crate::settings::NodeSettings;
+
+    #[test]
+    fn the_database_named_in_a_verify_full_url_separates_the_redis_keys() {
+        let mut settings = Settings::default();
+        assert_eq!(database_name(&settings), "");
+        settings.primary_url = Some(Secret::new(
+            "postgres://u@db:5432/primary_db?sslmode=verify-full&sslrootcert=/ca.crt",
+        ));
+        assert_eq!(database_name(&settings), "primary_db");
+        settings.replicas = vec![NodeSettings {
+            name: "r1".into(),
+            url: Secret::new(
+                "postgres://u@r1:5432/rcr_test_7?sslmode=verify-full&sslrootcert=/ca.crt",
+            ),
+        }];
+        assert_eq!(database_name(&settings), "rcr_test_7");
+    }
 }

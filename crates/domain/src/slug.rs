@@ -18,7 +18,7 @@ use crate::text::string_newtype;
 pub const SLUG_MAX_LEN: usize = 120;
 
 /// Route names under `/content` that a slug must not shadow.
-pub const RESERVED_SLUGS: &[&str] = &["subjects", "compare"];
+pub const RESERVED_SLUGS: &[&str] = &["subjects", "compare", "changes"];
 
 /// `-4294967295` is the longest collision suffix.
 const MAX_SUFFIX_LEN: usize = 11;

@@ -16,8 +16,13 @@ mod list;
 pub use catalog::{SubjectList, SubjectPosition, list_subjects};
 pub use list::{Position, ReviewList, list_reviews};
 
-/// Only published, unretracted reviews are public.
-const PUBLIC: &str = "r.status = 'published' AND r.deleted_at IS NULL";
+/// Which reviews are public: the one definition every read uses
+/// (`rcr_is_public`, SPEC §10.4), so a scheduled review appears in no
+/// list, search, count, average, subject page, comparison or detail until
+/// its `publish_at`, and in all of them from that instant. Inlined by the
+/// planner, it keeps each list an index range over the public partial
+/// indexes (`reviews_public_*_idx`, rebuilt by V6 for it).
+const PUBLIC: &str = platform::content::PUBLIC_REVIEW;
 
 /// A page of a list and the position after its last item, when more
 /// follow.
@@ -123,10 +128,12 @@ const SUBJECT_COLUMNS: &str = "\
     s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, s.release_year, \
     count(r.id) AS review_count, round(avg(r.rating), 2)::float8 AS average_rating";
 
-/// Subjects appear in the public catalog once they have a published
-/// review: a draft must not reveal what is being reviewed.
+/// Subjects appear in the public catalog once they have a public review: a
+/// draft or an embargo must not reveal what is being reviewed. The join's
+/// condition is [`PUBLIC`] (a test holds them together: a `const` cannot
+/// be built from another crate's).
 const SUBJECT_FROM: &str = "\
-    subjects s JOIN reviews r ON r.subject_id = s.id AND r.status = 'published' AND r.deleted_at IS NULL";
+    subjects s JOIN reviews r ON r.subject_id = s.id AND rcr_is_public(r.status, r.publish_at, r.deleted_at)";
 
 /// One public subject by slug.
 pub async fn subject(
@@ -163,6 +170,14 @@ pub async fn subject_reviews(
         .iter()
         .map(|row| ReviewView::from_row(row, url_base, false))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_catalog_joins_public_reviews_by_the_one_definition() {
+        assert!(super::SUBJECT_FROM.ends_with(super::PUBLIC));
+    }
 }
 
 /// Checks for the statements built from filters.

@@ -10,15 +10,17 @@ use crate::error::ReadError;
 use crate::params;
 use crate::startup::State;
 
+pub(crate) mod changes;
 pub(crate) mod compare;
 pub(crate) mod list;
 pub(crate) mod review;
 pub(crate) mod subjects;
 
 /// Every resource the reader mounts, with its GET and HEAD route, in
-/// matching order: the fixed `/content/subjects` and `/content/compare`
-/// come before `/content/{slug_or_id}` would take them as slugs.
-pub(crate) fn resources() -> [(&'static str, Route); 5] {
+/// matching order: the fixed `/content/subjects`, `/content/compare` and
+/// `/content/changes` come before `/content/{slug_or_id}` would take them
+/// as slugs (`domain::RESERVED_SLUGS` keeps reviews from those names).
+pub(crate) fn resources() -> [(&'static str, Route); 6] {
     let get_or_head = || web::route().guard(guard::Any(guard::Get()).or(guard::Head()));
     [
         (list::PATH, get_or_head().to(list::list)),
@@ -28,6 +30,7 @@ pub(crate) fn resources() -> [(&'static str, Route); 5] {
         ),
         (subjects::PATH, get_or_head().to(subjects::subject)),
         (compare::PATH, get_or_head().to(compare::compare)),
+        (changes::PATH, get_or_head().to(changes::changes)),
         (review::PATH, get_or_head().to(review::review)),
     ]
 }

@@ -57,6 +57,6 @@ impl Read for ReadReview {
         let review = queries::review(tx, &self.0, &state.settings.content.public_base_url)
             .await?
             .ok_or(ReadError::NotFound("review"))?;
-        Content::json(&review, review.page_keys())
+        Ok(Content::json(&review, review.page_keys())?.unchanged_by_releases())
     }
 }

@@ -1,0 +1,164 @@
+//! Invalidation by surrogate key (SPEC §10.5): a write evicts the pages
+//! it changes — its review, its subject, lists, comparisons — and leaves
+//! every other page a hit, in memory and through the region's Redis; a gap
+//! in the change feed drops everything older.
+
+use std::time::Instant;
+
+use awc::http::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{EVENTUALLY, ReaderAnswer as _, TestApp, review_body, spawn_app, unique_word};
+
+/// A review of a subject of its own (brand `Testbrand`, model `model`).
+fn review_of(model: &str, title: &str) -> Value {
+    let mut body = review_body(title);
+    body["subject"] = json!({ "kind": "camera", "brand": "Testbrand", "model": model });
+    body
+}
+
+/// Publishes a review of its own subject: its id and the subject's slug.
+async fn publish_alone(app: &TestApp, title: &str) -> (i64, String) {
+    let model = unique_word("m");
+    let answer = app.publish(&review_of(&model, title)).await;
+    let id = answer.body["id"].as_i64().expect("id");
+    let slug = answer.body["subject"]["slug"]
+        .as_str()
+        .expect("subject slug")
+        .to_owned();
+    (id, slug)
+}
+
+/// Asks for `path` until an answer comes from the cache; panics if none
+/// does in time. The second request of a path normally does.
+async fn cached(app: &TestApp, path: &str) -> Value {
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        let answer = app.get(path).await;
+        assert_eq!(answer.status.as_u16(), 200, "{path}: {:?}", answer.body);
+        if answer.served_from() == "cache" {
+            return answer.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} was never served from the cache"
+        );
+    }
+}
+
+const BY_KEY: &[&str] = &["reason=\"key\""];
+const BY_RESET: &[&str] = &["reason=\"reset\""];
+
+#[actix_web::test]
+async fn a_write_to_one_review_changes_every_page_showing_it_and_leaves_another_reviews_page_a_hit()
+{
+    let app = spawn_app().await;
+    let word = unique_word("zq");
+    let (a, a_subject) = publish_alone(&app, &format!("Review A {word}")).await;
+    let (b, b_subject) = publish_alone(&app, "Review B stays").await;
+    app.wait_listed(a).await;
+    app.wait_listed(b).await;
+    let pages = [
+        format!("/content/{a}"),
+        format!("/content/subjects/{a_subject}"),
+        "/content?limit=100".to_owned(),
+        format!("/content/compare?subjects={a_subject},{b_subject}"),
+        format!("/content?q={word}"),
+    ];
+    for path in pages.iter().chain([&format!("/content/{b}")]) {
+        cached(&app, path).await;
+    }
+    let invalidated = app
+        .metric(&app.reader, "rcr_cache_invalidated_total", BY_KEY)
+        .await;
+
+    let edited = app
+        .write(
+            Method::PATCH,
+            &format!("/reviews/{a}"),
+            Some(&json!({ "title": "Review A after" })),
+        )
+        .await;
+    assert_eq!(edited.status.as_u16(), 200, "{:?}", edited.body);
+
+    // Every page showing A changes without a token (bounded staleness)…
+    let shows_edit = |a: &crate::helpers::Answer| a.body.to_string().contains("Review A after");
+    for path in &pages[..4] {
+        app.eventually(path, shows_edit).await;
+    }
+    app.eventually(&pages[4], |answer| !answer.ids().contains(&a))
+        .await;
+    // …while B's page, which no change touched, is still the entry read
+    // before the write.
+    let b_page = app.get(&format!("/content/{b}")).await;
+    assert_eq!(b_page.served_from(), "cache", "{:?}", b_page.headers);
+    assert_eq!(b_page.body["title"], "Review B stays");
+    let after = app
+        .metric(&app.reader, "rcr_cache_invalidated_total", BY_KEY)
+        .await;
+    assert!(
+        after > invalidated,
+        "entries invalidated by key are counted"
+    );
+}
+
+#[actix_web::test]
+async fn entries_shared_through_redis_are_invalidated_by_each_reader_of_the_region() {
+    let app = spawn_app().await;
+    let (a, _) = publish_alone(&app, "Shared before").await;
+    app.wait_listed(a).await;
+    let other = app.another_reader().await;
+    let path = "/content?limit=100";
+    // The first reader reads and stores the page; the second finds it in
+    // Redis (or in memory after that).
+    cached(&app, path).await;
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        let answer = app.request_on(&other, Method::GET, path, &[]).await;
+        if answer.served_from() == "cache" {
+            assert!(answer.ids().contains(&a));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the second reader never hit");
+    }
+    let (c, _) = publish_alone(&app, "Shared too").await;
+    for reader in [&app.reader, &other] {
+        let deadline = Instant::now() + EVENTUALLY;
+        loop {
+            let answer = app.request_on(reader, Method::GET, path, &[]).await;
+            if answer.ids().contains(&c) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} kept serving the list from before the write",
+                reader.address
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_gap_in_the_change_feed_drops_every_older_entry() {
+    let app = spawn_app().await;
+    let (b, _) = publish_alone(&app, "Cached before the gap").await;
+    app.wait_listed(b).await;
+    let path = format!("/content/{b}");
+    cached(&app, &path).await;
+    let resets = app
+        .metric(&app.reader, "rcr_cache_invalidated_total", BY_RESET)
+        .await;
+    // A version without its feed row: what purged rows or a reader that
+    // was away look like.
+    app.bump_version().await;
+    let answer = app
+        .eventually(&path, |answer| answer.served_from() != "cache")
+        .await;
+    assert_eq!(answer.body["id"], b);
+    let after = app
+        .metric(&app.reader, "rcr_cache_invalidated_total", BY_RESET)
+        .await;
+    assert!(after > resets, "the reset is counted");
+    // And the page is cached again afterwards.
+    cached(&app, &path).await;
+}
