@@ -16,5 +16,6 @@ mod http_caching;
 mod invalidation;
 mod listing;
 mod params;
+mod relevance;
 mod replicas;
 mod search;

@@ -1,0 +1,182 @@
+//! Relevance (SPEC §5), guarded as a table: a small corpus of reviews in
+//! the three languages and queries with the review each must return
+//! first — the subject and the title above the body, each review matched
+//! and ranked with its own language's stemming, brand and model queries —
+//! so that a change to search (an index, a cheaper score, a cap on the
+//! candidates ranked) cannot make the answers worse unnoticed.
+//!
+//! Every expected review is published before the others that match its
+//! query: newest-first order would put it last, so only the ranking can
+//! put it first.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{ReaderAnswer as _, TestApp, spawn_app};
+
+/// The corpus: a name, then subject (brand, model), title, body, language.
+const CORPUS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "a7 iv verdict",
+        "Sony",
+        "A7 IV",
+        "Veredicto tras un año",
+        "Sigue siendo la híbrida de referencia para vídeo y foto.",
+        "es",
+    ),
+    (
+        "r6 against the a7 iv",
+        "Canon",
+        "EOS R6 II",
+        "La alternativa de Canon",
+        "Compite con la Sony A7 IV en precio; frente a la Sony A7 IV gana en ráfaga.",
+        "es",
+    ),
+    (
+        "z8 stabiliser in the title",
+        "Nikon",
+        "Z8",
+        "Estabilizador que rinde de noche",
+        "Fotos nítidas a pulso con el estabilizador activo.",
+        "es",
+    ),
+    (
+        "z6 stabiliser in the body",
+        "Nikon",
+        "Z6 III",
+        "Un año con la Z6 III",
+        "El estabilizador rinde bien y el visor es excelente.",
+        "es",
+    ),
+    (
+        "x-t5 light camera",
+        "Fujifilm",
+        "X-T5",
+        "Câmera leve para viagens",
+        "A objetiva de kit é nítida e o corpo é compacto.",
+        "pt",
+    ),
+    (
+        "s5 focus in the title",
+        "Panasonic",
+        "S5 II",
+        "Focus that finally keeps up",
+        "Phase detection makes tracking reliable for video.",
+        "en",
+    ),
+    (
+        "fp l focusing in the body",
+        "Sigma",
+        "fp L",
+        "A tiny body with a huge sensor",
+        "Without a grip, focusing by hand takes patience.",
+        "en",
+    ),
+    (
+        "x100 for travelling",
+        "Fujifilm",
+        "X100VI",
+        "La compacta para viajar",
+        "Ideal para viajes largos: pesa poco y enfoca rápido.",
+        "es",
+    ),
+    (
+        "r8 light and fast",
+        "Canon",
+        "EOS R8",
+        "Leve e rápida",
+        "Uma câmera para viajar; o estabilizador faz falta.",
+        "pt",
+    ),
+    (
+        "zv-e10 vlogging",
+        "Sony",
+        "ZV-E10",
+        "Vlogging camera for travel",
+        "Travelling light with a small lens.",
+        "en",
+    ),
+];
+
+/// Each query, the review it must return first, and others it must
+/// also find (matching reads the whole review, ranking only part of it).
+const QUERIES: &[(&str, &str, &[&str])] = &[
+    // The subject above a body that names it.
+    ("sony a7 iv", "a7 iv verdict", &["r6 against the a7 iv"]),
+    // The title above the body, in Spanish.
+    (
+        "estabilizador",
+        "z8 stabiliser in the title",
+        &["z6 stabiliser in the body"],
+    ),
+    // English stemming: `focusing` is `focus`; the title first.
+    (
+        "focusing",
+        "s5 focus in the title",
+        &["fp l focusing in the body"],
+    ),
+    // Spanish stemming (`viajes`, `viajar`), the title first.
+    ("viajes", "x100 for travelling", &[]),
+    // Portuguese, accent-insensitive: both words in one title.
+    ("camera leve", "x-t5 light camera", &[]),
+    // A brand: the review naming it in its subject and its title.
+    ("canon", "r6 against the a7 iv", &["r8 light and fast"]),
+    // Brand and model.
+    ("nikon z8", "z8 stabiliser in the title", &[]),
+    ("fujifilm x-t5", "x-t5 light camera", &[]),
+    ("sony zv-e10", "zv-e10 vlogging", &[]),
+];
+
+fn review(entry: &(&str, &str, &str, &str, &str, &str)) -> Value {
+    let (_, brand, model, title, body, language) = *entry;
+    json!({
+        "subject": { "kind": "camera", "brand": brand, "model": model },
+        "title": title,
+        "body": body,
+        "language": language,
+    })
+}
+
+/// Publishes the corpus in its order; each review's id by name.
+async fn publish_corpus(app: &TestApp) -> Vec<(&'static str, i64)> {
+    let mut ids = Vec::new();
+    for entry in CORPUS {
+        let answer = app.publish(&review(entry)).await;
+        ids.push((entry.0, answer.body["id"].as_i64().expect("id")));
+    }
+    // Replicated in order: the last one listed means all are.
+    app.wait_listed(ids.last().expect("a corpus").1).await;
+    ids
+}
+
+#[actix_web::test]
+async fn every_query_of_the_relevance_table_returns_its_review_first() {
+    let app = spawn_app().await;
+    let ids = publish_corpus(&app).await;
+    let id = |name: &str| {
+        ids.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, id)| *id)
+            .expect("a review of the corpus")
+    };
+    let name = |found: i64| {
+        ids.iter()
+            .find(|(_, id)| *id == found)
+            .map_or("?", |(n, _)| *n)
+    };
+    let mut failures = Vec::new();
+    for (query, first, also) in QUERIES {
+        let answer = app
+            .get(&format!("/content?q={}", crate::params::encode(query)))
+            .await;
+        assert_eq!(answer.status.as_u16(), 200, "{query}: {:?}", answer.body);
+        let found = answer.ids();
+        let missing: Vec<&&str> = also.iter().filter(|a| !found.contains(&id(a))).collect();
+        if found.first() != Some(&id(first)) || !missing.is_empty() {
+            let names: Vec<&str> = found.iter().map(|f| name(*f)).collect();
+            failures.push(format!(
+                "{query:?}: expected {first:?} first (and {also:?}), got {names:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
