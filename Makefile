@@ -20,7 +20,7 @@ help:
 	@echo "make restore  restore the stack's data to TARGET='<RFC 3339 time>' or TARGET=latest"
 	@echo "make failover promote South America's standby after the primary died (FORCE=1 stops a live one)"
 	@echo "make reattach take the former primary back as the standby after a failover"
-	@echo "make bench    load the running stack (or start it) with wrk; BENCH_SECONDS=10 per scenario"
+	@echo "make bench    load the running stack (or start it) with wrk; BENCH_SECONDS=10 per scenario, BENCH_REVIEWS=10000 reviews"
 	@echo "make test     install what is missing, then run every test (real PostgreSQL + replica + Redis)"
 	@echo "make chaos    kill and restart each process, fail over, back up and restore under load; report losses and recovery; RCR_CHAOS_SECONDS=60 per scenario"
 	@echo "make fuzz     run each fuzz target in fuzz/ (nightly, cargo-fuzz); FUZZ_SECONDS=60 per target"
@@ -105,10 +105,12 @@ reattach:
 
 # Drives the running local stack (starting it if needed) with wrk against
 # nginx ceilings serving the same bytes; see docs/BENCHMARKS.md.
+# BENCH_REVIEWS: the data set's size (made or topped up first).
+BENCH_REVIEWS ?= 10000
 bench:
 	@bash deploy/local/install-deps.sh --gateway --bench
 	$(CARGO) build --release --locked $(RELEASE_BINS)
-	@$(CARGO_TARGET_DIR)/release/rcr-local bench --regions "$(REGIONS)" --readers "$(READERS)" --bin "$(CARGO_TARGET_DIR)/release"
+	@$(CARGO_TARGET_DIR)/release/rcr-local bench --regions "$(REGIONS)" --readers "$(READERS)" --reviews "$(BENCH_REVIEWS)" --bin "$(CARGO_TARGET_DIR)/release"
 
 # Faults under load (tests/chaos.rs) and the data-safety drills
 # (tests/failover.rs: failover, backup, point-in-time restore, and the

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use common::{StopOnDrop, start_stack, start_stack_apart, wait_until};
 use local_stack::backups::BackupKind;
+use local_stack::seeding::DataSet;
 use local_stack::wan::WanProfile;
 use local_stack::{Component, Layout, RestoreTarget, Stack, http};
 use serde_json::{Value, json};
@@ -575,16 +576,10 @@ fn no_acknowledged_write_is_lost_by_a_failover_a_backup_or_a_point_in_time_resto
 fn the_bench_data_set_restores() {
     let (stack, _started) = start_stack("restore-bench", &["sa"], 1);
     let guard = StopOnDrop(&stack);
-    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/local-stack/bench/seed.sql");
-    let seeding = Instant::now();
-    stack
-        .query(
-            &Component::Primary,
-            &std::fs::read_to_string(seed).expect("seed.sql"),
-        )
-        .expect("seeded");
-    let seeding = seeding.elapsed();
+    let seeding = stack
+        .seed_bench_data(DataSet::DEFAULT)
+        .expect("seeded")
+        .elapsed;
     let count = || {
         stack
             .query(&Component::Primary, "SELECT count(*) FROM reviews")
@@ -619,7 +614,7 @@ fn the_bench_data_set_restores() {
     println!(
         "\n| data set | database | seeding | full backup | backup in the repository | repository | make restore TARGET=latest | of which replay | restore into an empty folder |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n\
-         | {reviews} reviews (bench/seed.sql) | {size} | {:.1} s | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} s | {:.1} s | {:.1} s |\n",
+         | {reviews} reviews (bench/seed/) | {size} | {:.1} s | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} s | {:.1} s | {:.1} s |\n",
         seeding.as_secs_f64(),
         backing_up.as_secs_f64(),
         set.repository_bytes as f64 / 1_048_576.0,

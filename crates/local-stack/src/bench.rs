@@ -4,7 +4,8 @@
 //! directly and through the same gateway configuration — with the system
 //! under test pinned to core 0 and the load generator to core 1; and a
 //! flood of distinct searches from many client addresses beside cached
-//! reads.
+//! reads; and mixed traffic with writes (`mixed`). The data set is made
+//! first at the size asked for (`crate::seeding`).
 //!
 //! The stack's gateways run again for the bench believing
 //! `X-Forwarded-For` from the bench's own address (loopback): the
@@ -23,7 +24,10 @@ use crate::edge::{Edge, TlsFiles};
 use crate::gateway::GatewayConf;
 use crate::http;
 use crate::process::{self, StackError};
+use crate::seeding::{DataSet, Seeded};
 use crate::{Layout, Options, Stack, Started, path_str};
+
+mod mixed;
 
 /// How long each scenario is measured (after its warm-up).
 #[derive(Debug, Clone)]
@@ -36,6 +40,8 @@ pub struct BenchOptions {
     /// to ceilings its ceilings, and the flood the search peak it is ten
     /// times of.
     pub only: Vec<String>,
+    /// The data set measured (`BENCH_REVIEWS`).
+    pub data: DataSet,
 }
 
 impl BenchOptions {
@@ -540,7 +546,8 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     let layout = &started.layout;
     process::find_binary("wrk")?;
     process::find_binary("taskset")?;
-    seed(stack, layout)?;
+    let seeded = seed(stack, options.data)?;
+    let catalog = stack.bench_catalog(options.data)?;
     let reader = layout.readers["sa"][0];
     let slug = first_slug(reader)?;
     let bodies = CeilingBodies {
@@ -567,29 +574,51 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
         reader,
         gateway: layout.gateways["sa"],
         slug,
+        compare: catalog.subjects.iter().take(2).cloned().collect(),
+    };
+    let mixed = mixed::Inputs {
+        counts: mixed::write_pages(&stack.dir("bench/pages"), &catalog)?,
+        pages: stack.dir("bench/pages"),
+        review_ids: catalog.review_ids,
+        token: token.clone(),
+        readers: layout.readers["sa"].clone(),
     };
     let ceiling_pids = start_ceilings(stack, layout, &bodies, &targets)?;
     // The system under test on core 0, the load generator on core 1.
     let processes = pids(stack);
     pin_system_under_test(&processes, &ceiling_pids, "0");
-    let measured = measure_all(&stack.options.root, &targets, &started, token, &options);
+    let measured = measure_all(
+        &stack.options.root,
+        &targets,
+        &started,
+        (token, &mixed),
+        &options,
+    );
     let rss = peak_rss_of_services(&processes);
     for file in &ceiling_pids {
         process::terminate(file, Duration::from_secs(5));
     }
     pin_system_under_test(&processes, &[], "0,1");
-    let (rows, flood) = measured?;
-    Ok(report(&rows, flood.as_ref(), &ratios, &rss, &options))
+    let measured = measured?;
+    Ok(report(&measured, &seeded, &ratios, &rss, &options))
 }
 
-/// Every selected scenario: the rows, then the flood's figures.
+/// What a run measured: the rows, then the scenarios with reports of
+/// their own when selected.
+struct Measured {
+    rows: Vec<Row>,
+    mixed: Option<mixed::Mixed>,
+    flood: Option<Flood>,
+}
+
+/// Every selected scenario: the rows, then mixed traffic, then the flood.
 fn measure_all(
     root: &Path,
     targets: &Targets,
     started: &Started,
-    token: String,
+    (token, inputs): (String, &mixed::Inputs),
     options: &BenchOptions,
-) -> Result<(Vec<Row>, Option<Flood>), StackError> {
+) -> Result<Measured, StackError> {
     let c = options.connections;
     let scenarios: Vec<Scenario<'_>> = cached_reads(targets, c)
         .into_iter()
@@ -601,6 +630,11 @@ fn measure_all(
         ])
         .collect();
     let rows = measure(root, &scenarios, options)?;
+    let mixed = if options.selected(mixed::MIXED) {
+        Some(mixed::measure(root, targets, inputs, options)?)
+    } else {
+        None
+    };
     let flood = if options.selected(FLOOD) {
         // The search peak of this run, or measured now: the searches
         // answered, not those a reader refused.
@@ -612,20 +646,23 @@ fn measure_all(
     } else {
         None
     };
-    Ok((rows, flood))
+    Ok(Measured { rows, mixed, flood })
 }
 
-/// Loads `bench/seed.sql` (it adds only what is missing), then lets the
-/// replicas replay it and the readers see the new version.
-fn seed(stack: &Stack, layout: &Layout) -> Result<(), StackError> {
-    println!("seeding the data set (10,000 reviews, 500 subjects, 50 editors) if needed…");
-    let mut psql = stack.postgres()?.psql(layout.primary, "rcr");
-    psql.arg("-q")
-        .arg("-f")
-        .arg(scripts_dir(&stack.options.root).join("seed.sql"));
-    process::run(&mut psql, "seeding")?;
-    std::thread::sleep(Duration::from_secs(3));
-    Ok(())
+/// Makes the data set (only what is missing), waits for the replicas to
+/// replay it, then lets the readers see the new version.
+fn seed(stack: &Stack, data: DataSet) -> Result<Seeded, StackError> {
+    println!(
+        "seeding the data set ({} reviews, {} subjects, {} editors) if needed…",
+        data.reviews,
+        data.subjects(),
+        data.editors()
+    );
+    let seeded = stack.seed_bench_data(data)?;
+    println!("data set: {seeded}");
+    // Past a version poll of every reader (250 ms by default).
+    std::thread::sleep(Duration::from_secs(1));
+    Ok(seeded)
 }
 
 /// The reader's answer at `path` as a client that sends
@@ -737,6 +774,8 @@ struct Targets {
     gateway: u16,
     /// A review that exists.
     slug: String,
+    /// Two subjects that exist, the most reviewed, to compare.
+    compare: Vec<String>,
 }
 
 fn base(port: u16) -> String {
@@ -822,8 +861,9 @@ fn detail_reads(t: &Targets, c: u32) -> [Scenario<'static>; 2] {
         Scenario::new(
             "GET /content/compare, gateway",
             format!(
-                "{}/content/compare?subjects=bench-sony-bm-10,bench-nikon-bm-1",
-                base(t.gateway)
+                "{}/content/compare?subjects={}",
+                base(t.gateway),
+                t.compare.join(",")
             ),
             "get.lua",
             c,
@@ -1146,13 +1186,20 @@ fn calibrate_pace(
 }
 
 fn report(
-    rows: &[Row],
-    flood: Option<&Flood>,
+    measured: &Measured,
+    seeded: &Seeded,
     ratios: &Ratios,
     rss: &[(String, f64)],
     options: &BenchOptions,
 ) -> String {
     let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Data set: {} reviews by the generator (bench/seed/), {} subjects, {} editors; {seeded}.\n",
+        options.data.reviews,
+        options.data.subjects(),
+        options.data.editors(),
+    );
     let _ = writeln!(
         out,
         "Ceilings and the cached reads compared with them: {ROUNDS} interleaved rounds of {} s after {} s of warm-up, medians; \
@@ -1165,7 +1212,7 @@ fn report(
         options.warmup_seconds,
         options.connections
     );
-    table(&mut out, rows, true);
+    table(&mut out, &measured.rows, true);
     let ratio = |(identity, br): (usize, usize)| identity as f64 / br.max(1) as f64;
     let _ = writeln!(
         out,
@@ -1177,7 +1224,10 @@ fn report(
         ratios.review.1,
         ratio(ratios.review),
     );
-    if let Some(flood) = flood {
+    if let Some(mixed) = &measured.mixed {
+        mixed::report(&mut out, mixed, options);
+    }
+    if let Some(flood) = &measured.flood {
         flood_report(&mut out, flood, options);
     }
     let _ = writeln!(

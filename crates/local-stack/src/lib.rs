@@ -34,6 +34,7 @@ mod links;
 mod monitoring;
 mod process;
 mod restore;
+pub mod seeding;
 pub mod servers;
 mod status;
 pub mod wan;

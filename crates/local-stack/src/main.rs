@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use local_stack::backups::BackupKind;
 use local_stack::bench::BenchOptions;
 use local_stack::edge::Edge;
+use local_stack::seeding::DataSet;
 use local_stack::wan::{Link, LinkKind, WanProfile};
 use local_stack::{ALL_REGIONS, Options, RestoreTarget, Stack, StackError, Started};
 
@@ -162,6 +163,11 @@ struct BenchArgs {
     /// Only the scenarios whose names contain one of these `|`-separated parts.
     #[arg(long, value_name = "PARTS", env = "BENCH_ONLY", default_value = "")]
     only: String,
+    /// Reviews in the data set (made or topped up before measuring; with
+    /// subjects and editors in proportion).
+    #[arg(long, value_name = "N", env = "BENCH_REVIEWS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    reviews: u64,
 }
 
 /// Known regions, each once, in the order given, South America first when
@@ -271,6 +277,9 @@ fn execute(command: Command) -> Result<(), StackError> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .collect(),
+                data: DataSet {
+                    reviews: bench.reviews,
+                },
             };
             local_stack::bench::run(&stack(&root, &args)?, options)
                 .map(|report| println!("\n{report}"))
@@ -549,5 +558,13 @@ mod tests {
             other => panic!("not a bench: {other:?}"),
         }
         assert!(parse(&["bench", "--seconds", "ten"]).is_err());
+        match parse(&["bench", "--reviews", "100000"]) {
+            Ok(Cli {
+                command: Some(Command::Bench { bench, .. }),
+                ..
+            }) => assert_eq!(bench.reviews, 100_000),
+            other => panic!("not a bench: {other:?}"),
+        }
+        assert!(parse(&["bench", "--reviews", "0"]).is_err());
     }
 }

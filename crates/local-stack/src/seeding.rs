@@ -1,0 +1,278 @@
+//! The bench's data set at any size (`make bench`, `BENCH_REVIEWS`; SPEC
+//! §10.5): 10,000 reviews by default, 100,000 or 1,000,000 on request,
+//! made by the generator in `bench/seed/` — set-based SQL drawing every
+//! value from hashes of a row's number, so that the same data set comes
+//! out on every machine and a bigger one continues a smaller one.
+//!
+//! What has been seeded is recorded in the database (`rcr_bench.seeded`),
+//! so a run tops up only what is missing (or deletes the oldest reviews
+//! when fewer are asked for), and the replicas are waited for until they
+//! have replayed all of it: nothing is measured on a replica still
+//! catching up.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::process::{self, StackError};
+use crate::{DATABASE, Stack};
+
+/// The generator's version, recorded with what it seeded: a data set made
+/// by another version (or by the former `seed.sql`, which recorded
+/// nothing) is deleted and seeded again rather than mixed with this one.
+const GENERATOR: u32 = 1;
+
+/// Reviews per transaction: a progress line each, and an interrupted run
+/// keeps every whole batch (the record moves with them).
+const BATCH: u64 = 20_000;
+
+/// How long the replicas may take to replay a seeding.
+const REPLAY_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// The data set's size: reviews, and the catalog and editors in
+/// proportion (at 10,000 reviews: 500 subjects by 50 editors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataSet {
+    pub reviews: u64,
+}
+
+impl DataSet {
+    /// The default: what every figure of `docs/BENCHMARKS.md` before the
+    /// "Data at size" section was measured on.
+    pub const DEFAULT: Self = Self { reviews: 10_000 };
+
+    /// Twenty reviews per subject on average (popular subjects many more).
+    pub fn subjects(self) -> u64 {
+        (self.reviews / 20).max(10)
+    }
+
+    /// Two hundred reviews per editor on average.
+    pub fn editors(self) -> u64 {
+        (self.reviews / 200).max(5)
+    }
+}
+
+/// What a seeding found and did.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    /// The data set's reviews found before this run.
+    pub found: u64,
+    /// Reviews added (or, when fewer were asked for, removed).
+    pub added: u64,
+    pub removed: u64,
+    /// Time spent seeding (including the replicas' replay).
+    pub elapsed: Duration,
+    /// The database's size on the primary afterwards.
+    pub database_bytes: u64,
+}
+
+impl std::fmt::Display for Seeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} reviews found, {} added, {} removed in {:.1} s; database {:.0} MiB",
+            self.found,
+            self.added,
+            self.removed,
+            self.elapsed.as_secs_f64(),
+            self.database_bytes as f64 / 1_048_576.0
+        )
+    }
+}
+
+/// The generator's files.
+pub(crate) fn seed_dir(root: &Path) -> PathBuf {
+    root.join("crates/local-stack/bench/seed")
+}
+
+impl Stack {
+    /// Makes the bench's data set `set` on this stack's primary (it must be
+    /// running): the generator's tables and catalog, then the missing
+    /// reviews in batches, then statistics; moves the content version on
+    /// so that readers drop what they cached, and waits for every replica
+    /// (and the standby) to replay it.
+    pub fn seed_bench_data(&self, set: DataSet) -> Result<Seeded, StackError> {
+        let layout = self
+            .saved_layout()
+            .ok_or_else(|| StackError::new("no stack here"))?;
+        let started = Instant::now();
+        let primary = layout.primary;
+        self.seed_file(primary, "prepare.sql", set)?;
+        let found: u64 = self.number(primary, "SELECT reviews FROM rcr_bench.seeded")?;
+        let removed = self.shrink(primary, set, found)?;
+        let mut added = 0;
+        let mut first = found.min(set.reviews) + 1;
+        while first <= set.reviews {
+            let last = (first + BATCH - 1).min(set.reviews);
+            let batch = Instant::now();
+            self.seed_batch(primary, set, first, last)?;
+            added += last - first + 1;
+            println!(
+                "  reviews {first}–{last} of {} in {:.1} s",
+                set.reviews,
+                batch.elapsed().as_secs_f64()
+            );
+            first = last + 1;
+        }
+        if added + removed > 0 {
+            self.sql(primary, "VACUUM (ANALYZE) reviews, subjects, editors")?;
+            self.sql(primary, "UPDATE content_state SET version = version + 1")?;
+        }
+        let mut standbys: Vec<u16> = layout.replicas.values().copied().collect();
+        standbys.extend(layout.standby());
+        self.wait_replayed(primary, &standbys)?;
+        Ok(Seeded {
+            found,
+            added,
+            removed,
+            elapsed: started.elapsed(),
+            database_bytes: self.number(primary, "SELECT pg_database_size(current_database())")?,
+        })
+    }
+
+    /// One of the generator's files run with the data set's sizes as psql
+    /// variables, in one transaction; what it printed.
+    fn seed_file(&self, port: u16, file: &str, set: DataSet) -> Result<String, StackError> {
+        let mut psql = self.postgres()?.psql(port, DATABASE);
+        let sizes = [
+            ("generator", u64::from(GENERATOR)),
+            ("reviews", set.reviews),
+            ("subjects", set.subjects()),
+            ("editors", set.editors()),
+        ];
+        for (name, value) in sizes {
+            psql.arg("-v").arg(format!("{name}={value}"));
+        }
+        psql.args(["-q", "-At", "-1", "-f"])
+            .arg(seed_dir(&self.options.root).join(file));
+        process::run(&mut psql, &format!("seeding ({file})"))
+    }
+
+    /// Reviews `first` to `last` and the record of them, in one transaction.
+    fn seed_batch(&self, port: u16, set: DataSet, first: u64, last: u64) -> Result<(), StackError> {
+        let mut psql = self.postgres()?.psql(port, DATABASE);
+        for (name, value) in [
+            ("first", first),
+            ("last", last),
+            ("subjects", set.subjects()),
+            ("editors", set.editors()),
+        ] {
+            psql.arg("-v").arg(format!("{name}={value}"));
+        }
+        psql.args(["-q", "-1", "-f"])
+            .arg(seed_dir(&self.options.root).join("reviews.sql"))
+            .arg("-c")
+            .arg(format!(
+                "UPDATE rcr_bench.seeded SET reviews = {last}, updated_at = now()"
+            ));
+        process::run(&mut psql, "seeding (reviews.sql)").map(drop)
+    }
+
+    /// Fewer reviews asked for than seeded: the newest `set.reviews` stay
+    /// (review n is the n-th newest). How many were removed.
+    fn shrink(&self, port: u16, set: DataSet, found: u64) -> Result<u64, StackError> {
+        if found <= set.reviews {
+            return Ok(0);
+        }
+        self.sql(
+            port,
+            &format!(
+                "BEGIN; \
+                 DELETE FROM reviews WHERE CASE WHEN slug ~ '^bench-[0-9]+$' \
+                   THEN substr(slug, 7)::bigint END > {reviews}; \
+                 UPDATE rcr_bench.seeded SET reviews = {reviews}, updated_at = now(); \
+                 COMMIT",
+                reviews = set.reviews
+            ),
+        )?;
+        Ok(found - set.reviews)
+    }
+
+    /// A single number `sql` answers.
+    fn number(&self, port: u16, sql: &str) -> Result<u64, StackError> {
+        let text = self.sql(port, sql)?;
+        text.parse()
+            .map_err(|_| StackError::new(format!("{sql}: answered {text:?}")))
+    }
+
+    /// Waits until every node of `standbys` has replayed the primary's WAL
+    /// as far as it reached now.
+    fn wait_replayed(&self, primary: u16, standbys: &[u16]) -> Result<(), StackError> {
+        let target = self.sql(primary, "SELECT pg_current_wal_lsn()")?;
+        let caught_up = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
+        let deadline = Instant::now() + REPLAY_WAIT;
+        for &port in standbys {
+            while self.sql(port, &caught_up)? != "t" {
+                if Instant::now() > deadline {
+                    return Err(StackError::new(format!(
+                        "the replica on port {port} has not replayed up to {target} after {} s",
+                        REPLAY_WAIT.as_secs()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+        Ok(())
+    }
+
+    /// The paths the mixed-traffic scenario draws from, each list in order
+    /// of popularity: the data set's review ids (review n at n − 1), its
+    /// subjects' slugs, the brands (most popular first) and the search
+    /// vocabulary (`seed/queries.sql`).
+    pub(crate) fn bench_catalog(&self, set: DataSet) -> Result<Catalog, StackError> {
+        let layout = self
+            .saved_layout()
+            .ok_or_else(|| StackError::new("no stack here"))?;
+        let port = layout.primary;
+        let lines = |sql: &str| -> Result<Vec<String>, StackError> {
+            Ok(self.sql(port, sql)?.lines().map(str::to_owned).collect())
+        };
+        let ids = lines(&format!(
+            "SELECT id FROM reviews WHERE slug ~ '^bench-[0-9]+$' \
+             AND CASE WHEN slug ~ '^bench-[0-9]+$' THEN substr(slug, 7)::bigint END <= {} \
+             ORDER BY CASE WHEN slug ~ '^bench-[0-9]+$' THEN substr(slug, 7)::bigint END",
+            set.reviews
+        ))?;
+        Ok(Catalog {
+            review_ids: ids.iter().filter_map(|id| id.parse().ok()).collect(),
+            subjects: lines(&format!(
+                "SELECT s.slug FROM rcr_bench.subjects b JOIN subjects s USING (id) \
+                 WHERE b.n <= {} ORDER BY b.n",
+                set.subjects()
+            ))?,
+            brands: lines("SELECT brand FROM rcr_bench.brands ORDER BY rank")?,
+            queries: self
+                .seed_file(port, "queries.sql", set)?
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+/// What the data set holds, for the scenarios that draw from it.
+#[derive(Debug, Clone)]
+pub(crate) struct Catalog {
+    /// Review n's id at n − 1 (review 1 the newest).
+    pub review_ids: Vec<i64>,
+    /// Subject slugs, the most reviewed first.
+    pub subjects: Vec<String>,
+    /// Brands, the most popular first.
+    pub brands: Vec<String>,
+    /// Search queries, the most asked first.
+    pub queries: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_data_set_keeps_its_catalog_and_bigger_ones_grow_in_proportion() {
+        assert_eq!(DataSet::DEFAULT.subjects(), 500);
+        assert_eq!(DataSet::DEFAULT.editors(), 50);
+        let big = DataSet { reviews: 1_000_000 };
+        assert_eq!((big.subjects(), big.editors()), (50_000, 5_000));
+        let tiny = DataSet { reviews: 10 };
+        assert_eq!((tiny.subjects(), tiny.editors()), (10, 5));
+    }
+}
