@@ -52,11 +52,6 @@ impl From<Problem> for AuthError {
 platform::wraps_common_errors!(AuthError);
 
 impl AuthError {
-    /// A broken invariant: 500, the cause in the log only.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Common(CommonError::internal(cause))
-    }
-
     /// The answer, without side effects (the middleware logs a 5xx cause).
     /// No `_` arm: a new variant must decide its status here.
     pub fn to_problem(&self) -> Problem {

@@ -57,10 +57,6 @@ impl From<CommonError> for ReadError {
 platform::wraps_common_errors!(ReadError);
 
 impl ReadError {
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        CommonError::internal(cause).into()
-    }
-
     /// Whether another node may succeed where this read failed: a replica
     /// that cancelled the query (a conflict with replay) or went away.
     pub fn is_retryable(&self) -> bool {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::edge::{Edge, TlsFiles};
+use crate::edge::{Edge, Limit, TlsFiles};
 use crate::gateway::GatewayConf;
 use crate::http;
 use crate::process::{self, StackError};
@@ -497,8 +497,10 @@ fn ceiling_gateway(
 }
 
 /// The stack's gateways started again believing `X-Forwarded-For` from
-/// the bench's own address (see the module docs); started again with the
-/// stack's own settings when dropped, however the bench ends.
+/// the bench's own address (see the module docs), with no region-wide
+/// rate on searches (the search scenarios measure the readers, not that
+/// rate) until [`TrustingGateways::limit_region_searches`]; started again
+/// with the stack's own settings when dropped, however the bench ends.
 struct TrustingGateways<'a> {
     stack: &'a Stack,
     layout: Layout,
@@ -506,17 +508,42 @@ struct TrustingGateways<'a> {
 
 impl<'a> TrustingGateways<'a> {
     fn new(stack: &'a Stack, layout: &Layout) -> Result<Self, StackError> {
-        let mut edge = stack.options.edge.clone();
-        edge.trusted_proxies.push("127.0.0.1".to_owned());
-        let trusting = Stack::new(Options {
-            edge,
-            ..stack.options.clone()
-        });
-        restart_gateways(&trusting, layout)?;
-        Ok(Self {
+        let gateways = Self {
             stack,
             layout: layout.clone(),
-        })
+        };
+        gateways.restart(Limit {
+            rate: "100000r/s".to_owned(),
+            burst: 100_000,
+        })?;
+        Ok(gateways)
+    }
+
+    /// Starts the gateways again with `per_second` as the rate of all of a
+    /// region's searches together (`RCR_RATE_SEARCH_ALL`, burst half of
+    /// it), pinned where the rest of the system under test runs.
+    fn limit_region_searches(&self, per_second: u32, cpus: &str) -> Result<(), StackError> {
+        self.restart(Limit {
+            rate: format!("{per_second}r/s"),
+            burst: (per_second / 2).max(1),
+        })?;
+        let gateways: Vec<(String, u32)> = pids(self.stack)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("gateway-"))
+            .collect();
+        pin_system_under_test(&gateways, &[], cpus);
+        Ok(())
+    }
+
+    fn restart(&self, search_all: Limit) -> Result<(), StackError> {
+        let mut edge = self.stack.options.edge.clone();
+        edge.trusted_proxies.push("127.0.0.1".to_owned());
+        edge.search_all = search_all;
+        let trusting = Stack::new(Options {
+            edge,
+            ..self.stack.options.clone()
+        });
+        restart_gateways(&trusting, &self.layout)
     }
 }
 
@@ -558,7 +585,7 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     let token = admin_token(&started)?;
 
     println!("starting the gateways again, believing X-Forwarded-For from the bench…");
-    let _trusting = TrustingGateways::new(stack, layout)?;
+    let trusting = TrustingGateways::new(stack, layout)?;
     // The bench confines the system under test to core 0. Each service is
     // started again there, so that it runs one worker thread per core it
     // has, as a deployment on one core would (and as each nginx here runs
@@ -587,13 +614,7 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
     // The system under test on core 0, the load generator on core 1.
     let processes = pids(stack);
     pin_system_under_test(&processes, &ceiling_pids, "0");
-    let measured = measure_all(
-        &stack.options.root,
-        &targets,
-        &started,
-        (token, &mixed),
-        &options,
-    );
+    let measured = measure_all(&trusting, &targets, &started, (token, &mixed), &options);
     let rss = peak_rss_of_services(&processes);
     for file in &ceiling_pids {
         process::terminate(file, Duration::from_secs(5));
@@ -613,12 +634,13 @@ struct Measured {
 
 /// Every selected scenario: the rows, then mixed traffic, then the flood.
 fn measure_all(
-    root: &Path,
+    gateways: &TrustingGateways<'_>,
     targets: &Targets,
     started: &Started,
     (token, inputs): (String, &mixed::Inputs),
     options: &BenchOptions,
 ) -> Result<Measured, StackError> {
+    let root = &gateways.stack.options.root;
     let c = options.connections;
     let scenarios: Vec<Scenario<'_>> = cached_reads(targets, c)
         .into_iter()
@@ -642,7 +664,18 @@ fn measure_all(
             Some(row) => row.ok_rps(),
             None => measure_alone(root, &search(targets, c), options)?.ok_rps(),
         };
-        Some(measure_flood(root, targets, search_peak, options)?)
+        // The region-wide rate sized to what this region's readers (one
+        // core here) can search, as docs/RUNBOOKS.md says to size it.
+        let per_second = (search_peak * SEARCH_ALL_SHARE).round().max(1.0) as u32;
+        println!("starting the gateways again with all searches at {per_second}/s…");
+        gateways.limit_region_searches(per_second, "0")?;
+        Some(measure_flood(
+            root,
+            targets,
+            search_peak,
+            per_second,
+            options,
+        )?)
     } else {
         None
     };
@@ -927,10 +960,17 @@ const FLOOD_CONNECTIONS: u32 = 512;
 /// How many times the search peak the flood asks for.
 const FLOOD_FACTOR: f64 = 10.0;
 
+/// The share of the readers' search capacity the gateway lets through
+/// during the flood (`RCR_RATE_SEARCH_ALL`): about a seventh, so that a flood of
+/// searches leaves most of the readers' cores to the cached reads.
+const SEARCH_ALL_SHARE: f64 = 0.15;
+
 /// What the flood scenario measured.
 struct Flood {
     /// The search peak (req/s) the flood is ten times of.
     search_peak: f64,
+    /// The region-wide search rate the gateways had (per second).
+    search_all: u32,
     /// Cached reads through the gateway alone, then beside the flood.
     without: Row,
     during: Row,
@@ -945,6 +985,7 @@ fn measure_flood(
     root: &Path,
     t: &Targets,
     search_peak: f64,
+    search_all: u32,
     options: &BenchOptions,
 ) -> Result<Flood, StackError> {
     let url = format!("{}/content", base(t.gateway));
@@ -982,6 +1023,7 @@ fn measure_flood(
     flooded.name = flood.name.to_owned();
     Ok(Flood {
         search_peak,
+        search_all,
         without,
         during: during?,
         flood: flooded,
@@ -1274,9 +1316,10 @@ fn flood_report(out: &mut String, flood: &Flood, options: &BenchOptions) {
     let _ = writeln!(
         out,
         "\nFlood: distinct searches through the gateway from {FLOOD_CLIENTS} client addresses on {FLOOD_CONNECTIONS} \
-         connections, asked at {FLOOD_FACTOR}× the search peak of {:.0} req/s; the cached list through the gateway \
+         connections, asked at {FLOOD_FACTOR}× the search peak of {:.0} req/s, the gateway letting all of the region's \
+         searches through at {}/s (RCR_RATE_SEARCH_ALL, 15 % of that peak); the cached list through the gateway \
          ({} connections) measured {} s alone, then {} s beside it:\n",
-        flood.search_peak, options.connections, options.seconds, options.seconds,
+        flood.search_peak, flood.search_all, options.connections, options.seconds, options.seconds,
     );
     let mut without = flood.without.clone();
     without.name = "GET /content cached, gateway, without the flood".to_owned();

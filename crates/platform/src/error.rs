@@ -56,9 +56,17 @@ impl From<deadpool_postgres::PoolError> for CommonError {
 /// a service's error enum through [`CommonError`] (and so through the
 /// classification). The type must itself implement `From<CommonError>`
 /// (usually `Common(#[from] CommonError)`): `platform::wraps_common_errors!(WriteError);`.
+/// Also gives the type `internal(cause)`: a broken invariant, 500, the
+/// cause in the log only.
 #[macro_export]
 macro_rules! wraps_common_errors {
     ($ty:ty) => {
+        impl $ty {
+            /// A broken invariant: 500, the cause in the log only.
+            pub fn internal(cause: impl ::std::fmt::Display) -> Self {
+                Self::from($crate::error::CommonError::internal(cause))
+            }
+        }
         impl From<$crate::db::DbError> for $ty {
             fn from(err: $crate::db::DbError) -> Self {
                 Self::from($crate::error::CommonError::from(err))

@@ -270,84 +270,81 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi:
     .flatten()
 }
 
+/// A documented answer: its description and, when it has a body, the body's
+/// media type and schema.
+fn plain_response(description: &str, content: Option<(&str, Schema)>) -> RefOr<Response> {
+    let mut builder = ResponseBuilder::new().description(description);
+    if let Some((media_type, schema)) = content {
+        builder = builder.content(
+            media_type,
+            ContentBuilder::new().schema(Some(schema)).build(),
+        );
+    }
+    builder.build().into()
+}
+
+/// A `GET` path with its operation id, summary and answers by status.
+fn get_path(id: &str, summary: &str, responses: Vec<(&str, RefOr<Response>)>) -> PathItem {
+    let mut all = Responses::new();
+    for (status, response) in responses {
+        all.responses.insert(status.to_owned(), response);
+    }
+    PathItem::new(
+        HttpMethod::Get,
+        OperationBuilder::new()
+            .operation_id(Some(id))
+            .summary(Some(summary))
+            .responses(all)
+            .build(),
+    )
+}
+
 /// `/healthz`, `/readyz`, `/metrics` and `/openapi.json`, which
 /// `platform::server::serve` mounts on every service's own port.
 fn service_port_paths(readyz_summary: &str) -> BTreeMap<String, PathItem> {
-    let ok = |description: &str, content: Option<(&str, Schema)>| {
-        let mut builder = ResponseBuilder::new().description(description);
-        if let Some((media_type, schema)) = content {
-            builder = builder.content(
-                media_type,
-                ContentBuilder::new().schema(Some(schema)).build(),
-            );
-        }
-        builder.build()
-    };
-    let get = |id: &str, summary: &str, responses: Vec<(&str, RefOr<Response>)>| {
-        let mut all = Responses::new();
-        for (status, response) in responses {
-            all.responses.insert(status.to_owned(), response);
-        }
-        PathItem::new(
-            HttpMethod::Get,
-            OperationBuilder::new()
-                .operation_id(Some(id))
-                .summary(Some(summary))
-                .responses(all)
-                .build(),
-        )
-    };
     let unavailable = RefOr::Ref(Ref::from_response_name("ServiceUnavailable"));
+    let body = |media_type, schema_type| {
+        Some((
+            media_type,
+            ObjectBuilder::new().schema_type(schema_type).into(),
+        ))
+    };
     BTreeMap::from([
         (
             "/healthz".to_owned(),
-            get(
+            get_path(
                 "healthz",
                 "Alive (service port only)",
-                vec![("200", ok("Alive", None).into())],
+                vec![("200", plain_response("Alive", None))],
             ),
         ),
         (
             "/readyz".to_owned(),
-            get(
+            get_path(
                 "readyz",
                 readyz_summary,
-                vec![("200", ok("Ready", None).into()), ("503", unavailable)],
+                vec![("200", plain_response("Ready", None)), ("503", unavailable)],
             ),
         ),
         (
             "/metrics".to_owned(),
-            get(
+            get_path(
                 "metrics",
                 "Prometheus metrics (service port only)",
                 vec![(
                     "200",
-                    ok(
-                        "Text exposition format",
-                        Some((
-                            "text/plain",
-                            ObjectBuilder::new().schema_type(Type::String).into(),
-                        )),
-                    )
-                    .into(),
+                    plain_response("Text exposition format", body("text/plain", Type::String)),
                 )],
             ),
         ),
         (
             "/openapi.json".to_owned(),
-            get(
+            get_path(
                 "openapi",
                 "This document",
                 vec![(
                     "200",
-                    ok(
-                        "OpenAPI 3.1",
-                        Some((
-                            "application/json",
-                            ObjectBuilder::new().schema_type(Type::Object).into(),
-                        )),
-                    )
-                    .into(),
+                    plain_response("OpenAPI 3.1", body("application/json", Type::Object)),
                 )],
             ),
         ),

@@ -37,11 +37,6 @@ pub enum WriteError {
 platform::wraps_common_errors!(WriteError);
 
 impl WriteError {
-    /// A broken invariant: 500, the cause in the log only.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Common(CommonError::internal(cause))
-    }
-
     /// The answer, without side effects (the middleware logs a 5xx cause).
     /// No `_` arm: a new variant must decide its status here.
     pub fn to_problem(&self) -> Problem {
