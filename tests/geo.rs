@@ -40,28 +40,7 @@ fn a_far_region_reads_its_writes_and_survives_a_cut_replication_link() {
     let gw = Gateway { layout: &layout };
     let admin = gw.login(&started.admin_email, &started.admin_password);
     let editor = gw.new_editor(&admin, "geo@example.com", "Geo Tester");
-    let publish = |title: &str| {
-        let reply = gw.call(
-            "sa",
-            "POST",
-            "/reviews",
-            Some(&editor),
-            &[],
-            Some(&json!({
-                "subject": { "kind": "camera", "brand": "Leica", "model": "Q3" },
-                "title": title, "body": "Nítida y compacta.", "rating": 9
-            })),
-        );
-        assert_eq!(reply.status, 201, "{:?}", reply.body);
-        (
-            reply.body["id"].as_i64().expect("id"),
-            reply.body["slug"].as_str().expect("slug").to_owned(),
-            reply
-                .header("x-consistency-token")
-                .expect("token")
-                .to_owned(),
-        )
-    };
+    let publish = |title: &str| write_review(&gw, &editor, title, None);
     // Read-your-writes across 100 ms each way.
     let (_, slug, token) = publish("Leica Q3 en Europa");
     let read = gw.call(
