@@ -601,7 +601,7 @@ check_scripts() {
   for f in "$DEPLOY/nginx/render.sh" "$DEPLOY/docker/gateway-entrypoint.sh" "$DEPLOY/compose/init-secrets.sh"; do
     sh -n "$f" || all_ok=0
   done
-  for f in "$DEPLOY/check.sh" "$DEPLOY/local/install-deps.sh" "$DEPLOY/compose/postgres/"*.sh; do
+  for f in "$DEPLOY/check.sh" "$DEPLOY/local/install-deps.sh" "$DEPLOY/compose/postgres/"*.sh "$DEPLOY/cdn/"*.sh; do
     bash -n "$f" || all_ok=0
   done
   if [ $all_ok = 1 ]; then ok "scripts: shell syntax"; else bad "scripts: shell syntax"; fi
