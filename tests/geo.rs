@@ -43,14 +43,7 @@ fn a_far_region_reads_its_writes_and_survives_a_cut_replication_link() {
     let publish = |title: &str| write_review(&gw, &editor, title, None);
     // Read-your-writes across 100 ms each way.
     let (_, slug, token) = publish("Leica Q3 en Europa");
-    let read = gw.call(
-        "eu",
-        "GET",
-        &format!("/content/{slug}"),
-        None,
-        &[("X-Consistency-Token", &token)],
-        None,
-    );
+    let read = read_with_token(&gw, "eu", &slug, &token);
     assert_eq!(read.status, 200, "{:?}", read.body);
 
     // The replication link cut: the write does not reach eu's replica, and
@@ -69,14 +62,7 @@ fn a_far_region_reads_its_writes_and_survives_a_cut_replication_link() {
     assert_eq!(feed_before.status, 200, "{:?}", feed_before.body);
     let since = feed_before.body["version"].as_i64().expect("version");
     let (cut_id, cut_slug, cut_token) = publish("Leica Q3 durante el corte");
-    let read = gw.call(
-        "eu",
-        "GET",
-        &format!("/content/{cut_slug}"),
-        None,
-        &[("X-Consistency-Token", &cut_token)],
-        None,
-    );
+    let read = read_with_token(&gw, "eu", &cut_slug, &cut_token);
     assert_eq!(read.status, 200, "{:?}", read.body);
     assert_eq!(read.header("x-served-from"), Some("primary"));
     let on_replica = || {
@@ -184,6 +170,18 @@ fn write_review(
             .header("x-consistency-token")
             .expect("token")
             .to_owned(),
+    )
+}
+
+/// `GET /content/{slug}` in `region` with the write's consistency token.
+fn read_with_token(gw: &Gateway<'_>, region: &str, slug: &str, token: &str) -> common::Reply {
+    gw.call(
+        region,
+        "GET",
+        &format!("/content/{slug}"),
+        None,
+        &[("X-Consistency-Token", token)],
+        None,
     )
 }
 
@@ -382,14 +380,7 @@ fn partition_drill(
     for i in 0..writes {
         let (id, slug, token) = write_review(gw, editor, &format!("Durante el corte {i}"), None);
         let start = Instant::now();
-        let reply = gw.call(
-            region,
-            "GET",
-            &format!("/content/{slug}"),
-            None,
-            &[("X-Consistency-Token", &token)],
-            None,
-        );
+        let reply = read_with_token(gw, region, &slug, &token);
         took.push(ms(start, Instant::now()));
         assert_eq!(
             reply.status, 200,
@@ -413,14 +404,7 @@ fn partition_drill(
     let caught_up_ms = ms(healed, Instant::now());
     let (_, slug, token) = write_review(gw, editor, "Después del corte", None);
     wait_until("read-your-writes from the replica again", || {
-        let reply = gw.call(
-            region,
-            "GET",
-            &format!("/content/{slug}"),
-            None,
-            &[("X-Consistency-Token", &token)],
-            None,
-        );
+        let reply = read_with_token(gw, region, &slug, &token);
         reply.status == 200
             && reply
                 .header("x-served-from")
