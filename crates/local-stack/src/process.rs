@@ -33,13 +33,24 @@ impl std::fmt::Display for StackError {
 
 impl std::error::Error for StackError {}
 
-/// A port nobody listens on right now (another process may still take it
-/// before a server binds it).
+/// A port nobody listens on right now, and one this process has not handed
+/// out before. The kernel may give a released port out again before the
+/// server it was meant for binds it: two stacks started side by side in one
+/// test binary would then share a port (one's `pg_basebackup` once reached
+/// the other's link). Another process may still take it first.
 pub fn free_port() -> Result<u16, StackError> {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| StackError::new(format!("no free port: {e}")))
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| StackError::new(format!("no free port: {e}")))?;
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_out.insert(port) {
+            return Ok(port);
+        }
+    }
 }
 
 /// Runs a command to completion; its stdout, or an error naming it with the
@@ -311,5 +322,27 @@ pub fn npm_install(dir: &Path) {
         .status();
     if !result.is_ok_and(|s| s.success()) {
         eprintln!("warning: npm could not install the /docs assets; the API is unaffected");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_never_handed_out_twice_even_across_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| (0..300).map(|_| free_port().unwrap()).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<u16> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let count = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), count);
     }
 }
