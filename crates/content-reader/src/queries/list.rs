@@ -57,31 +57,138 @@ const PARAM_TYPES: [Type; 13] = [
     Type::INT8,        // $13 limit + 1
 ];
 
+/// Whether `$10` matches the review's `document` (a `tsvector` column),
+/// each review with its own language's stemming: the form of [`SEARCH`]
+/// for each of the three vectors relevance tiers by.
+macro_rules! matches {
+    ($document:literal) => {
+        concat!(
+            "((r.language = 'es' AND r.",
+            $document,
+            " @@ websearch_to_tsquery('rcr_es', $10))
+   OR (r.language = 'pt' AND r.",
+            $document,
+            " @@ websearch_to_tsquery('rcr_pt', $10))
+   OR (r.language = 'en' AND r.",
+            $document,
+            " @@ websearch_to_tsquery('rcr_en', $10)))"
+        )
+    };
+}
+
 /// The search condition on `$10`: each review is matched with its own
 /// language's stemming. Each arm, with `PUBLIC`, is exactly the predicate
 /// of one per-language GIN index (migration V4), so the planner needs no
 /// second look at a candidate's search document.
-const SEARCH: &str = "\
-    ((r.language = 'es' AND r.search_document @@ websearch_to_tsquery('rcr_es', $10))
-   OR (r.language = 'pt' AND r.search_document @@ websearch_to_tsquery('rcr_pt', $10))
-   OR (r.language = 'en' AND r.search_document @@ websearch_to_tsquery('rcr_en', $10)))";
+const SEARCH: &str = matches!("search_document");
 
-/// Relevance of `$10`: the weighted frequency of the query's terms (A
-/// subject and title, B summary, pros and cons, C the opening of the body)
-/// in the review's small ranking vector (`rank_document`, migration V3), so
-/// that ranking a match reads no TOAST value. `ts_rank`, not cover density
-/// (`ts_rank_cd`): about a fifth of the cost per match. Each query is a
-/// sub-select, computed once per statement: in a cached generic plan a bare
-/// `websearch_to_tsquery($10)` would be parsed again for every match. A
-/// macro so that the cursor condition can repeat it in a constant.
-macro_rules! rank {
+/// Whether `$10` excludes a word (`-word`): only then may a match in a
+/// review's title or opening not be a match of the whole review. A
+/// sub-select, computed once per statement.
+macro_rules! negates {
     () => {
-        "ts_rank(r.rank_document, CASE r.language
-             WHEN 'pt' THEN (SELECT websearch_to_tsquery('rcr_pt', $10))
-             WHEN 'en' THEN (SELECT websearch_to_tsquery('rcr_en', $10))
-             ELSE (SELECT websearch_to_tsquery('rcr_es', $10)) END)::float8"
+        "(SELECT strpos(websearch_to_tsquery('rcr_simple', $10)::text, '!') > 0)"
     };
 }
+
+/// One relevance tier: the vector the query must match in it (and in
+/// none of the tiers before), and its sort key.
+///
+/// A tier's key is `published_at` in microseconds shifted by 2^52 per
+/// tier — the first up by one, the second not at all, the third down by
+/// one, the fourth by two — so that one `(key, id)` cursor orders the
+/// tiers and, within one, the dates. Every key stays within 2^53 in
+/// magnitude, exact in a float8, for dates between 1970 and 2112. A
+/// cursor turns into a date centuries away for the other tiers: after
+/// every review for the tiers after its own (all of theirs follow) and
+/// before every review for those before it (none of theirs).
+struct Tier {
+    /// Its statement's name for it.
+    name: &'static str,
+    document: &'static str,
+    matches: &'static str,
+    shift: i64,
+}
+
+/// Relevance (SPEC §5, §10.5) orders the matches in four tiers, each
+/// newest first, by where the query matches first: the title
+/// (`title_document`, migration V7); the subject or the title
+/// (`heading_document`, V7); the opening, adding the summary, pros, cons
+/// and the body's first 500 characters (`rank_document`, V3); the whole
+/// review (`search_document`). Each vector's words are in the next, in
+/// the same order and at the same distances (the heading is the start of
+/// the opening, the opening of the whole), so without an excluded word a
+/// match in one is a match in the next, and with one the whole review is
+/// checked too: every match lands in exactly one tier.
+///
+/// Each tier is read newest first and stops at the page, where ranking by
+/// term frequency (`ts_rank`, before V7) read and scored every match: at
+/// 100,000 reviews a query of two common words matched half of them, and
+/// one search took 45 ms of a core (docs/BENCHMARKS.md, "Data at size").
+const TIERS: [Tier; 4] = [
+    Tier {
+        name: "title",
+        document: "title_document",
+        matches: matches!("title_document"),
+        shift: 1,
+    },
+    Tier {
+        name: "heading",
+        document: "heading_document",
+        matches: matches!("heading_document"),
+        shift: 0,
+    },
+    Tier {
+        name: "opening",
+        document: "rank_document",
+        matches: matches!("rank_document"),
+        shift: -1,
+    },
+    Tier {
+        name: "body",
+        document: "search_document",
+        matches: SEARCH,
+        shift: -2,
+    },
+];
+
+impl Tier {
+    /// Its matches: its own vector's, not the tier's before it (nor then
+    /// those before that: a match in one is a match in the next), and the
+    /// whole review's where the query excludes a word.
+    fn condition(&self, before: Option<&Tier>) -> String {
+        let mut parts = vec![self.matches.to_owned()];
+        parts.extend(before.map(|t| format!("NOT {}", t.matches)));
+        if self.document != "search_document" {
+            parts.push(format!("(NOT {} OR {SEARCH})", negates!()));
+        }
+        parts.join(" AND ")
+    }
+
+    fn key(&self) -> String {
+        format!(
+            "(extract(epoch FROM r.published_at) * 1000000 + {})::float8",
+            self.shift * (1 << 52)
+        )
+    }
+
+    /// The condition that starts a page after the cursor (`$11`, `$12`).
+    fn after(&self) -> String {
+        format!(
+            "(r.published_at, r.id) < \
+             (to_timestamp(0) + ($11 - {}) * interval '1 microsecond', $12)",
+            self.shift * (1 << 52)
+        )
+    }
+}
+
+/// How many of the newest reviews (after the cursor, with the other
+/// filters) the first tier looks through before it turns to an index
+/// of titles for the older ones: the square root of the number of reviews
+/// times the page, between 500 and 10,000. A common word is found in the
+/// window, a rare one through the index, and neither walks every review.
+const WINDOW: &str = "(SELECT greatest(500, least(10000, \
+    sqrt(greatest(reltuples, 0) * $13)))::int FROM pg_class WHERE oid = 'reviews'::regclass)";
 
 /// The newest/oldest sort key: `published_at` in microseconds since the
 /// epoch (exact in a float8 for this era, and back: the cursor condition
@@ -101,12 +208,6 @@ struct Order {
 
 fn order(sort: Sort) -> Order {
     match sort {
-        Sort::Newest => Order {
-            by: "r.published_at DESC, r.id DESC",
-            key: PUBLISHED_MICROS,
-            after: "(r.published_at, r.id) < \
-                    (to_timestamp(0) + $11 * interval '1 microsecond', $12)",
-        },
         Sort::Oldest => Order {
             by: "r.published_at, r.id",
             key: PUBLISHED_MICROS,
@@ -118,10 +219,13 @@ fn order(sort: Sort) -> Order {
             key: "coalesce(r.rating, -1)::float8",
             after: "(coalesce(r.rating, -1), r.id) < ($11::numeric, $12)",
         },
-        Sort::Relevance => Order {
-            by: "sort_key DESC, r.id DESC",
-            key: rank!(),
-            after: concat!("(", rank!(), ", r.id) < ($11, $12)"),
+        // Relevance has a statement of its own (`ReviewList::relevance_sql`);
+        // with a filter of its tiers it would page as the newest do.
+        Sort::Newest | Sort::Relevance => Order {
+            by: "r.published_at DESC, r.id DESC",
+            key: PUBLISHED_MICROS,
+            after: "(r.published_at, r.id) < \
+                    (to_timestamp(0) + $11 * interval '1 microsecond', $12)",
         },
     }
 }
@@ -147,6 +251,9 @@ fn filter_conditions(f: &ListFilters) -> impl Iterator<Item = &'static str> {
 impl ReviewList {
     /// The statement for this page's shape.
     pub fn sql(&self) -> String {
+        if self.sort == Sort::Relevance {
+            return self.relevance_sql();
+        }
         let Order { by, key, after } = order(self.sort);
         let mut conditions = vec![PUBLIC];
         conditions.extend(filter_conditions(&self.filters));
@@ -172,6 +279,93 @@ impl ReviewList {
              SELECT {REVIEW_LIST_COLUMNS}, page.sort_key
                FROM page JOIN ({REVIEW_FROM}) ON r.id = page.id
               ORDER BY {by}"
+        )
+    }
+
+    /// The relevance statement ([`TIERS`]). Each tier is read only while
+    /// the tiers before it have not filled the page (`count(*) … < $13`,
+    /// a one-time filter: the tier is not run at all otherwise). The first
+    /// tier reads the [`WINDOW`] newest reviews and keeps those whose title
+    /// matches, and only if they are too few, the older title matches
+    /// through the title index (`older`, after the window's last review,
+    /// `edge`). The page takes the first `$13` by key: the tiers' keys do
+    /// not overlap.
+    fn relevance_sql(&self) -> String {
+        const NEWEST: &str = "ORDER BY r.published_at DESC, r.id DESC";
+        let mut conditions = vec![PUBLIC];
+        conditions.extend(filter_conditions(&self.filters).filter(|c| *c != SEARCH));
+        let base = conditions.join(" AND ");
+        // The subject only when a filter asks about it: each tier would
+        // otherwise look up the subject of every review it reads.
+        let f = &self.filters;
+        let from = if f.kind.is_some() || f.brand.is_some() || f.subject.is_some() {
+            "reviews r JOIN subjects s ON s.id = r.subject_id"
+        } else {
+            "reviews r"
+        };
+        let after = |tier: &Tier| match self.after {
+            Some(_) => format!(" AND {}", tier.after()),
+            None => String::new(),
+        };
+        let first = &TIERS[0];
+        let (key, matches, first_after) = (first.key(), first.condition(None), after(first));
+        let mut ctes = vec![
+            format!(
+                "window_ AS MATERIALIZED (
+                   SELECT r.id, r.sort_key FROM (
+                     SELECT r.id, r.published_at, r.language, r.{document}, r.search_document,
+                            {key} AS sort_key
+                       FROM {from} WHERE {base}{first_after} {NEWEST} LIMIT {WINDOW}) r
+                    WHERE {matches} {NEWEST} LIMIT $13)",
+                document = first.document,
+            ),
+            format!(
+                "edge AS MATERIALIZED (
+                   SELECT r.published_at, r.id FROM {from} WHERE {base}{first_after}
+                    {NEWEST} OFFSET {WINDOW} - 1 LIMIT 1)"
+            ),
+            format!(
+                "older AS MATERIALIZED (
+                   SELECT r.id, r.sort_key FROM (
+                     SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
+                      WHERE (SELECT count(*) FROM window_) < $13 AND (SELECT count(*) FROM edge) = 1
+                        AND {base} AND {matches}
+                        AND (r.published_at, r.id) < (SELECT published_at, id FROM edge)
+                     OFFSET 0) r
+                    {NEWEST} LIMIT $13)"
+            ),
+        ];
+        let mut found = vec!["window_", "older"];
+        for (i, tier) in TIERS.iter().enumerate().skip(1) {
+            let so_far: Vec<String> = found
+                .iter()
+                .map(|name| format!("(SELECT count(*) FROM {name})"))
+                .collect();
+            ctes.push(format!(
+                "{name} AS MATERIALIZED (
+                   SELECT r.id, {key} AS sort_key FROM {from}
+                    WHERE {so_far} < $13 AND {base} AND {matches}{after}
+                    {NEWEST} LIMIT $13)",
+                name = tier.name,
+                key = tier.key(),
+                so_far = so_far.join(" + "),
+                matches = tier.condition(TIERS.get(i - 1)),
+                after = after(tier),
+            ));
+            found.push(tier.name);
+        }
+        let union: Vec<String> = found
+            .iter()
+            .map(|name| format!("SELECT id, sort_key FROM {name}"))
+            .collect();
+        format!(
+            "WITH {ctes},
+             page AS ({union} ORDER BY sort_key DESC, id DESC LIMIT $13)
+             SELECT {REVIEW_LIST_COLUMNS}, page.sort_key
+               FROM page JOIN ({REVIEW_FROM}) ON r.id = page.id
+              ORDER BY page.sort_key DESC, r.id DESC",
+            ctes = ctes.join(",\n"),
+            union = union.join(" UNION ALL "),
         )
     }
 
@@ -239,8 +433,19 @@ pub async fn list_reviews(
     list: &ReviewList,
     url_base: &str,
 ) -> Result<Page<ReviewView, Position>, tokio_postgres::Error> {
-    let stmt = tx.prepare_typed_cached(&list.sql(), &PARAM_TYPES).await?;
-    let rows = tx.query(&stmt, &list.params().refs()).await?;
+    let params = list.params();
+    let refs = params.refs();
+    let rows = if list.sort == Sort::Relevance {
+        // Planned for its query every time (one round trip, no named
+        // statement): whether a tier walks the newest reviews or an index
+        // of matches depends on how common the words are, which a generic
+        // plan cannot know.
+        let typed: Vec<_> = refs.iter().copied().zip(PARAM_TYPES).collect();
+        tx.query_typed(&list.sql(), &typed).await?
+    } else {
+        let stmt = tx.prepare_typed_cached(&list.sql(), &PARAM_TYPES).await?;
+        tx.query(&stmt, &refs).await?
+    };
     let mut items = Vec::with_capacity(rows.len());
     let mut keys = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -305,7 +510,7 @@ mod tests {
         for list in every_shape() {
             let sql = list.sql();
             assert_names_what_is_given(&sql, &list.params().refs());
-            assert_eq!(sql.contains("WITH page"), list.filters.q.is_some());
+            assert_eq!(sql.contains("WITH "), list.filters.q.is_some());
             statements.insert(sql);
         }
         // One statement per shape: 1024 filter sets × (3 sorts, and

@@ -48,7 +48,7 @@ struct ListQuery {
     /// RFC 3339 or YYYY-MM-DD, inclusive
     #[param(inline)]
     published_before: Option<openapi::DateOrTime>,
-    /// default relevance with q, else newest. Relevance ranks by the subject and title, then the summary, pros and cons, then the first 500 characters of the body; a match later in the body is found but adds nothing to the rank. Ties: the higher id first. rating: unrated reviews last
+    /// default relevance with q, else newest. Relevance lists the matches in three tiers, each newest first: the subject or title match; else the opening (summary, pros, cons, the first 500 characters of the body) matches; else only the rest of the body. Ties: the higher id first. rating: unrated reviews last
     #[param(inline)]
     sort: Option<Sort>,
     #[param(inline)]

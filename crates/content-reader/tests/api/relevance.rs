@@ -180,3 +180,91 @@ async fn every_query_of_the_relevance_table_returns_its_review_first() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[actix_web::test]
+async fn relevance_pages_through_its_four_tiers_each_newest_first() {
+    let app = spawn_app().await;
+    let filler = "Texto de relleno sobre la cámara y su uso diario. ".repeat(12);
+    // (name, model, title, body), published in this order.
+    let reviews = [
+        (
+            "title, older",
+            "T1",
+            "Zorblax de día",
+            "Sin más.".to_owned(),
+        ),
+        (
+            "body, older",
+            "B1",
+            "Otra prueba",
+            format!("{filler} El zorblax al final."),
+        ),
+        (
+            "title, newer",
+            "T2",
+            "Zorblax de noche",
+            "Sin más.".to_owned(),
+        ),
+        ("heading", "Zorblax Z", "Una cámara", "Sin más.".to_owned()),
+        (
+            "opening",
+            "O1",
+            "Una lente",
+            "El zorblax al principio.".to_owned(),
+        ),
+        (
+            "body, newer",
+            "B2",
+            "Otra más",
+            format!("{filler} Un zorblax al final."),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, model, title, body) in &reviews {
+        let answer = app
+            .publish(&json!({
+                "subject": { "kind": "camera", "brand": "Acme", "model": model },
+                "title": title,
+                "body": body,
+                "language": "es",
+            }))
+            .await;
+        ids.push((*name, answer.body["id"].as_i64().expect("id")));
+    }
+    app.wait_listed(ids.last().expect("reviews").1).await;
+    let id = |name: &str| ids.iter().find(|(n, _)| *n == name).expect("named").1;
+    let expected: Vec<i64> = [
+        "title, newer",
+        "title, older",
+        "heading",
+        "opening",
+        "body, newer",
+        "body, older",
+    ]
+    .map(id)
+    .to_vec();
+    // One review a page: every cursor crosses from one tier to the next
+    // or within one; an excluded word checks the whole review.
+    for q in ["zorblax", "zorblax -nada"] {
+        let mut found = Vec::new();
+        let mut url = format!("/content?q={}&limit=1", crate::params::encode(q));
+        loop {
+            let answer = app.get(&url).await;
+            assert_eq!(answer.status.as_u16(), 200, "{q}: {:?}", answer.body);
+            found.extend(answer.ids());
+            match answer.next_cursor() {
+                Some(cursor) => {
+                    url = format!(
+                        "/content?q={}&limit=1&cursor={cursor}",
+                        crate::params::encode(q)
+                    );
+                }
+                None => break,
+            }
+        }
+        assert_eq!(found, expected, "{q}");
+    }
+    // Both body reviews end with the excluded word.
+    let answer = app.get("/content?q=zorblax%20-final&limit=10").await;
+    assert_eq!(answer.ids(), expected[..4].to_vec());
+}

@@ -7,17 +7,19 @@
 --
 -- The search-document trigger is off for this session
 -- (session_replication_role = replica also skips the foreign-key checks:
--- every subject and editor drawn exists): the statement computes both
--- vectors itself, as rcr_review_search_document() does, except that the
+-- every subject and editor drawn exists): the statement computes the
+-- four vectors itself, as rcr_review_search_document() does, except that the
 -- body's vector is its paragraphs' vectors concatenated (prepare.sql).
 SET jit = off;
 SET session_replication_role = replica;
 INSERT INTO reviews (slug, subject_id, editor_id, title, summary, body, rating, pros, cons,
-                     language, status, published_at, search_document, rank_document)
+                     language, status, published_at, search_document, rank_document, title_document, heading_document)
 SELECT 'bench-' || r.g, s.id, e.id, t.title, t.summary, b.body, r.rating, t.pros, t.cons,
        r.language, 'published', timestamptz '2026-11-30 12:00:00+00' - r.g * interval '5 minutes',
        h.head || setweight(b.vector, 'C'),
-       h.head || setweight(to_tsvector(rcr_bench.cfg(r.language), left(b.body, 500)), 'C')
+       h.head || setweight(to_tsvector(rcr_bench.cfg(r.language), left(b.body, 500)), 'C'),
+       setweight(to_tsvector(rcr_bench.cfg(r.language), t.title), 'A'),
+       h.heading
   FROM (SELECT g,
                (ARRAY['es', 'pt', 'en'])[CASE WHEN rcr_bench.u(g, 1) < 0.45 THEN 1
                                               WHEN rcr_bench.u(g, 1) < 0.75 THEN 2 ELSE 3 END] AS language,
@@ -97,7 +99,11 @@ SELECT 'bench-' || r.g, s.id, e.id, t.title, t.summary, b.body, r.rating, t.pros
  CROSS JOIN LATERAL (
         SELECT setweight(to_tsvector('rcr_simple', s.brand || ' ' || s.model), 'A')
                || setweight(to_tsvector(rcr_bench.cfg(r.language), s.brand || ' ' || s.model || ' ' || t.title), 'A')
-               || setweight(to_tsvector(rcr_bench.cfg(r.language),
+               AS heading
+        OFFSET 0) ht
+ CROSS JOIN LATERAL (
+        SELECT ht.heading AS heading,
+               ht.heading || setweight(to_tsvector(rcr_bench.cfg(r.language),
                                         t.summary || ' ' || array_to_string(t.pros, ' ') || ' ' || array_to_string(t.cons, ' ')), 'B')
                AS head
         OFFSET 0) h
