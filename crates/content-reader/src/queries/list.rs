@@ -57,55 +57,57 @@ const PARAM_TYPES: [Type; 13] = [
     Type::INT8,        // $13 limit + 1
 ];
 
+/// The search condition on `$10`: each review is matched with its own
+/// language's stemming. Each arm, with `PUBLIC`, is exactly the predicate
+/// of one per-language GIN index (migration V4), so the planner needs no
+/// second look at a candidate's search document.
+const SEARCH: &str = "\
+    ((r.language = 'es' AND r.search_document @@ websearch_to_tsquery('rcr_es', $10))
+   OR (r.language = 'pt' AND r.search_document @@ websearch_to_tsquery('rcr_pt', $10))
+   OR (r.language = 'en' AND r.search_document @@ websearch_to_tsquery('rcr_en', $10)))";
+
 /// Whether `$10` matches the review's `document` (a `tsvector` column),
-/// each review with its own language's stemming: the form of [`SEARCH`]
-/// for each of the three vectors relevance tiers by.
+/// each review with its own language's stemming, as [`SEARCH`] does. Each
+/// query is a sub-select, parsed once per statement: the relevance
+/// statement runs with a generic plan, in which a bare
+/// `websearch_to_tsquery($10)` would be parsed again for every review.
 macro_rules! matches {
     ($document:literal) => {
         concat!(
             "((r.language = 'es' AND r.",
             $document,
-            " @@ websearch_to_tsquery('rcr_es', $10))
+            " @@ (SELECT websearch_to_tsquery('rcr_es', $10)))
    OR (r.language = 'pt' AND r.",
             $document,
-            " @@ websearch_to_tsquery('rcr_pt', $10))
+            " @@ (SELECT websearch_to_tsquery('rcr_pt', $10)))
    OR (r.language = 'en' AND r.",
             $document,
-            " @@ websearch_to_tsquery('rcr_en', $10)))"
+            " @@ (SELECT websearch_to_tsquery('rcr_en', $10))))"
         )
     };
 }
 
-/// The search condition on `$10`: each review is matched with its own
-/// language's stemming. Each arm, with `PUBLIC`, is exactly the predicate
-/// of one per-language GIN index (migration V4), so the planner needs no
-/// second look at a candidate's search document.
-const SEARCH: &str = matches!("search_document");
+/// Whether the whole review matches where `$10` excludes a word (`-word`):
+/// only then may a match in a review's title or opening not be a match of
+/// the whole review.
+const WHOLE: &str = concat!(
+    "(NOT (SELECT strpos(websearch_to_tsquery('rcr_simple', $10)::text, '!') > 0) OR ",
+    matches!("search_document"),
+    ")"
+);
 
-/// Whether `$10` excludes a word (`-word`): only then may a match in a
-/// review's title or opening not be a match of the whole review. A
-/// sub-select, computed once per statement.
-macro_rules! negates {
-    () => {
-        "(SELECT strpos(websearch_to_tsquery('rcr_simple', $10)::text, '!') > 0)"
-    };
-}
-
-/// One relevance tier: the vector the query must match in it (and in
-/// none of the tiers before), and its sort key.
+/// One relevance tier: the vector the query matches first in it, and its
+/// sort key.
 ///
 /// A tier's key is `published_at` in microseconds shifted by 2^52 per
 /// tier — the first up by one, the second not at all, the third down by
 /// one, the fourth by two — so that one `(key, id)` cursor orders the
-/// tiers and, within one, the dates. Every key stays within 2^53 in
-/// magnitude, exact in a float8, for dates between 1970 and 2112. A
-/// cursor turns into a date centuries away for the other tiers: after
-/// every review for the tiers after its own (all of theirs follow) and
-/// before every review for those before it (none of theirs).
+/// tiers and, within one, the dates, and names its tier. Every key stays
+/// within 2^53 in magnitude, exact in a float8, for dates between 1970
+/// and 2112.
 struct Tier {
     /// Its statement's name for it.
     name: &'static str,
-    document: &'static str,
     matches: &'static str,
     shift: i64,
 }
@@ -119,48 +121,48 @@ struct Tier {
 /// the same order and at the same distances (the heading is the start of
 /// the opening, the opening of the whole), so without an excluded word a
 /// match in one is a match in the next, and with one the whole review is
-/// checked too: every match lands in exactly one tier.
+/// checked too ([`WHOLE`]): every match lands in exactly one tier.
 ///
-/// Each tier is read newest first and stops at the page, where ranking by
-/// term frequency (`ts_rank`, before V7) read and scored every match: at
-/// 100,000 reviews a query of two common words matched half of them, and
-/// one search took 45 ms of a core (docs/BENCHMARKS.md, "Data at size").
+/// Ranking by term frequency (`ts_rank`, before V7) read and scored every
+/// match: at 100,000 reviews a query of two common words matched half of
+/// them, and one search took 45 ms of a core (docs/BENCHMARKS.md, "Data
+/// at size"). How the tiers are read is [`ReviewList::relevance_sql`].
 const TIERS: [Tier; 4] = [
     Tier {
         name: "title",
-        document: "title_document",
         matches: matches!("title_document"),
         shift: 1,
     },
     Tier {
         name: "heading",
-        document: "heading_document",
         matches: matches!("heading_document"),
         shift: 0,
     },
     Tier {
         name: "opening",
-        document: "rank_document",
         matches: matches!("rank_document"),
         shift: -1,
     },
     Tier {
         name: "body",
-        document: "search_document",
-        matches: SEARCH,
+        matches: matches!("search_document"),
         shift: -2,
     },
 ];
 
+/// 2^52, the distance between two tiers' keys.
+const TIER_SHIFT: i64 = 1 << 52;
+
 impl Tier {
-    /// Its matches: its own vector's, not the tier's before it (nor then
-    /// those before that: a match in one is a match in the next), and the
-    /// whole review's where the query excludes a word.
-    fn condition(&self, before: Option<&Tier>) -> String {
-        let mut parts = vec![self.matches.to_owned()];
-        parts.extend(before.map(|t| format!("NOT {}", t.matches)));
-        if self.document != "search_document" {
-            parts.push(format!("(NOT {} OR {SEARCH})", negates!()));
+    /// The reviews of tier `i`: its vector matches, the one before does
+    /// not (nor then those before that), and the whole review matches.
+    fn condition(i: usize) -> String {
+        let mut parts = vec![TIERS[i].matches.to_owned()];
+        if let Some(before) = i.checked_sub(1) {
+            parts.push(format!("NOT {}", TIERS[before].matches));
+        }
+        if i + 1 < TIERS.len() {
+            parts.push(WHOLE.to_owned());
         }
         parts.join(" AND ")
     }
@@ -168,25 +170,37 @@ impl Tier {
     fn key(&self) -> String {
         format!(
             "(extract(epoch FROM r.published_at) * 1000000 + {})::float8",
-            self.shift * (1 << 52)
+            self.shift * TIER_SHIFT
         )
     }
 
-    /// The condition that starts a page after the cursor (`$11`, `$12`).
+    /// The condition that starts a page of this tier after the cursor
+    /// (`$11`, `$12`).
     fn after(&self) -> String {
         format!(
             "(r.published_at, r.id) < \
              (to_timestamp(0) + ($11 - {}) * interval '1 microsecond', $12)",
-            self.shift * (1 << 52)
+            self.shift * TIER_SHIFT
         )
+    }
+
+    /// The tier a cursor's key is in (a key no tier makes, from a cursor
+    /// made up by hand, is taken as the nearest tier's).
+    fn of_key(key: f64) -> usize {
+        let shift = (key / TIER_SHIFT as f64).floor() as i64;
+        TIERS
+            .iter()
+            .position(|t| t.shift == shift)
+            .unwrap_or(if shift > 0 { 0 } else { TIERS.len() - 1 })
     }
 }
 
 /// How many of the newest reviews (after the cursor, with the other
-/// filters) the first tier looks through before it turns to an index
-/// of titles for the older ones: the square root of the number of reviews
-/// times the page, between 500 and 10,000. A common word is found in the
-/// window, a rare one through the index, and neither walks every review.
+/// filters) a search reads for the first three tiers before it turns to
+/// their indexes for older reviews: the square root of the number of
+/// reviews times the page, between 500 and 10,000. Reading that many
+/// costs about as much as fetching the matches a word too rare to fill
+/// the page from them can have among the older reviews.
 const WINDOW: &str = "(SELECT greatest(500, least(10000, \
     sqrt(greatest(reltuples, 0) * $13)))::int FROM pg_class WHERE oid = 'reviews'::regclass)";
 
@@ -282,20 +296,31 @@ impl ReviewList {
         )
     }
 
-    /// The relevance statement ([`TIERS`]). Each tier is read only while
-    /// the tiers before it have not filled the page (`count(*) … < $13`,
-    /// a one-time filter: the tier is not run at all otherwise). The first
-    /// tier reads the [`WINDOW`] newest reviews and keeps those whose title
-    /// matches, and only if they are too few, the older title matches
-    /// through the title index (`older`, after the window's last review,
-    /// `edge`). The page takes the first `$13` by key: the tiers' keys do
-    /// not overlap.
+    /// The relevance statement ([`TIERS`]) for a page that starts in the
+    /// cursor's tier (the first without a cursor); the tiers before it
+    /// have no part in it.
+    ///
+    /// The first three tiers are read from the [`WINDOW`] newest reviews
+    /// after the cursor (`walk`), each labelled with the first of the
+    /// three vectors it matches (`tier`), and for the tiers after the
+    /// cursor's from the newest reviews (`walk_top`). Only when a tier has
+    /// too few there and the walk did not reach the oldest review does it
+    /// read its older matches, through its GIN indexes (`<tier>_old`,
+    /// after the walk's last review): a word that common would have filled
+    /// the page, so they are few. The fourth tier, matches in the body
+    /// alone, reads its GIN indexes, and is read only when the first three
+    /// did not fill the page with matches from every review. A tier is read
+    /// only while the ones before it have not filled the page (`count(*)
+    /// … < $13`, a one-time filter: not run at all otherwise), and the page
+    /// takes the first `$13` by key (the tiers' keys do not overlap). Each
+    /// part reads a bounded number of rows whatever the words, so the plan
+    /// does not depend on them: the statement runs with a generic plan.
     fn relevance_sql(&self) -> String {
         const NEWEST: &str = "ORDER BY r.published_at DESC, r.id DESC";
         let mut conditions = vec![PUBLIC];
         conditions.extend(filter_conditions(&self.filters).filter(|c| *c != SEARCH));
         let base = conditions.join(" AND ");
-        // The subject only when a filter asks about it: each tier would
+        // The subject only when a filter asks about it: each part would
         // otherwise look up the subject of every review it reads.
         let f = &self.filters;
         let from = if f.kind.is_some() || f.brand.is_some() || f.subject.is_some() {
@@ -303,56 +328,89 @@ impl ReviewList {
         } else {
             "reviews r"
         };
-        let after = |tier: &Tier| match self.after {
-            Some(_) => format!(" AND {}", tier.after()),
-            None => String::new(),
+        let start = self.after.map_or(0, |(key, _)| Tier::of_key(key));
+        let body = TIERS.len() - 1;
+        let after = |i: usize| match self.after {
+            Some(_) if i == start => format!(" AND {}", TIERS[i].after()),
+            _ => String::new(),
         };
-        let first = &TIERS[0];
-        let (key, matches, first_after) = (first.key(), first.condition(None), after(first));
-        let mut ctes = vec![
+        let walk = |name: &str, after: &str| {
             format!(
-                "window_ AS MATERIALIZED (
-                   SELECT r.id, r.sort_key FROM (
-                     SELECT r.id, r.published_at, r.language, r.{document}, r.search_document,
-                            {key} AS sort_key
-                       FROM {from} WHERE {base}{first_after} {NEWEST} LIMIT {WINDOW}) r
-                    WHERE {matches} {NEWEST} LIMIT $13)",
-                document = first.document,
-            ),
-            format!(
-                "edge AS MATERIALIZED (
-                   SELECT r.published_at, r.id FROM {from} WHERE {base}{first_after}
-                    {NEWEST} OFFSET {WINDOW} - 1 LIMIT 1)"
-            ),
-            format!(
-                "older AS MATERIALIZED (
-                   SELECT r.id, r.sort_key FROM (
-                     SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
-                      WHERE (SELECT count(*) FROM window_) < $13 AND (SELECT count(*) FROM edge) = 1
-                        AND {base} AND {matches}
-                        AND (r.published_at, r.id) < (SELECT published_at, id FROM edge)
-                     OFFSET 0) r
-                    {NEWEST} LIMIT $13)"
-            ),
-        ];
-        let mut found = vec!["window_", "older"];
-        for (i, tier) in TIERS.iter().enumerate().skip(1) {
-            let so_far: Vec<String> = found
+                "{name} AS MATERIALIZED (
+                   SELECT r.id, r.published_at,
+                          CASE WHEN r.tier IS NOT NULL AND NOT {WHOLE} THEN NULL ELSE r.tier END AS tier
+                     FROM (SELECT r.id, r.published_at, r.language, r.search_document,
+                                  CASE WHEN {} THEN 0 WHEN {} THEN 1 WHEN {} THEN 2 END AS tier
+                             FROM (SELECT r.id, r.published_at, r.language, r.title_document,
+                                          r.heading_document, r.rank_document, r.search_document
+                                     FROM {from} WHERE {base}{after}
+                                    {NEWEST} LIMIT (SELECT n FROM window_size)) r) r)",
+                TIERS[0].matches, TIERS[1].matches, TIERS[2].matches,
+            )
+        };
+        let mut ctes = vec![format!(
+            "window_size AS MATERIALIZED (SELECT {WINDOW} AS n)"
+        )];
+        if start < body {
+            ctes.push(walk("walk", &after(start)));
+            if self.after.is_some() && start + 1 < body {
+                ctes.push(walk("walk_top", ""));
+            }
+        }
+        let mut found: Vec<String> = Vec::new();
+        let so_far = |found: &[String]| -> String {
+            let counts: Vec<String> = found
                 .iter()
                 .map(|name| format!("(SELECT count(*) FROM {name})"))
                 .collect();
+            if counts.is_empty() {
+                "0".to_owned()
+            } else {
+                counts.join(" + ")
+            }
+        };
+        for (i, tier) in TIERS.iter().enumerate().skip(start) {
+            let (name, key, condition) = (tier.name, tier.key(), Tier::condition(i));
+            if i == body {
+                ctes.push(format!(
+                    "{name} AS MATERIALIZED (
+                       SELECT r.id, r.sort_key FROM (
+                         SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
+                          WHERE {gate} < $13 AND {base} AND {condition}{after}
+                         OFFSET 0) r
+                        {NEWEST} LIMIT $13)",
+                    gate = so_far(&found),
+                    after = after(i),
+                ));
+                found.push(name.to_owned());
+                break;
+            }
+            let walked = if i == start || self.after.is_none() {
+                "walk"
+            } else {
+                "walk_top"
+            };
             ctes.push(format!(
-                "{name} AS MATERIALIZED (
-                   SELECT r.id, {key} AS sort_key FROM {from}
-                    WHERE {so_far} < $13 AND {base} AND {matches}{after}
-                    {NEWEST} LIMIT $13)",
-                name = tier.name,
-                key = tier.key(),
-                so_far = so_far.join(" + "),
-                matches = tier.condition(TIERS.get(i - 1)),
-                after = after(tier),
+                "{name}_new AS MATERIALIZED (
+                   SELECT r.id, {key} AS sort_key FROM {walked} r
+                    WHERE {gate} < $13 AND r.tier = {i} {NEWEST} LIMIT $13)",
+                gate = so_far(&found),
             ));
-            found.push(tier.name);
+            found.push(format!("{name}_new"));
+            ctes.push(format!(
+                "{name}_old AS MATERIALIZED (
+                   SELECT r.id, r.sort_key FROM (
+                     SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
+                      WHERE {gate} < $13
+                        AND (SELECT count(*) FROM {walked}) = (SELECT n FROM window_size)
+                        AND {base} AND {condition}
+                        AND (r.published_at, r.id) <
+                            (SELECT published_at, id FROM {walked} ORDER BY published_at, id LIMIT 1)
+                     OFFSET 0) r
+                    {NEWEST} LIMIT $13)",
+                gate = so_far(&found),
+            ));
+            found.push(format!("{name}_old"));
         }
         let union: Vec<String> = found
             .iter()
@@ -435,15 +493,19 @@ pub async fn list_reviews(
 ) -> Result<Page<ReviewView, Position>, tokio_postgres::Error> {
     let params = list.params();
     let refs = params.refs();
+    let stmt = tx.prepare_typed_cached(&list.sql(), &PARAM_TYPES).await?;
     let rows = if list.sort == Sort::Relevance {
-        // Planned for its query every time (one round trip, no named
-        // statement): whether a tier walks the newest reviews or an index
-        // of matches depends on how common the words are, which a generic
-        // plan cannot know.
-        let typed: Vec<_> = refs.iter().copied().zip(PARAM_TYPES).collect();
-        tx.query_typed(&list.sql(), &typed).await?
+        // Every part of the relevance statement reads a bounded number of
+        // rows whatever the words (`ReviewList::relevance_sql`): a generic
+        // plan is right for all of them and saves planning a statement of
+        // a dozen parts for every search (4–8 ms). Sent with the query, in
+        // one round trip; it lasts until the transaction ends.
+        let (_, rows) = tokio::try_join!(
+            tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan"),
+            tx.query(&stmt, &refs),
+        )?;
+        rows
     } else {
-        let stmt = tx.prepare_typed_cached(&list.sql(), &PARAM_TYPES).await?;
         tx.query(&stmt, &refs).await?
     };
     let mut items = Vec::with_capacity(rows.len());

@@ -268,3 +268,72 @@ async fn relevance_pages_through_its_four_tiers_each_newest_first() {
     let answer = app.get("/content?q=zorblax%20-final&limit=10").await;
     assert_eq!(answer.ids(), expected[..4].to_vec());
 }
+
+/// Where review `g` of [`relevance_reads_past_its_window_in_every_tier`]
+/// matches the query first: 0 title, 1 subject, 2 opening, 3 body.
+fn bulk_tier(g: i64) -> Option<u8> {
+    match g {
+        _ if g % 400 == 0 => Some(0),
+        _ if g % 300 == 5 => Some(1),
+        _ if g % 10 == 7 => Some(2),
+        _ if g % 100 == 3 => Some(3),
+        _ => None,
+    }
+}
+
+#[actix_web::test]
+async fn relevance_reads_past_its_window_in_every_tier() {
+    // 1,200 reviews, more than the 500 newest a search reads first: the
+    // title and subject matches are too few there, so the older ones come
+    // from the indexes; pages of seven cross tiers and windows.
+    let app = spawn_app().await;
+    let word = crate::helpers::unique_word("zorb");
+    let filler = "word ".repeat(120);
+    app.sql(&format!(
+        "INSERT INTO subjects (kind, brand, model, slug) VALUES
+           ('camera', 'Acme', 'Plain', 'acme-plain'), ('camera', 'Acme', '{word}', 'acme-{word}');
+         INSERT INTO reviews (slug, subject_id, editor_id, title, body, language, status, published_at)
+         SELECT 'bulk-' || g,
+                (SELECT id FROM subjects WHERE slug = CASE WHEN g % 300 = 5 THEN 'acme-{word}' ELSE 'acme-plain' END),
+                {admin}, CASE WHEN g % 400 = 0 THEN '{word} in the title ' || g ELSE 'Review ' || g END,
+                CASE WHEN g % 10 = 7 THEN '{word} in the opening ' || g
+                     WHEN g % 100 = 3 THEN '{filler} {word} at the end ' || g
+                     ELSE 'Nothing to find ' || g END,
+                'en', 'published', now() - interval '1 day' - g * interval '1 minute'
+           FROM generate_series(1, 1200) g;",
+        admin = app.admin_id,
+    ))
+    .await;
+    app.bump_version().await;
+    let ids: std::collections::HashMap<String, i64> = {
+        let client = app.db.primary_client().await;
+        let rows = client
+            .query("SELECT slug, id FROM reviews WHERE slug LIKE 'bulk-%'", &[])
+            .await
+            .expect("ids");
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    };
+    // One transaction: the newest listed means all are.
+    app.wait_listed(ids["bulk-1"]).await;
+    let mut expected: Vec<(u8, i64)> = (1..=1200)
+        .filter_map(|g| bulk_tier(g).map(|tier| (tier, g)))
+        .collect();
+    expected.sort_unstable();
+    let expected: Vec<i64> = expected
+        .iter()
+        .map(|(_, g)| ids[&format!("bulk-{g}")])
+        .collect();
+    let mut found = Vec::new();
+    let mut url = format!("/content?q={word}&limit=7");
+    loop {
+        let answer = app.get(&url).await;
+        assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
+        found.extend(answer.ids());
+        let Some(cursor) = answer.next_cursor() else {
+            break;
+        };
+        url = format!("/content?q={word}&limit=7&cursor={cursor}");
+    }
+    assert_eq!(found.len(), expected.len());
+    assert_eq!(found, expected);
+}
