@@ -27,11 +27,13 @@
 //! the fuzzer does not use (its access token runs until it expires); every
 //! such attempt is still sent and checked against the document.
 //!
-//! Two checks meet answers that SPEC §4 makes right and no schema can
+//! Three checks meet answers that SPEC §4 makes right and no schema can
 //! describe (opaque signed cursors and consistency tokens, If-Match
 //! versions, rules between parameters, idempotent replays of a since
-//! retracted review): `tests/contract/hooks.py` drops exactly those, by
-//! the problem+json `code` or field, and says why for each. No check is
+//! retracted review, a collection that still lists what is left after a
+//! DELETE of its members): `tests/contract/hooks.py` drops exactly those,
+//! by the problem+json `code` or field or the shape of the page, and says
+//! why for each. No check is
 //! excluded. The "schema validation mismatch" warning schemathesis prints
 //! counts those refusals (mostly made-up cursors and consistency tokens);
 //! it is not a failure.

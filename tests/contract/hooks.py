@@ -9,6 +9,11 @@ summary counts what was dropped ("dropped by `filter_failure`").
   a schema cannot express (opaque signed values, rules between fields, a
   secret), or when the case was not schema-valid after all (schemathesis's
   coverage phase sometimes pairs a positive case with a negative part).
+- ST301 (a deleted resource still found): dropped when what was read
+  again is a page of a collection (`{data, next_cursor}`): a DELETE of a
+  collection ends its members (`DELETE /auth/editors/{id}/sessions`
+  revokes every session), and the collection answers 200 with what is
+  left, as it should; a deleted single resource must still be 404.
 - ST302 (a created resource not found): dropped when the "creation" was
   an idempotent replay (`Idempotent-Replayed: true`) of a review that has
   since been retracted: SPEC §4 replays the first answer as it was.
@@ -89,6 +94,14 @@ def _by_design_refusal(case, response):
     return bool(pairs) and pairs <= CROSS_FIELD
 
 
+def _collection_page(response):
+    try:
+        body = json.loads(response.content or b"null")
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("data"), list) and "next_cursor" in body
+
+
 @schemathesis.hook
 def after_call(context, case, response):
     if response.headers.get("idempotent-replayed", [""])[0] == "true":
@@ -103,6 +116,8 @@ def filter_failure(context, failure, case, response):
     code = getattr(failure, "code", None)
     if code == "ST202":
         return not _by_design_refusal(case, response)
+    if code == "ST301":
+        return not _collection_page(response)
     if code == "ST302":
         return str((case.path_parameters or {}).get("id")) not in REPLAYED
     return True
