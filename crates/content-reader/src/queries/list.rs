@@ -316,10 +316,8 @@ impl ReviewList {
     /// part reads a bounded number of rows whatever the words, so the plan
     /// does not depend on them: the statement runs with a generic plan.
     fn relevance_sql(&self) -> String {
-        const NEWEST: &str = "ORDER BY r.published_at DESC, r.id DESC";
         let mut conditions = vec![PUBLIC];
         conditions.extend(filter_conditions(&self.filters).filter(|c| *c != SEARCH));
-        let base = conditions.join(" AND ");
         // The subject only when a filter asks about it: each part would
         // otherwise look up the subject of every review it reads.
         let f = &self.filters;
@@ -328,103 +326,32 @@ impl ReviewList {
         } else {
             "reviews r"
         };
+        let mut statement = Relevance {
+            from,
+            base: conditions.join(" AND "),
+            parts: vec![format!(
+                "window_size AS MATERIALIZED (SELECT {WINDOW} AS n)"
+            )],
+            found: Vec::new(),
+        };
         let start = self.after.map_or(0, |(key, _)| Tier::of_key(key));
-        let body = TIERS.len() - 1;
         let after = |i: usize| match self.after {
             Some(_) if i == start => format!(" AND {}", TIERS[i].after()),
             _ => String::new(),
         };
-        let walk = |name: &str, after: &str| {
-            format!(
-                "{name} AS MATERIALIZED (
-                   SELECT r.id, r.published_at,
-                          CASE WHEN r.tier IS NOT NULL AND NOT {WHOLE} THEN NULL ELSE r.tier END AS tier
-                     FROM (SELECT r.id, r.published_at, r.language, r.search_document,
-                                  CASE WHEN {} THEN 0 WHEN {} THEN 1 WHEN {} THEN 2 END AS tier
-                             FROM (SELECT r.id, r.published_at, r.language, r.title_document,
-                                          r.heading_document, r.rank_document, r.search_document
-                                     FROM {from} WHERE {base}{after}
-                                    {NEWEST} LIMIT (SELECT n FROM window_size)) r) r)",
-                TIERS[0].matches, TIERS[1].matches, TIERS[2].matches,
-            )
-        };
-        let mut ctes = vec![format!(
-            "window_size AS MATERIALIZED (SELECT {WINDOW} AS n)"
-        )];
+        let body = TIERS.len() - 1;
         if start < body {
-            ctes.push(walk("walk", &after(start)));
+            statement.walk("walk", &after(start));
             if self.after.is_some() && start + 1 < body {
-                ctes.push(walk("walk_top", ""));
+                statement.walk("walk_top", "");
             }
         }
-        let mut found: Vec<String> = Vec::new();
-        let so_far = |found: &[String]| -> String {
-            let counts: Vec<String> = found
-                .iter()
-                .map(|name| format!("(SELECT count(*) FROM {name})"))
-                .collect();
-            if counts.is_empty() {
-                "0".to_owned()
-            } else {
-                counts.join(" + ")
-            }
-        };
-        for (i, tier) in TIERS.iter().enumerate().skip(start) {
-            let (name, key, condition) = (tier.name, tier.key(), Tier::condition(i));
-            if i == body {
-                ctes.push(format!(
-                    "{name} AS MATERIALIZED (
-                       SELECT r.id, r.sort_key FROM (
-                         SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
-                          WHERE {gate} < $13 AND {base} AND {condition}{after}
-                         OFFSET 0) r
-                        {NEWEST} LIMIT $13)",
-                    gate = so_far(&found),
-                    after = after(i),
-                ));
-                found.push(name.to_owned());
-                break;
-            }
-            let walked = if i == start || self.after.is_none() {
-                "walk"
-            } else {
-                "walk_top"
-            };
-            ctes.push(format!(
-                "{name}_new AS MATERIALIZED (
-                   SELECT r.id, {key} AS sort_key FROM {walked} r
-                    WHERE {gate} < $13 AND r.tier = {i} {NEWEST} LIMIT $13)",
-                gate = so_far(&found),
-            ));
-            found.push(format!("{name}_new"));
-            ctes.push(format!(
-                "{name}_old AS MATERIALIZED (
-                   SELECT r.id, r.sort_key FROM (
-                     SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
-                      WHERE {gate} < $13
-                        AND (SELECT count(*) FROM {walked}) = (SELECT n FROM window_size)
-                        AND {base} AND {condition}
-                        AND (r.published_at, r.id) <
-                            (SELECT published_at, id FROM {walked} ORDER BY published_at, id LIMIT 1)
-                     OFFSET 0) r
-                    {NEWEST} LIMIT $13)",
-                gate = so_far(&found),
-            ));
-            found.push(format!("{name}_old"));
+        for i in start..body {
+            let walked = if i == start { "walk" } else { "walk_top" };
+            statement.walked_tier(i, if self.after.is_some() { walked } else { "walk" });
         }
-        let union: Vec<String> = found
-            .iter()
-            .map(|name| format!("SELECT id, sort_key FROM {name}"))
-            .collect();
-        format!(
-            "WITH {ctes},
-             page AS ({union} ORDER BY sort_key DESC, id DESC LIMIT $13)
-             SELECT {REVIEW_LIST_COLUMNS}, page.sort_key
-               FROM page JOIN ({REVIEW_FROM}) ON r.id = page.id
-              ORDER BY page.sort_key DESC, r.id DESC",
-            ctes = ctes.join(",\n"),
-            union = union.join(" UNION ALL "),
-        )
+        statement.body_tier(&after(body));
+        statement.sql()
     }
 
     /// The values of `$1`…`$13`, as [`PARAM_TYPES`] types them.
@@ -445,6 +372,123 @@ impl ReviewList {
             after_id: self.after.map(|(_, id)| id),
             limit: self.limit + 1,
         }
+    }
+}
+
+/// The relevance statement as it is put together
+/// ([`ReviewList::relevance_sql`]): its parts (common table expressions)
+/// and, of those, the ones that hold the page's candidates, in order.
+struct Relevance {
+    from: &'static str,
+    /// `PUBLIC` and the filters other than the query.
+    base: String,
+    parts: Vec<String>,
+    found: Vec<String>,
+}
+
+/// Newest first, as every tier is.
+const NEWEST: &str = "ORDER BY r.published_at DESC, r.id DESC";
+
+impl Relevance {
+    /// How many candidates the parts before the next one found: the next
+    /// runs only while that is below the page (`< $13`).
+    fn so_far(&self) -> String {
+        if self.found.is_empty() {
+            return "0".to_owned();
+        }
+        let counts: Vec<String> = self
+            .found
+            .iter()
+            .map(|name| format!("(SELECT count(*) FROM {name})"))
+            .collect();
+        counts.join(" + ")
+    }
+
+    fn part(&mut self, name: String, sql: String, holds_candidates: bool) {
+        self.parts.push(format!("{name} AS MATERIALIZED ({sql})"));
+        if holds_candidates {
+            self.found.push(name);
+        }
+    }
+
+    /// `name`: the window's newest reviews (after `after`), each with the
+    /// first of the first three tiers it is in, or none.
+    fn walk(&mut self, name: &str, after: &str) {
+        let (from, base) = (self.from, &self.base);
+        let sql = format!(
+            "SELECT r.id, r.published_at,
+                    CASE WHEN r.tier IS NOT NULL AND NOT {WHOLE} THEN NULL ELSE r.tier END AS tier
+               FROM (SELECT r.id, r.published_at, r.language, r.search_document,
+                            CASE WHEN {} THEN 0 WHEN {} THEN 1 WHEN {} THEN 2 END AS tier
+                       FROM (SELECT r.id, r.published_at, r.language, r.title_document,
+                                    r.heading_document, r.rank_document, r.search_document
+                               FROM {from} WHERE {base}{after}
+                              {NEWEST} LIMIT (SELECT n FROM window_size)) r) r",
+            TIERS[0].matches, TIERS[1].matches, TIERS[2].matches,
+        );
+        self.part(name.to_owned(), sql, false);
+    }
+
+    /// Tier `i` of the first three: its reviews in the walk `walked`, then
+    /// (if too few, and the walk stopped at the window) its older matches
+    /// through its indexes.
+    fn walked_tier(&mut self, i: usize, walked: &str) {
+        let (name, key, condition) = (TIERS[i].name, TIERS[i].key(), Tier::condition(i));
+        let newer = format!(
+            "SELECT r.id, {key} AS sort_key FROM {walked} r
+              WHERE {gate} < $13 AND r.tier = {i} {NEWEST} LIMIT $13",
+            gate = self.so_far(),
+        );
+        self.part(format!("{name}_new"), newer, true);
+        let (from, base) = (self.from, &self.base);
+        let older = format!(
+            "SELECT r.id, r.sort_key FROM (
+               SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
+                WHERE {gate} < $13
+                  AND (SELECT count(*) FROM {walked}) = (SELECT n FROM window_size)
+                  AND {base} AND {condition}
+                  AND (r.published_at, r.id) <
+                      (SELECT published_at, id FROM {walked} ORDER BY published_at, id LIMIT 1)
+               OFFSET 0) r
+              {NEWEST} LIMIT $13",
+            gate = self.so_far(),
+        );
+        self.part(format!("{name}_old"), older, true);
+    }
+
+    /// The last tier, matches in the body alone, through its indexes.
+    fn body_tier(&mut self, after: &str) {
+        let i = TIERS.len() - 1;
+        let (key, condition) = (TIERS[i].key(), Tier::condition(i));
+        let (from, base) = (self.from, &self.base);
+        let sql = format!(
+            "SELECT r.id, r.sort_key FROM (
+               SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
+                WHERE {gate} < $13 AND {base} AND {condition}{after}
+               OFFSET 0) r
+              {NEWEST} LIMIT $13",
+            gate = self.so_far(),
+        );
+        self.part(TIERS[i].name.to_owned(), sql, true);
+    }
+
+    /// The page: the first `$13` candidates by key (the tiers' keys do not
+    /// overlap), read in full.
+    fn sql(&self) -> String {
+        let union: Vec<String> = self
+            .found
+            .iter()
+            .map(|name| format!("SELECT id, sort_key FROM {name}"))
+            .collect();
+        format!(
+            "WITH {parts},
+             page AS ({union} ORDER BY sort_key DESC, id DESC LIMIT $13)
+             SELECT {REVIEW_LIST_COLUMNS}, page.sort_key
+               FROM page JOIN ({REVIEW_FROM}) ON r.id = page.id
+              ORDER BY page.sort_key DESC, r.id DESC",
+            parts = self.parts.join(",\n"),
+            union = union.join(" UNION ALL "),
+        )
     }
 }
 
