@@ -3,7 +3,8 @@
 //!
 //! deadpool waits forever for a connection and tokio-postgres connects
 //! forever unless told otherwise; every bound is set here from
-//! [`DatabaseSettings`], plus a server-side `statement_timeout`.
+//! [`DatabaseSettings`], plus a server-side `statement_timeout` (and no
+//! JIT compilation, which costs a short statement more than it saves).
 //!
 //! A URL with `sslmode=verify-full&sslrootcert=FILE` connects over TLS that
 //! verifies the server against that CA ([`tls`]); without `sslmode` it
@@ -66,8 +67,12 @@ pub fn pool(
         .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30))
+        // No JIT: every statement here is short, and compiling one costs
+        // more than running it. A relevance search over 1,000,000 reviews
+        // crossed `jit_above_cost` and spent 144 of its 182 ms compiling
+        // 267 functions (docs/BENCHMARKS.md, "Search in tiers").
         .options(format!(
-            "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={} -c jit=off",
             settings.statement_timeout_ms,
             settings.statement_timeout_ms.saturating_mul(2)
         ));

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    EVENTUALLY, ReaderAnswer as _, TestApp, lock_reviews, spawn_app_on, unique_word,
+    EVENTUALLY, ReaderAnswer as _, TestApp, lock_reviews, spawn_app, spawn_app_on, unique_word,
 };
 
 /// Waits until the reader has started `n` snapshot reads in all.
@@ -103,4 +103,35 @@ async fn past_its_bound_a_reader_refuses_misses_at_once_but_serves_cached_reads_
         1.0,
         "the follower took no permit"
     );
+}
+
+#[actix_web::test]
+async fn pool_connections_run_with_the_statement_timeout_and_without_jit() {
+    let app = spawn_app().await;
+    let mut database = app.reader_settings.database.clone();
+    database.url = platform::settings::Secret::new(app.db.replica_url());
+    let pool =
+        platform::db::pool(&database, "settings-test", platform::db::Role::Any).expect("pool");
+    let client = pool.get().await.expect("connection");
+    let show = |name: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .expect("shown")
+                .get::<_, String>(0)
+        }
+    };
+    // A search over a large data set crossed jit_above_cost and spent most
+    // of its time compiling (docs/BENCHMARKS.md, "Search in tiers").
+    assert_eq!(show("jit").await, "off");
+    // SHOW names whole seconds in seconds.
+    let timeout = app.reader_settings.database.statement_timeout_ms;
+    let expected = if timeout % 1000 == 0 {
+        format!("{}s", timeout / 1000)
+    } else {
+        format!("{timeout}ms")
+    };
+    assert_eq!(show("statement_timeout").await, expected);
 }
