@@ -20,6 +20,7 @@ mod fields;
 pub mod fuzzing;
 mod idempotency;
 mod nullable;
+mod object;
 mod publication;
 mod review;
 mod slug;

@@ -51,7 +51,7 @@ string_newtype!(
 /// Its schema lists every spec with its bounds; [`RawSubject`]'s keeps
 /// those of one kind per variant.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawSpecs {
     #[serde(default)]
     #[schema(schema_with = short_text_or_null_schema)]
@@ -244,7 +244,7 @@ fn year(value: f64) -> Result<i32, Invalid> {
 
 /// The `subject` object of a review body as received.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawSubject {
     #[serde(default)]
     pub kind: Option<String>,
@@ -255,6 +255,10 @@ pub struct RawSubject {
     #[serde(default)]
     pub specs: Option<RawSpecs>,
 }
+
+// Objects only: serde would fill either from an array too (`object.rs`).
+crate::object::deserialize_from_object_only!(RawSubject);
+crate::object::deserialize_from_object_only!(RawSpecs);
 
 impl SubjectKind {
     /// The specs only this kind may carry, as [`SubjectSpecs::parse`]

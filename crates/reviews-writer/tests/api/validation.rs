@@ -102,6 +102,12 @@ async fn every_limit_of_spec_3_is_a_422_naming_the_field() {
         (without("subject.model"), "subject.model"),
         (without("subject"), "subject"),
         (with("subject", json!("Fujifilm X-T5")), "subject"),
+        // serde would fill a struct from an array, positionally.
+        (
+            with("subject", json!(["camera", "Sony", "A7 IV"])),
+            "subject",
+        ),
+        (with("subject.specs", json!([null, null])), "subject.specs"),
         (
             with("subject.specs.megapixels", json!(-1)),
             "subject.specs.megapixels",
