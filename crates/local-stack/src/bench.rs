@@ -665,7 +665,7 @@ fn measure_all(
             None => measure_alone(root, &search(targets, c), options)?.ok_rps(),
         };
         // The region-wide rate sized to what this region's readers (one
-        // core here) can search, as docs/RUNBOOKS.md says to size it.
+        // core here) can search, as README.md says to size it.
         let per_second = (search_peak * SEARCH_ALL_SHARE).round().max(1.0) as u32;
         println!("starting the gateways again with all searches at {per_second}/s…");
         gateways.limit_region_searches(per_second, "0")?;

@@ -211,17 +211,24 @@ const PUBLISHED_MICROS: &str = "(extract(epoch FROM r.published_at) * 1000000)::
 
 /// How a sort orders, the sort key a cursor carries, and the condition
 /// that starts a page after a cursor (`$11`, `$12`). Every sort but
-/// relevance orders by indexed expressions (`reviews_public_*_idx`) and
-/// pages with a row comparison on the same expressions, so a page is an
-/// index range scan, never a sort of every public review.
+/// relevance (a statement of its own, [`ReviewList::relevance_sql`])
+/// orders by indexed expressions (`reviews_public_*_idx`) and pages with a
+/// row comparison on the same expressions, so a page is an index range
+/// scan, never a sort of every public review.
 struct Order {
     by: &'static str,
     key: &'static str,
     after: &'static str,
 }
 
-fn order(sort: Sort) -> Order {
-    match sort {
+fn order(sort: Sort) -> Option<Order> {
+    Some(match sort {
+        Sort::Newest => Order {
+            by: "r.published_at DESC, r.id DESC",
+            key: PUBLISHED_MICROS,
+            after: "(r.published_at, r.id) < \
+                    (to_timestamp(0) + $11 * interval '1 microsecond', $12)",
+        },
         Sort::Oldest => Order {
             by: "r.published_at, r.id",
             key: PUBLISHED_MICROS,
@@ -233,15 +240,8 @@ fn order(sort: Sort) -> Order {
             key: "coalesce(r.rating, -1)::float8",
             after: "(coalesce(r.rating, -1), r.id) < ($11::numeric, $12)",
         },
-        // Relevance has a statement of its own (`ReviewList::relevance_sql`);
-        // with a filter of its tiers it would page as the newest do.
-        Sort::Newest | Sort::Relevance => Order {
-            by: "r.published_at DESC, r.id DESC",
-            key: PUBLISHED_MICROS,
-            after: "(r.published_at, r.id) < \
-                    (to_timestamp(0) + $11 * interval '1 microsecond', $12)",
-        },
-    }
+        Sort::Relevance => return None,
+    })
 }
 
 /// The condition of each filter present, on the filter's own placeholder.
@@ -265,10 +265,9 @@ fn filter_conditions(f: &ListFilters) -> impl Iterator<Item = &'static str> {
 impl ReviewList {
     /// The statement for this page's shape.
     pub fn sql(&self) -> String {
-        if self.sort == Sort::Relevance {
+        let Some(Order { by, key, after }) = order(self.sort) else {
             return self.relevance_sql();
-        }
-        let Order { by, key, after } = order(self.sort);
+        };
         let mut conditions = vec![PUBLIC];
         conditions.extend(filter_conditions(&self.filters));
         conditions.extend(self.after.map(|_| after));
@@ -329,9 +328,7 @@ impl ReviewList {
         let mut statement = Relevance {
             from,
             base: conditions.join(" AND "),
-            parts: vec![format!(
-                "window_size AS MATERIALIZED (SELECT {WINDOW} AS n)"
-            )],
+            parts: Vec::new(),
             found: Vec::new(),
         };
         let start = self.after.map_or(0, |(key, _)| Tier::of_key(key));
@@ -341,14 +338,20 @@ impl ReviewList {
         };
         let body = TIERS.len() - 1;
         if start < body {
+            statement.parts.push(format!(
+                "window_size AS MATERIALIZED (SELECT {WINDOW} AS n)"
+            ));
             statement.walk("walk", &after(start));
-            if self.after.is_some() && start + 1 < body {
+            // After a cursor, the tiers after its own start at the newest.
+            let later_walk = if self.after.is_some() && start + 1 < body {
                 statement.walk("walk_top", "");
+                "walk_top"
+            } else {
+                "walk"
+            };
+            for i in start..body {
+                statement.walked_tier(i, if i == start { "walk" } else { later_walk });
             }
-        }
-        for i in start..body {
-            let walked = if i == start { "walk" } else { "walk_top" };
-            statement.walked_tier(i, if self.after.is_some() { walked } else { "walk" });
         }
         statement.body_tier(&after(body));
         statement.sql()

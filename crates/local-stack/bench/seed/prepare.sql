@@ -25,14 +25,6 @@ CREATE OR REPLACE FUNCTION rcr_bench.zipf(g bigint, k int, n int) RETURNS int
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN least(n, floor(exp(rcr_bench.u(g, k) * ln(n + 1.0)))::int);
 
--- The text search configuration of a review language (as the trigger of
--- migration V1 chooses it).
-CREATE OR REPLACE FUNCTION rcr_bench.cfg(language text) RETURNS regconfig
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE language WHEN 'pt' THEN 'rcr_pt'::regconfig
-                         WHEN 'en' THEN 'rcr_en'::regconfig
-                         ELSE 'rcr_es'::regconfig END;
-
 -- Concatenates tsvectors in order, shifting positions as `||` does: a
 -- body's vector from its paragraphs' vectors, each computed once.
 DO $$
@@ -157,7 +149,7 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO rcr_bench.paragraphs (language, n, body, vector)
-    SELECT language, n, body, to_tsvector(rcr_bench.cfg(language), body)
+    SELECT language, n, body, to_tsvector(rcr_search_config(language), body)
       FROM (SELECT l.language, p.n,
                    (SELECT string_agg(sentence, ' ' ORDER BY s)
                       FROM (SELECT s,

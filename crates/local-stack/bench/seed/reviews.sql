@@ -17,8 +17,8 @@ INSERT INTO reviews (slug, subject_id, editor_id, title, summary, body, rating, 
 SELECT 'bench-' || r.g, s.id, e.id, t.title, t.summary, b.body, r.rating, t.pros, t.cons,
        r.language, 'published', timestamptz '2026-11-30 12:00:00+00' - r.g * interval '5 minutes',
        h.head || setweight(b.vector, 'C'),
-       h.head || setweight(to_tsvector(rcr_bench.cfg(r.language), left(b.body, 500)), 'C'),
-       setweight(to_tsvector(rcr_bench.cfg(r.language), t.title), 'A'),
+       h.head || setweight(to_tsvector(rcr_search_config(r.language), left(b.body, 500)), 'C'),
+       rcr_title_document(t.title, rcr_search_config(r.language)),
        h.heading
   FROM (SELECT g,
                (ARRAY['es', 'pt', 'en'])[CASE WHEN rcr_bench.u(g, 1) < 0.45 THEN 1
@@ -89,7 +89,7 @@ SELECT 'bench-' || r.g, s.id, e.id, t.title, t.summary, b.body, r.rating, t.pros
         OFFSET 0) o
  CROSS JOIN LATERAL (
         SELECT o.opening || E'\n\n' || w.lead || coalesce(E'\n\n' || string_agg(p.body, E'\n\n' ORDER BY i), '') AS body,
-               to_tsvector(rcr_bench.cfg(r.language), o.opening || ' ' || w.lead)
+               to_tsvector(rcr_search_config(r.language), o.opening || ' ' || w.lead)
                || coalesce(rcr_bench.tsvector_agg(p.vector ORDER BY i), '') AS vector
           FROM generate_series(1, r.paragraphs) i
           LEFT JOIN LATERAL (SELECT body, vector FROM rcr_bench.paragraphs
@@ -97,13 +97,12 @@ SELECT 'bench-' || r.g, s.id, e.id, t.title, t.summary, b.body, r.rating, t.pros
                                 AND n = floor(20000 * rcr_bench.u(r.g * 64 + i, 20))::int OFFSET 0) p ON true) b
  -- Subject and title (A), summary, pros and cons (B): as the trigger.
  CROSS JOIN LATERAL (
-        SELECT setweight(to_tsvector('rcr_simple', s.brand || ' ' || s.model), 'A')
-               || setweight(to_tsvector(rcr_bench.cfg(r.language), s.brand || ' ' || s.model || ' ' || t.title), 'A')
+        SELECT rcr_heading_document(s.brand || ' ' || s.model, t.title, rcr_search_config(r.language))
                AS heading
         OFFSET 0) ht
  CROSS JOIN LATERAL (
         SELECT ht.heading AS heading,
-               ht.heading || setweight(to_tsvector(rcr_bench.cfg(r.language),
+               ht.heading || setweight(to_tsvector(rcr_search_config(r.language),
                                         t.summary || ' ' || array_to_string(t.pros, ' ') || ' ' || array_to_string(t.cons, ' ')), 'B')
                AS head
         OFFSET 0) h
