@@ -489,6 +489,14 @@ mod tests {
     use super::*;
     use crate::invalidation::FeedPoll;
 
+    /// What a write that moves review `id` of `subject` names (among
+    /// others): its page, its subject and the lists.
+    fn moved(id: i64, subject: &str) -> SurrogateKeys {
+        let mut keys = SurrogateKeys::review_page(id, subject);
+        keys.insert(platform::surrogate::SurrogateKey::List);
+        keys
+    }
+
     fn variant(etag: &'static str, body: &'static [u8]) -> Variant {
         Variant {
             etag: HeaderValue::from_static(etag),
@@ -541,7 +549,7 @@ mod tests {
             lsn: 0x16_B374_D848,
             expires_ms: 1_900_000_000_000,
             release_ms: Some(1_800_000_000_000),
-            keys: SurrogateKeys::review_write(1, "x"),
+            keys: moved(1, "x"),
             surrogate_keys: HeaderValue::from_static("review:1 subject:x list"),
             source: HeaderValue::from_static("replica:sa-1"),
             identity: variant("\"abc\"", b"{\"data\":[]}"),
@@ -588,7 +596,7 @@ mod tests {
         let now = now_ms();
         assert!(cache.get_local("a", now).is_some());
         // A write to review 1 of another subject.
-        let write = SurrogateKeys::review_write(1, "z");
+        let write = moved(1, "z");
         cache.invalidation.apply(
             FeedPoll {
                 version: 8,

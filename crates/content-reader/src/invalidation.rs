@@ -198,6 +198,14 @@ impl Known {
 mod tests {
     use super::*;
 
+    /// What a write that moves review `id` of `subject` names (among
+    /// others): its page, its subject and the lists.
+    fn moved(id: i64, subject: &str) -> SurrogateKeys {
+        let mut keys = SurrogateKeys::review_page(id, subject);
+        keys.insert(platform::surrogate::SurrogateKey::List);
+        keys
+    }
+
     fn review(id: i64, subject: &str) -> SurrogateKeys {
         SurrogateKeys::review_page(id, subject)
     }
@@ -229,7 +237,7 @@ mod tests {
     #[test]
     fn a_write_to_one_review_leaves_another_reviews_page_fresh() {
         let inv = started_at(10);
-        let write = SurrogateKeys::review_write(1, "a");
+        let write = moved(1, "a");
         assert_eq!(inv.apply(poll(11, &[(11, write)]), 100), Applied::UpTo(11));
         assert_eq!(inv.check(10, &review(1, "a")), Err(Stale::Key));
         assert_eq!(inv.check(10, &SurrogateKeys::lists()), Err(Stale::Key));
@@ -243,7 +251,7 @@ mod tests {
     fn a_hole_in_the_feed_drops_everything_older() {
         let inv = started_at(10);
         // Version 11 has no row (purged, or bumped without one).
-        let write = SurrogateKeys::review_write(1, "a");
+        let write = moved(1, "a");
         assert_eq!(inv.apply(poll(12, &[(12, write)]), 100), Applied::Reset(12));
         assert_eq!(inv.check(11, &review(2, "b")), Err(Stale::Reset));
         assert_eq!(inv.check(12, &review(2, "b")), Ok(()));
@@ -266,7 +274,7 @@ mod tests {
     fn a_forgotten_change_raises_the_floor_and_empties_the_map() {
         let inv = Invalidation::new(Duration::ZERO);
         inv.apply(poll(10, &[]), 100);
-        let write = SurrogateKeys::review_write(1, "a");
+        let write = moved(1, "a");
         inv.apply(poll(11, &[(11, write)]), 100);
         // The next poll forgets the change at once (keep is zero).
         inv.apply(poll(11, &[]), 100);

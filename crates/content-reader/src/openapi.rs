@@ -125,7 +125,9 @@ fn answer_headers() -> Vec<NamedHeader> {
         ),
         (
             "Surrogate-Key",
-            text_header("review:<id> subject:<slug> list"),
+            text_header(
+                "what the answer shows, for purges: review:<id> subject:<slug> list search phrase term:<hash> (README, Reader cache)",
+            ),
         ),
     ]
 }

@@ -33,9 +33,10 @@ pub struct ContentChange {
     /// counter's lock, so it follows the version order.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// What changed: `review:<id>`, `subject:<slug>`, `list`.
+    /// What changed: `review:<id>`, `subject:<slug>`, `list`, `search`,
+    /// `phrase`, `term:<hash>` (SPEC §10.5; README "Surrogate keys").
     #[serde(serialize_with = "key_list")]
-    #[schema(value_type = Vec<String>, example = json!(["review:42", "subject:sony-a7-iv", "list"]))]
+    #[schema(value_type = Vec<String>, example = json!(["review:42", "subject:sony-a7-iv", "phrase", "term:5f1e3a9c0b21"]))]
     pub surrogate_keys: SurrogateKeys,
 }
 
@@ -119,8 +120,9 @@ mod tests {
 
     #[test]
     fn a_change_is_its_version_time_and_keys_as_a_list_of_texts() {
-        let mut keys = SurrogateKeys::review_write(42, "sony-a7-iv");
+        let mut keys = SurrogateKeys::review_page(42, "sony-a7-iv");
         keys.insert(SurrogateKey::Subject("nikon-z6-iii".into()));
+        keys.insert(SurrogateKey::List);
         let change = ContentChange {
             version: 7,
             at: datetime!(2030-01-01 12:00:00.25 UTC),

@@ -251,9 +251,4 @@ impl ReviewView {
     pub fn page_keys(&self) -> SurrogateKeys {
         SurrogateKeys::review_page(self.id, &self.subject.slug)
     }
-
-    /// What a write to this review changes: its page and every list.
-    pub fn write_keys(&self) -> SurrogateKeys {
-        SurrogateKeys::review_write(self.id, &self.subject.slug)
-    }
 }

@@ -14,9 +14,45 @@ pub enum SurrogateKey {
     Review(i64),
     /// A catalog entry's page and anything naming it (`subject:<slug>`).
     Subject(String),
-    /// Every list, search and catalog page (`list`).
+    /// Every page whose reviews a write can add, drop or reorder without
+    /// showing them before (`list`): the list and catalog pages, and the
+    /// searches no word names alone (an excluded word, no word at all).
+    /// A write emits it when it moves a review: publishes, retracts, or
+    /// changes its status, dates, rating, subject, language or author.
     List,
+    /// Every search page (`search`): a write emits it instead of the words
+    /// it changed when they are more than [`MAX_NAMED_WORDS`].
+    Searches,
+    /// Every search with a phrase (`phrase`): a phrase can start or stop
+    /// matching when words move without any word changing. A write emits
+    /// it when it changes the text of a review that is or will be public.
+    Phrases,
+    /// The search pages whose query has this word (`term:<hash>`, the
+    /// word as the search configuration stems it, hashed by [`word_hash`]
+    /// so that a header stays short and ASCII). A write emits the words it
+    /// adds to or removes from a review's title, heading, opening or body
+    /// — and every word of a review it moves.
+    Term(u64),
 }
+
+/// Past this many changed words a write names [`SurrogateKey::Searches`]
+/// instead (a new long review has hundreds): a `Surrogate-Key` header
+/// stays within a few kilobytes.
+pub const MAX_NAMED_WORDS: usize = 128;
+
+/// The 48-bit hash that names a stemmed word in a [`SurrogateKey::Term`]:
+/// FNV-1a over its UTF-8 bytes. Two words sharing one only evict a page
+/// more often than needed.
+pub fn word_hash(word: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in word.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash & WORD_HASH_MASK
+}
+
+const WORD_HASH_MASK: u64 = (1 << 48) - 1;
 
 impl fmt::Display for SurrogateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -24,7 +60,17 @@ impl fmt::Display for SurrogateKey {
             Self::Review(id) => write!(f, "review:{id}"),
             Self::Subject(slug) => write!(f, "subject:{slug}"),
             Self::List => f.write_str("list"),
+            Self::Searches => f.write_str("search"),
+            Self::Phrases => f.write_str("phrase"),
+            Self::Term(hash) => write!(f, "term:{hash:012x}"),
         }
+    }
+}
+
+impl SurrogateKey {
+    /// The key of the searches for a stemmed word.
+    pub fn word(word: &str) -> Self {
+        Self::Term(word_hash(word))
     }
 }
 
@@ -40,6 +86,16 @@ impl FromStr for SurrogateKey {
         let invalid = || NotAKey(text.to_owned());
         match text.split_once(':') {
             None if text == "list" => Ok(Self::List),
+            None if text == "search" => Ok(Self::Searches),
+            None if text == "phrase" => Ok(Self::Phrases),
+            Some(("term", hash))
+                if hash.len() == 12
+                    && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                u64::from_str_radix(hash, 16)
+                    .map(Self::Term)
+                    .map_err(|_| invalid())
+            }
             Some(("review", id)) => id.parse().map(Self::Review).map_err(|_| invalid()),
             Some(("subject", slug)) if !slug.is_empty() && !slug.contains(' ') => {
                 Ok(Self::Subject(slug.to_owned()))
@@ -66,14 +122,6 @@ impl SurrogateKeys {
         ])
     }
 
-    /// What a write to a review changes: its page, its subject's pages and
-    /// every list.
-    pub fn review_write(id: i64, subject_slug: &str) -> Self {
-        let mut keys = Self::review_page(id, subject_slug);
-        keys.insert(SurrogateKey::List);
-        keys
-    }
-
     /// The keys of every list, search and catalog page.
     pub fn lists() -> Self {
         Self::from_iter([SurrogateKey::List])
@@ -93,6 +141,10 @@ impl SurrogateKeys {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// Whether any key is in both sets (an answer showing `self` is stale
@@ -130,6 +182,15 @@ impl FromIterator<SurrogateKey> for SurrogateKeys {
     }
 }
 
+impl IntoIterator for SurrogateKeys {
+    type Item = SurrogateKey;
+    type IntoIter = std::collections::btree_set::IntoIter<SurrogateKey>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 impl Extend<SurrogateKey> for SurrogateKeys {
     fn extend<I: IntoIterator<Item = SurrogateKey>>(&mut self, iter: I) {
         self.0.extend(iter);
@@ -143,18 +204,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_write_names_its_review_its_subject_and_the_lists_in_that_order() {
-        let keys = SurrogateKeys::review_write(7, "sony-a7-iv");
-        assert_eq!(keys.header_value(), "review:7 subject:sony-a7-iv list");
+    fn keys_are_sent_review_subject_lists_searches_then_words() {
+        let mut keys = SurrogateKeys::review_page(7, "sony-a7-iv");
+        keys.extend([
+            SurrogateKey::word("lens"),
+            SurrogateKey::Phrases,
+            SurrogateKey::Searches,
+            SurrogateKey::List,
+        ]);
         assert_eq!(
-            SurrogateKeys::review_page(7, "sony-a7-iv").header_value(),
-            "review:7 subject:sony-a7-iv"
+            keys.header_value(),
+            format!(
+                "review:7 subject:sony-a7-iv list search phrase term:{:012x}",
+                word_hash("lens")
+            )
         );
     }
 
     #[test]
+    fn a_word_is_named_by_a_short_stable_hash() {
+        // FNV-1a 64 of "lens", its low 48 bits: the writer and every reader
+        // of every version must agree on it.
+        assert_eq!(word_hash("lens"), 0x87ad_a1ed_7c0d);
+        assert_eq!(
+            SurrogateKey::word("lens").to_string().len(),
+            "term:".len() + 12
+        );
+        assert_ne!(word_hash("lens"), word_hash("lente"));
+        assert_eq!(word_hash("câmera"), word_hash("câmera"));
+    }
+
+    #[test]
     fn sets_meet_where_a_write_makes_an_answer_stale() {
-        let write = SurrogateKeys::review_write(7, "a");
+        let mut write = SurrogateKeys::review_page(7, "a");
+        write.insert(SurrogateKey::List);
         assert!(SurrogateKeys::lists().intersects(&write));
         assert!(SurrogateKeys::review_page(8, "a").intersects(&write));
         assert!(!SurrogateKeys::review_page(8, "b").intersects(&write));
@@ -162,7 +245,19 @@ mod tests {
 
     #[test]
     fn what_is_not_a_key_is_refused() {
-        for text in ["", "lists", "review:", "review:x", "subject:", "page:1"] {
+        for text in [
+            "",
+            "lists",
+            "review:",
+            "review:x",
+            "subject:",
+            "page:1",
+            "term:",
+            "term:abc",
+            "term:+0000000000a",
+            "term:00000000000A",
+            "term:0000000000000",
+        ] {
             assert!(text.parse::<SurrogateKey>().is_err(), "{text}");
         }
     }
@@ -172,12 +267,14 @@ mod tests {
         fn a_header_value_reads_back_as_the_same_set(
             ids in proptest::collection::vec(1i64..1_000_000, 0..5),
             slugs in proptest::collection::vec("[a-z0-9-]{1,20}", 0..5),
+            words in proptest::collection::vec("\\PC{1,12}", 0..5),
             list in any::<bool>(),
         ) {
             let mut keys: SurrogateKeys = ids.into_iter().map(SurrogateKey::Review).collect();
             keys.extend(slugs.into_iter().map(SurrogateKey::Subject));
+            keys.extend(words.iter().map(|w| SurrogateKey::word(w)));
             if list {
-                keys.insert(SurrogateKey::List);
+                keys.extend([SurrogateKey::List, SurrogateKey::Searches, SurrogateKey::Phrases]);
             }
             prop_assert_eq!(SurrogateKeys::parse(&keys.header_value()), Ok(keys));
         }

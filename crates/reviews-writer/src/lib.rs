@@ -8,6 +8,7 @@
 //! editor can watch it reach each region.
 
 pub mod answer;
+pub mod changed;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;

@@ -105,7 +105,9 @@ fn consistency_token() -> NamedHeader {
 fn surrogate_key() -> NamedHeader {
     (
         "Surrogate-Key",
-        text_header("CDN purge keys of what changed: review:<id> subject:<slug> list"),
+        text_header(
+            "CDN purge keys of what changed: review:<id> subject:<slug> list search phrase term:<hash> (README, Reader cache)",
+        ),
     )
 }
 

@@ -30,9 +30,23 @@ async fn the_feed_lists_each_write_with_its_keys_and_resets_a_consumer_from_befo
     assert_eq!(page.body["next_cursor"], serde_json::Value::Null);
     assert_eq!(page.data()[0]["version"], v0 + 1);
     assert_eq!(version(&page), v0 + 1);
+    // A publish names the review, its subject, the lists and its words.
+    let keys = page.data()[0]["surrogate_keys"]
+        .as_array()
+        .expect("keys")
+        .clone();
     assert_eq!(
-        page.data()[0]["surrogate_keys"],
+        keys[..3],
         serde_json::json!([format!("review:{id}"), format!("subject:{subject}"), "list"])
+            .as_array()
+            .expect("keys")[..]
+    );
+    assert!(
+        keys.len() > 3
+            && keys[3..]
+                .iter()
+                .all(|k| k.as_str().is_some_and(|k| k.starts_with("term:"))),
+        "{keys:?}"
     );
     assert!(
         page.served_from().starts_with("replica:"),

@@ -1,7 +1,8 @@
 //! Invalidation by surrogate key (SPEC §10.5): a write evicts the pages
-//! it changes — its review, its subject, lists, comparisons — and leaves
-//! every other page a hit, in memory and through the region's Redis; a gap
-//! in the change feed drops everything older.
+//! it changes — its review, its subject, comparisons, the lists and
+//! searches showing it or that it enters — and leaves every other page a
+//! hit, in memory and through the region's Redis; a gap in the change
+//! feed drops everything older.
 
 use std::time::Instant;
 
@@ -50,12 +51,13 @@ const BY_KEY: &[&str] = &["reason=\"key\""];
 const BY_RESET: &[&str] = &["reason=\"reset\""];
 
 #[actix_web::test]
-async fn a_write_to_one_review_changes_every_page_showing_it_and_leaves_another_reviews_page_a_hit()
-{
+async fn a_write_to_one_review_changes_every_page_showing_it_and_leaves_the_others_hits() {
     let app = spawn_app().await;
     let word = unique_word("zq");
+    let b_word = unique_word("zq");
+    let new_word = unique_word("zq");
     let (a, a_subject) = publish_alone(&app, &format!("Review A {word}")).await;
-    let (b, b_subject) = publish_alone(&app, "Review B stays").await;
+    let (b, b_subject) = publish_alone(&app, &format!("Review B {b_word}")).await;
     app.wait_listed(a).await;
     app.wait_listed(b).await;
     let pages = [
@@ -64,8 +66,16 @@ async fn a_write_to_one_review_changes_every_page_showing_it_and_leaves_another_
         "/content?limit=100".to_owned(),
         format!("/content/compare?subjects={a_subject},{b_subject}"),
         format!("/content?q={word}"),
+        // Empty until the edit gives A this word.
+        format!("/content?q={new_word}"),
     ];
-    for path in pages.iter().chain([&format!("/content/{b}")]) {
+    // Pages that do not show A, and that A's edit cannot make show it.
+    let others = [
+        format!("/content/{b}"),
+        format!("/content?subject={b_subject}"),
+        format!("/content?q={b_word}"),
+    ];
+    for path in pages.iter().chain(&others) {
         cached(&app, path).await;
     }
     let invalidated = app
@@ -76,7 +86,7 @@ async fn a_write_to_one_review_changes_every_page_showing_it_and_leaves_another_
         .write(
             Method::PATCH,
             &format!("/reviews/{a}"),
-            Some(&json!({ "title": "Review A after" })),
+            Some(&json!({ "title": format!("Review A after {new_word}") })),
         )
         .await;
     assert_eq!(edited.status.as_u16(), 200, "{:?}", edited.body);
@@ -88,11 +98,22 @@ async fn a_write_to_one_review_changes_every_page_showing_it_and_leaves_another_
     }
     app.eventually(&pages[4], |answer| !answer.ids().contains(&a))
         .await;
-    // …while B's page, which no change touched, is still the entry read
+    app.eventually(&pages[5], |answer| answer.ids() == [a])
+        .await;
+    // …while B's page, the list of B's subject and the search for B's
+    // word, which the edit did not touch, are still the entries read
     // before the write.
-    let b_page = app.get(&format!("/content/{b}")).await;
-    assert_eq!(b_page.served_from(), "cache", "{:?}", b_page.headers);
-    assert_eq!(b_page.body["title"], "Review B stays");
+    for path in &others {
+        let answer = app.get(path).await;
+        assert_eq!(
+            answer.served_from(),
+            "cache",
+            "{path}: {:?}",
+            answer.headers
+        );
+    }
+    let b_page = app.get(&others[0]).await;
+    assert_eq!(b_page.body["title"], format!("Review B {b_word}"));
     let after = app
         .metric(&app.reader, "rcr_cache_invalidated_total", BY_KEY)
         .await;

@@ -18,6 +18,7 @@ use super::{
     record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
+use crate::changed::{self, Facts};
 use crate::error::WriteError;
 use crate::idempotency::{self, Lookup};
 use crate::openapi;
@@ -131,7 +132,9 @@ async fn write_review(
     };
     record_audit(tx, req, state, caller, entry).await?;
     let view = load_view(&*tx, id, &state.settings.content.public_base_url).await?;
-    let answer = WriteAnswer::with_view(StatusCode::CREATED, WriteHeaders::created(&view), &view)?;
+    let keys = changed::keys(id, None, Some(&Facts::load(&*tx, id).await?));
+    let headers = WriteHeaders::created(&view, keys);
+    let answer = WriteAnswer::with_view(StatusCode::CREATED, headers, &view)?;
     Ok((id, answer))
 }
 

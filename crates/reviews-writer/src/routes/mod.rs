@@ -104,8 +104,6 @@ struct Target {
     /// The author, whom the audit entry names.
     editor_id: i64,
     version: i32,
-    /// The subject before the change: its pages change too.
-    subject_slug: String,
 }
 
 /// Locks a live review and checks the caller may change it, at the
@@ -119,8 +117,7 @@ async fn lock_target(
 ) -> Result<Target, WriteError> {
     let stmt = tx
         .prepare_cached(
-            "SELECT r.editor_id, r.version, s.slug FROM reviews r JOIN subjects s ON s.id = r.subject_id
-              WHERE r.id = $1 AND r.deleted_at IS NULL FOR UPDATE OF r",
+            "SELECT editor_id, version FROM reviews WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
         )
         .await?;
     let row = tx
@@ -130,7 +127,6 @@ async fn lock_target(
     let target = Target {
         editor_id: row.get(0),
         version: row.get(1),
-        subject_slug: row.get(2),
     };
     if target.editor_id != caller.id && role != Role::Admin {
         return Err(WriteError::Forbidden(

@@ -5,7 +5,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_postgres::Transaction;
 use platform::bearer::Editor;
-use platform::surrogate::SurrogateKeys;
 use serde_json::json;
 
 use super::{
@@ -13,6 +12,7 @@ use super::{
     record_audit, record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
+use crate::changed::{self, Facts};
 use crate::error::WriteError;
 use crate::openapi;
 use crate::startup::State;
@@ -61,6 +61,7 @@ async fn retract_review(
     let tx = client.transaction().await?;
     let role = active_editor(&tx, caller).await?;
     let target = lock_target(&tx, id, caller, role, expected).await?;
+    let before = Facts::load(&tx, id).await?;
     mark_retracted(&tx, id).await?;
     let entry = AuditEntry {
         action: "review_retracted",
@@ -68,7 +69,7 @@ async fn retract_review(
         details: json!({ "author_id": target.editor_id }),
     };
     record_audit(&tx, req, state, caller, entry).await?;
-    let keys = SurrogateKeys::review_write(id, &target.subject_slug);
+    let keys = changed::keys(id, Some(&before), None);
     record_change(&tx, &keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review retracted");

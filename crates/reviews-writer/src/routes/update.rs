@@ -8,14 +8,15 @@ use domain::{RawReviewPatch, ReviewPatch};
 use platform::bearer::Editor;
 use platform::content::ReviewView;
 use platform::http::JsonBody;
-use platform::surrogate::{SurrogateKey, SurrogateKeys};
+use platform::surrogate::SurrogateKeys;
 use serde_json::json;
 
 use super::{
-    AuditEntry, Target, active_editor, answer_committed, consistency_token, if_match, load_view,
+    AuditEntry, active_editor, answer_committed, consistency_token, if_match, load_view,
     lock_target, observe, parse_id, record_audit, record_change,
 };
 use crate::answer::{WriteAnswer, WriteHeaders};
+use crate::changed::{self, Facts};
 use crate::error::WriteError;
 use crate::openapi;
 use crate::startup::State;
@@ -80,12 +81,14 @@ async fn update_review(
         // Nothing to change: the review as it is, version untouched.
         let view = load_view(&tx, id, url_base).await?;
         tx.commit().await?;
-        let answer = changed_answer(&view, view.write_keys())?;
+        let answer = changed_answer(&view, view.page_keys())?;
         let token = consistency_token(state, &client).await;
         return Ok(answer.send(token.as_deref()));
     }
+    let before = Facts::load(&tx, id).await?;
     let subject_id = patch_subject(&mut tx, &patch).await?;
     apply_patch(&tx, id, subject_id, &patch).await?;
+    let after = Facts::load(&tx, id).await?;
     let view = load_view(&tx, id, url_base).await?;
     let entry = AuditEntry {
         action: "review_updated",
@@ -93,7 +96,7 @@ async fn update_review(
         details: json!({ "version": view.version, "author_id": target.editor_id }),
     };
     record_audit(&tx, req, state, caller, entry).await?;
-    let answer = changed_answer(&view, changed_keys(&target, &view))?;
+    let answer = changed_answer(&view, changed::keys(id, Some(&before), Some(&after)))?;
     record_change(&tx, &answer.headers.surrogate_keys).await?;
     tx.commit().await?;
     tracing::info!(review.id = id, editor.id = caller.id, "review updated");
@@ -102,14 +105,6 @@ async fn update_review(
 
 fn changed_answer(view: &ReviewView, keys: SurrogateKeys) -> Result<WriteAnswer, WriteError> {
     WriteAnswer::with_view(StatusCode::OK, WriteHeaders::changed(view, keys), view)
-}
-
-/// What an update changes: the review's pages and lists, and both the old
-/// and the new subject's pages when the subject moved.
-fn changed_keys(before: &Target, after: &ReviewView) -> SurrogateKeys {
-    let mut keys = after.write_keys();
-    keys.insert(SurrogateKey::Subject(before.subject_slug.clone()));
-    keys
 }
 
 /// The catalog id of the subject the patch moves the review to, if any,

@@ -8,24 +8,42 @@ use std::time::{Duration, Instant};
 use platform::settings::{DatabaseSettings, Secret};
 use serde_json::json;
 
+use platform::surrogate::SurrogateKey;
+
 use crate::helpers::{TestApp, WriterAnswer as _, spawn_app, spawn_app_on};
 
-/// The keys of a write to review `id` of subject `slug`, as stored.
-fn write_keys(id: i64, slugs: &[&str]) -> Vec<String> {
+/// The keys, as stored, that a write moving review `id` (creating,
+/// retracting, moving it to another subject) names before the words of
+/// the review: its page, its subjects' pages and the lists.
+fn moved_keys(id: i64, slugs: &[&str]) -> Vec<String> {
     let mut keys = vec![format!("review:{id}")];
     keys.extend(slugs.iter().map(|slug| format!("subject:{slug}")));
     keys.push("list".into());
     keys
 }
 
+/// Asserts that `stored` is `keys` followed by the review's words: a
+/// `term:` key for each, among them the stems of "dials" and "battery"
+/// (`review_body`).
+fn assert_moved(stored: &[String], keys: &[String]) {
+    assert_eq!(&stored[..keys.len()], keys, "{stored:?}");
+    let words = &stored[keys.len()..];
+    assert!(words.iter().all(|k| k.starts_with("term:")), "{stored:?}");
+    for stem in ["dial", "batteri"] {
+        let key = SurrogateKey::word(stem).to_string();
+        assert!(words.contains(&key), "{stem} not named: {stored:?}");
+    }
+}
+
 /// Asserts the feed has grown by exactly one row since `before` rows: the
-/// current content version, naming `keys`.
-async fn assert_one_new_row(app: &TestApp, before: usize, keys: &[String]) {
+/// current content version, naming `keys` and then the review's words.
+async fn assert_one_new_row(app: &TestApp, before: usize, keys: &[String]) -> Vec<String> {
     let feed = app.feed().await;
     assert_eq!(feed.len(), before + 1, "{feed:?}");
     let (version, stored) = feed.last().expect("a row");
     assert_eq!(*version, app.content_version().await);
-    assert_eq!(stored, keys);
+    assert_moved(stored, keys);
+    stored.clone()
 }
 
 #[actix_web::test]
@@ -36,10 +54,10 @@ async fn every_write_adds_one_feed_row_at_the_new_content_version_naming_what_it
 
     let created = app.create_review(&editor.token, "Feed create").await;
     let id = created.created_id();
-    assert_one_new_row(&app, 0, &write_keys(id, &["fujifilm-x-t5"])).await;
+    let stored = assert_one_new_row(&app, 0, &moved_keys(id, &["fujifilm-x-t5"])).await;
     assert_eq!(
         created.header("surrogate-key"),
-        Some(write_keys(id, &["fujifilm-x-t5"]).join(" ").as_str()),
+        Some(stored.join(" ").as_str()),
         "the feed names what the answer names"
     );
 
@@ -53,18 +71,18 @@ async fn every_write_adds_one_feed_row_at_the_new_content_version_naming_what_it
         .await;
     assert_eq!(moved.status, 200, "{:?}", moved.body);
     // Both the subject it left and the one it joined.
-    let both = write_keys(id, &["fujifilm-x-t5", "sony-a7-iv"]);
+    let both = moved_keys(id, &["fujifilm-x-t5", "sony-a7-iv"]);
     assert_one_new_row(&app, 1, &both).await;
 
     let retracted = app.delete_review(&editor.token, id).await;
     assert_eq!(retracted.status, 204, "{:?}", retracted.body);
-    assert_one_new_row(&app, 2, &write_keys(id, &["sony-a7-iv"])).await;
+    assert_one_new_row(&app, 2, &moved_keys(id, &["sony-a7-iv"])).await;
 
     let mut scheduled = crate::helpers::review_body("Feed scheduled");
     scheduled["publish_at"] = json!(in_a_day());
     let answer = app.post_review(&editor.token, &scheduled, None).await;
     let id = answer.created_id();
-    assert_one_new_row(&app, 3, &write_keys(id, &["fujifilm-x-t5"])).await;
+    assert_one_new_row(&app, 3, &moved_keys(id, &["fujifilm-x-t5"])).await;
 
     // Versions follow each other: each write made exactly one.
     let versions: Vec<i64> = app.feed().await.iter().map(|(v, _)| *v).collect();
@@ -72,6 +90,49 @@ async fn every_write_adds_one_feed_row_at_the_new_content_version_naming_what_it
         versions.windows(2).all(|w| w[1] == w[0] + 1),
         "{versions:?}"
     );
+}
+
+#[actix_web::test]
+async fn a_text_edit_names_the_words_it_changed_and_a_draft_only_its_own_page() {
+    let app = spawn_app().await;
+    let editor = app.new_editor("editor").await;
+    let id = app
+        .create_review(&editor.token, "Feed words")
+        .await
+        .created_id();
+    let before = app.feed().await.len();
+    // One word more in the summary: the opening and the whole review gain
+    // it; a search for any other word is not concerned, nor is any list.
+    let body = json!({ "summary": "A small camera with a big zq7 sensor." });
+    let edited = app.patch_review(&editor.token, id, &body, None).await;
+    assert_eq!(edited.status, 200, "{:?}", edited.body);
+    let expected = [
+        format!("review:{id}"),
+        "subject:fujifilm-x-t5".to_owned(),
+        "phrase".to_owned(),
+        SurrogateKey::word("zq7").to_string(),
+    ];
+    let feed = app.feed().await;
+    assert_eq!(feed.len(), before + 1);
+    assert_eq!(feed[before].1, expected);
+    assert_eq!(
+        edited.header("surrogate-key"),
+        Some(expected.join(" ").as_str())
+    );
+
+    let mut draft = crate::helpers::review_body("Feed draft");
+    draft["status"] = json!("draft");
+    let id = app
+        .post_review(&editor.token, &draft, None)
+        .await
+        .created_id();
+    let own_page = [format!("review:{id}"), "subject:fujifilm-x-t5".to_owned()];
+    let edited = app.patch_review(&editor.token, id, &body, None).await;
+    assert_eq!(edited.status, 200, "{:?}", edited.body);
+    let feed = app.feed().await;
+    assert_eq!(feed.len(), before + 3);
+    assert_eq!(feed[before + 1].1, own_page, "created as a draft");
+    assert_eq!(feed[before + 2].1, own_page, "a draft edited");
 }
 
 #[actix_web::test]
@@ -200,13 +261,10 @@ async fn feed_rows_older_than_the_retention_are_purged_in_batches_and_younger_on
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
     let left = app.feed().await;
-    assert_eq!(
-        left,
-        [
-            (old + 1, vec!["list".to_owned()]),
-            (old + 2, write_keys(id, &["fujifilm-x-t5"]))
-        ]
-    );
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[0], (old + 1, vec!["list".to_owned()]));
+    assert_eq!(left[1].0, old + 2);
+    assert_moved(&left[1].1, &moved_keys(id, &["fujifilm-x-t5"]));
 }
 
 /// A publish time a day from now, RFC 3339.
