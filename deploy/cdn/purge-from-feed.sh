@@ -24,9 +24,8 @@
 # CURL_OPTS  extra curl options (e.g. --cacert for a private CA)
 #
 # A `reset` answer (the consumer was away longer than the feed keeps
-# changes, 7 days) purges everything (`list` covers every list page; the
-# review and subject pages are purged with the `*` key, which the example
-# VCL maps to a ban of the whole cache). Scheduled releases need no purge:
+# changes, 7 days) purges everything: the `*` key, which the example VCL
+# maps to a ban of the whole cache. Scheduled releases need no purge:
 # every answer a release changes carries a Cache-Control that ends at the
 # release (`next_release_at` says when the next one is).
 set -euo pipefail
@@ -55,7 +54,7 @@ while true; do
   fi
   if [[ $(jq -r .reset <<<"$page") == true ]]; then
     echo "purge-from-feed: changes after $since are no longer kept: purging everything" >&2
-    purge list '*'
+    purge '*'
     since=$(jq -r .version <<<"$page")
   else
     mapfile -t keys < <(jq -r '[.data[].surrogate_keys[]] | unique | .[]' <<<"$page")

@@ -126,7 +126,7 @@ fn answer_headers() -> Vec<NamedHeader> {
         (
             "Surrogate-Key",
             text_header(
-                "what the answer shows, for purges: review:<id> subject:<slug> list search phrase term:<hash> (README, Reader cache)",
+                "what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache)",
             ),
         ),
     ]

@@ -7,18 +7,32 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+use domain::{Language, SubjectKind};
+
 /// One key. The order of the variants is the order keys are sent in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SurrogateKey {
     /// One review's own page (`review:<id>`).
     Review(i64),
-    /// A catalog entry's page and anything naming it (`subject:<slug>`).
+    /// A catalog entry's page and anything naming it (`subject:<slug>`),
+    /// the lists of its reviews among them.
     Subject(String),
+    /// The list and catalog pages of one brand (`brand:<hash>`, the brand
+    /// as PostgreSQL's `lower` gives it, hashed by [`word_hash`]).
+    Brand(u64),
+    /// The list and catalog pages of one kind of subject (`kind:<kind>`).
+    Kind(SubjectKind),
+    /// The list pages of one language (`language:<code>`).
+    Language(Language),
+    /// The list pages of one editor's reviews (`editor:<id>`).
+    Editor(i64),
     /// Every page whose reviews a write can add, drop or reorder without
-    /// showing them before (`list`): the list and catalog pages, and the
-    /// searches no word names alone (an excluded word, no word at all).
-    /// A write emits it when it moves a review: publishes, retracts, or
-    /// changes its status, dates, rating, subject, language or author.
+    /// showing them before (`list`): the list and catalog pages no
+    /// filter key above names, and the searches no word names alone (an
+    /// excluded word, no word at all). A write emits it, and the filter
+    /// keys of the review before and after, when it moves a review:
+    /// publishes, retracts, or changes its status, dates, rating,
+    /// subject, language or author.
     List,
     /// Every search page (`search`): a write emits it instead of the words
     /// it changed when they are more than [`MAX_NAMED_WORDS`].
@@ -59,6 +73,10 @@ impl fmt::Display for SurrogateKey {
         match self {
             Self::Review(id) => write!(f, "review:{id}"),
             Self::Subject(slug) => write!(f, "subject:{slug}"),
+            Self::Brand(hash) => write!(f, "brand:{hash:012x}"),
+            Self::Kind(kind) => write!(f, "kind:{kind}"),
+            Self::Language(language) => write!(f, "language:{language}"),
+            Self::Editor(id) => write!(f, "editor:{id}"),
             Self::List => f.write_str("list"),
             Self::Searches => f.write_str("search"),
             Self::Phrases => f.write_str("phrase"),
@@ -72,6 +90,18 @@ impl SurrogateKey {
     pub fn word(word: &str) -> Self {
         Self::Term(word_hash(word))
     }
+
+    /// The key of a brand's pages, from the brand as PostgreSQL's `lower`
+    /// gives it (the lists match brands that way).
+    pub fn brand(lowered: &str) -> Self {
+        Self::Brand(word_hash(lowered))
+    }
+}
+
+/// Twelve lowercase hex digits, as [`SurrogateKey`] writes a hash.
+fn parse_hash(text: &str) -> Option<u64> {
+    let hex = text.len() == 12 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    hex.then(|| u64::from_str_radix(text, 16).ok()).flatten()
 }
 
 /// A text that is not a surrogate key.
@@ -88,14 +118,11 @@ impl FromStr for SurrogateKey {
             None if text == "list" => Ok(Self::List),
             None if text == "search" => Ok(Self::Searches),
             None if text == "phrase" => Ok(Self::Phrases),
-            Some(("term", hash))
-                if hash.len() == 12
-                    && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
-            {
-                u64::from_str_radix(hash, 16)
-                    .map(Self::Term)
-                    .map_err(|_| invalid())
-            }
+            Some(("term", hash)) => parse_hash(hash).map(Self::Term).ok_or_else(invalid),
+            Some(("brand", hash)) => parse_hash(hash).map(Self::Brand).ok_or_else(invalid),
+            Some(("kind", kind)) => kind.parse().map(Self::Kind).map_err(|_| invalid()),
+            Some(("language", code)) => code.parse().map(Self::Language).map_err(|_| invalid()),
+            Some(("editor", id)) => id.parse().map(Self::Editor).map_err(|_| invalid()),
             Some(("review", id)) => id.parse().map(Self::Review).map_err(|_| invalid()),
             Some(("subject", slug)) if !slug.is_empty() && !slug.contains(' ') => {
                 Ok(Self::Subject(slug.to_owned()))
@@ -257,6 +284,10 @@ mod tests {
             "term:+0000000000a",
             "term:00000000000A",
             "term:0000000000000",
+            "brand:x",
+            "kind:body",
+            "language:fr",
+            "editor:x",
         ] {
             assert!(text.parse::<SurrogateKey>().is_err(), "{text}");
         }
@@ -273,6 +304,12 @@ mod tests {
             let mut keys: SurrogateKeys = ids.into_iter().map(SurrogateKey::Review).collect();
             keys.extend(slugs.into_iter().map(SurrogateKey::Subject));
             keys.extend(words.iter().map(|w| SurrogateKey::word(w)));
+            keys.extend(words.iter().map(|w| SurrogateKey::brand(w)));
+            keys.extend([
+                SurrogateKey::Kind(SubjectKind::Lens),
+                SurrogateKey::Language(Language::Pt),
+                SurrogateKey::Editor(3),
+            ]);
             if list {
                 keys.extend([SurrogateKey::List, SurrogateKey::Searches, SurrogateKey::Phrases]);
             }

@@ -6,8 +6,10 @@
 //!   both subjects when it moved): always.
 //! - When the review moves — it becomes or stops being public or
 //!   scheduled, or its status, dates, rating, subject, language or author
-//!   change — `list`, and every word of it before and after: it can enter
-//!   or leave any list, and any search one of its words finds.
+//!   change — `list`, its brand, kind, language and author before and
+//!   after (the lists filtered by one of them carry that key instead of
+//!   `list`), and every word of it before and after: it can enter or leave
+//!   any list it matches, and any search one of its words finds.
 //! - When only its text changes, the words it gained or lost in any of the
 //!   vectors a search matches or ranks by (title, heading, opening, whole
 //!   review), and `phrase`: a page that shows the review carries its
@@ -23,6 +25,8 @@ use std::collections::BTreeSet;
 use deadpool_postgres::GenericClient;
 use platform::surrogate::{MAX_NAMED_WORDS, SurrogateKey, SurrogateKeys};
 
+use platform::error::CommonError;
+
 use crate::error::WriteError;
 
 /// One review as the caches see it, at one moment of a write.
@@ -34,6 +38,8 @@ pub struct Facts {
     /// moves the review.
     pub placement: String,
     pub subject_slug: String,
+    /// The keys of the lists filtered to it: brand, kind, language, author.
+    pub filters: [SurrogateKey; 4],
     /// The stemmed words of its title, heading, opening and whole review.
     pub words: [Vec<String>; 4],
     /// Changes with the vectors' positions too: the text changed.
@@ -49,7 +55,8 @@ const FACTS: &str = "\
            tsvector_to_array(r.title_document), tsvector_to_array(r.heading_document),
            tsvector_to_array(r.rank_document), tsvector_to_array(r.search_document),
            md5(r.title_document::text || r.heading_document::text
-               || r.rank_document::text || r.search_document::text)
+               || r.rank_document::text || r.search_document::text),
+           lower(s.brand), s.kind, r.language, r.editor_id
       FROM reviews r JOIN subjects s ON s.id = r.subject_id
      WHERE r.id = $1";
 
@@ -61,7 +68,15 @@ impl Facts {
             .query_opt(&stmt, &[&id])
             .await?
             .ok_or(WriteError::NotFound)?;
+        let word = |i: usize| -> Result<String, WriteError> { Ok(row.try_get(i)?) };
+        let filters = [
+            SurrogateKey::brand(&word(8)?),
+            SurrogateKey::Kind(word(9)?.parse().map_err(CommonError::internal)?),
+            SurrogateKey::Language(word(10)?.parse().map_err(CommonError::internal)?),
+            SurrogateKey::Editor(row.try_get(11)?),
+        ];
         Ok(Self {
+            filters,
             shown: row.try_get(0)?,
             placement: row.try_get(1)?,
             subject_slug: row.try_get(2)?,
@@ -98,6 +113,9 @@ pub fn keys(id: i64, before: Option<&Facts>, after: Option<&Facts>) -> Surrogate
         }
         _ => {
             keys.insert(SurrogateKey::List);
+            for facts in was.iter().chain(is.iter()) {
+                keys.extend(facts.filters.iter().cloned());
+            }
             was.iter()
                 .chain(is.iter())
                 .flat_map(|f| f.words.iter().flatten().map(String::as_str))
@@ -133,6 +151,12 @@ mod tests {
         let words = words.map(|w| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
         Facts {
             shown,
+            filters: [
+                SurrogateKey::brand("fujifilm"),
+                SurrogateKey::Kind(domain::SubjectKind::Camera),
+                SurrogateKey::Language(domain::Language::En),
+                SurrogateKey::Editor(3),
+            ],
             placement: placement.to_owned(),
             subject_slug: "x-t5".to_owned(),
             text_digest: format!("{words:?}"),
@@ -149,6 +173,9 @@ mod tests {
         keys.extend(words.iter().map(|w| SurrogateKey::word(w)));
         keys.header_value()
     }
+
+    /// The filter keys of every review here, as sent.
+    const FILTERS: &str = "brand:dfdfc00e7d37 kind:camera language:en editor:3";
 
     const BEFORE: [&[&str]; 4] = [
         &["sharp"],
@@ -189,7 +216,7 @@ mod tests {
         let draft = facts(false, "draft", BEFORE);
         let public = facts(true, "published", BEFORE);
         let every = ["sharp", "fuji", "grip", "video"];
-        let moved = with_words("review:7 subject:x-t5 list", &every);
+        let moved = with_words(&format!("review:7 subject:x-t5 {FILTERS} list"), &every);
         assert_eq!(named(&keys(7, Some(&draft), Some(&public))), moved);
         assert_eq!(named(&keys(7, None, Some(&public))), moved);
         assert_eq!(named(&keys(7, Some(&public), None)), moved);
@@ -216,7 +243,7 @@ mod tests {
         public.words[3] = long;
         assert_eq!(
             named(&keys(7, None, Some(&public))),
-            "review:7 subject:x-t5 list search"
+            format!("review:7 subject:x-t5 {FILTERS} list search")
         );
     }
 }

@@ -106,7 +106,7 @@ fn surrogate_key() -> NamedHeader {
     (
         "Surrogate-Key",
         text_header(
-            "CDN purge keys of what changed: review:<id> subject:<slug> list search phrase term:<hash> (README, Reader cache)",
+            "CDN purge keys of what changed: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache)",
         ),
     )
 }

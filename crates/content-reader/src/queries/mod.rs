@@ -12,11 +12,11 @@ use utoipa::ToSchema;
 
 mod catalog;
 mod list;
-mod search_keys;
+mod page_keys;
 
 pub use catalog::{SubjectList, SubjectPosition, list_subjects};
 pub use list::{Position, ReviewList, list_reviews};
-pub use search_keys::search_keys;
+pub use page_keys::{catalog_keys, list_keys, search_keys};
 
 /// Which reviews are public: the one definition every read uses
 /// (`rcr_is_public`, SPEC §10.4), so a scheduled review appears in no

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_postgres::Transaction;
 use domain::{Language, SubjectKind};
 use platform::content::{ReviewListItem, ReviewPage};
-use platform::surrogate::{SurrogateKey, SurrogateKeys};
+use platform::surrogate::SurrogateKey;
 
 use crate::error::ReadError;
 use crate::openapi::{self, ReadHeaders, ReadResponses};
@@ -97,16 +97,20 @@ struct ListReviews {
 impl Read for ListReviews {
     async fn read(&self, tx: &Transaction<'_>, state: &State) -> Result<Content, ReadError> {
         let url_base = &state.settings.content.public_base_url;
-        let search = async {
+        let keys = async {
             match &self.list.filters.q {
                 Some(q) => queries::search_keys(tx, q).await,
-                None => Ok(SurrogateKeys::lists()),
+                None => queries::list_keys(tx, &self.list.filters).await,
             }
         };
         // Sent together, in one round trip.
         let (page, mut keys) =
-            tokio::try_join!(queries::list_reviews(tx, &self.list, url_base), search)?;
-        keys.extend(page.items.iter().map(|r| SurrogateKey::Review(r.id)));
+            tokio::try_join!(queries::list_reviews(tx, &self.list, url_base), keys)?;
+        keys.extend(
+            page.items
+                .iter()
+                .map(|r| SurrogateKey::Subject(r.subject.slug.clone())),
+        );
         let answer = ReviewPage {
             data: page.items.into_iter().map(ReviewListItem).collect(),
             next_cursor: page.next.map(|p| state.cursors.encode(&self.scope, &p)),

@@ -98,12 +98,20 @@ struct ListSubjects {
 
 impl Read for ListSubjects {
     async fn read(&self, tx: &Transaction<'_>, state: &State) -> Result<Content, ReadError> {
-        let page = queries::list_subjects(tx, &self.list).await?;
+        let (page, mut keys) = tokio::try_join!(
+            queries::list_subjects(tx, &self.list),
+            queries::catalog_keys(tx, &self.list.filter),
+        )?;
+        keys.extend(
+            page.items
+                .iter()
+                .map(|s| SurrogateKey::Subject(s.slug.clone())),
+        );
         let answer = SubjectPage {
             data: page.items,
             next_cursor: page.next.map(|p| state.cursors.encode(&self.scope, &p)),
         };
-        Content::json(&answer, SurrogateKeys::lists())
+        Content::json(&answer, keys)
     }
 }
 

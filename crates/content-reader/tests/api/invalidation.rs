@@ -124,6 +124,38 @@ async fn a_write_to_one_review_changes_every_page_showing_it_and_leaves_the_othe
 }
 
 #[actix_web::test]
+async fn a_publish_changes_the_lists_it_enters_and_leaves_another_brands_list_a_hit() {
+    let app = spawn_app().await;
+    let brand = unique_word("Brand");
+    let mut body = review_body("Of another brand");
+    body["subject"] = json!({ "kind": "lens", "brand": brand, "model": unique_word("m") });
+    let other = app.publish(&body).await.body["id"].as_i64().expect("id");
+    app.wait_listed(other).await;
+    let of_brand = format!("/content?brand={}", brand.to_lowercase());
+    let lenses_of_brand = format!("/content/subjects?brand={brand}");
+    for path in [
+        &of_brand,
+        &lenses_of_brand,
+        &"/content?limit=100".to_owned(),
+    ] {
+        cached(&app, path).await;
+    }
+    let (new, _) = publish_alone(&app, "Review of Testbrand").await;
+    app.eventually("/content?limit=100", |answer| answer.ids().contains(&new))
+        .await;
+    // A Testbrand review cannot enter another brand's list or catalog.
+    for path in [&of_brand, &lenses_of_brand] {
+        let answer = app.get(path).await;
+        assert_eq!(
+            answer.served_from(),
+            "cache",
+            "{path}: {:?}",
+            answer.headers
+        );
+    }
+}
+
+#[actix_web::test]
 async fn entries_shared_through_redis_are_invalidated_by_each_reader_of_the_region() {
     let app = spawn_app().await;
     let (a, _) = publish_alone(&app, "Shared before").await;

@@ -27,10 +27,13 @@ async fn a_published_review_is_created_with_location_etag_and_surrogate_keys() {
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     let subject_slug = review["subject"]["slug"].as_str().expect("subject slug");
     assert_eq!(subject_slug, "fujifilm-x-t5");
-    // Then the stems of the review's words (`term:<hash>`): it moved.
+    // Then its lists' filters, the lists and the stems of its words: it
+    // moved.
     let keys = answer.header("surrogate-key").expect("Surrogate-Key");
     assert!(
-        keys.starts_with(&format!("review:{id} subject:{subject_slug} list term:")),
+        keys.starts_with(&format!("review:{id} subject:{subject_slug} brand:"))
+            && keys.contains(" kind:camera language:en editor:")
+            && keys.contains(" list term:"),
         "{keys}"
     );
     assert!(answer.header("x-consistency-token").is_some());

@@ -13,25 +13,33 @@ use platform::surrogate::SurrogateKey;
 use crate::helpers::{TestApp, WriterAnswer as _, spawn_app, spawn_app_on};
 
 /// The keys, as stored, that a write moving review `id` (creating,
-/// retracting, moving it to another subject) names before the words of
-/// the review: its page, its subjects' pages and the lists.
+/// retracting, moving it to another subject) names first: its page and
+/// its subjects' pages.
 fn moved_keys(id: i64, slugs: &[&str]) -> Vec<String> {
     let mut keys = vec![format!("review:{id}")];
     keys.extend(slugs.iter().map(|slug| format!("subject:{slug}")));
-    keys.push("list".into());
     keys
 }
 
-/// Asserts that `stored` is `keys` followed by the review's words: a
-/// `term:` key for each, among them the stems of "dials" and "battery"
-/// (`review_body`).
+/// Asserts that `stored` is `keys`, then the filters of the review's lists
+/// (`review_body`: an English camera review), `list`, and the review's
+/// words: a `term:` key for each, among them the stems of "dials" and
+/// "battery".
 fn assert_moved(stored: &[String], keys: &[String]) {
     assert_eq!(&stored[..keys.len()], keys, "{stored:?}");
-    let words = &stored[keys.len()..];
-    assert!(words.iter().all(|k| k.starts_with("term:")), "{stored:?}");
+    let rest = &stored[keys.len()..];
+    for key in ["kind:camera", "language:en", "list"] {
+        assert!(rest.iter().any(|k| k == key), "{key} not named: {stored:?}");
+    }
+    let filters = ["brand:", "kind:", "language:", "editor:", "list", "term:"];
+    assert!(
+        rest.iter()
+            .all(|k| filters.iter().any(|f| k.starts_with(f))),
+        "{stored:?}"
+    );
     for stem in ["dial", "batteri"] {
         let key = SurrogateKey::word(stem).to_string();
-        assert!(words.contains(&key), "{stem} not named: {stored:?}");
+        assert!(rest.contains(&key), "{stem} not named: {stored:?}");
     }
 }
 

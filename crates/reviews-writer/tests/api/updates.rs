@@ -32,10 +32,13 @@ async fn a_partial_update_changes_only_the_given_fields_and_bumps_the_version() 
     assert_eq!(review["version"], 2);
     assert_eq!(answer.etag_version(), 2);
     assert!(answer.header("x-consistency-token").is_some());
-    // Then the stems of the review's words (`term:<hash>`): it moved.
+    // Then its lists' filters, the lists and the stems of its words: it
+    // moved.
     let keys = answer.header("surrogate-key").expect("Surrogate-Key");
     assert!(
-        keys.starts_with(&format!("review:{id} subject:fujifilm-x-t5 list term:")),
+        keys.starts_with(&format!("review:{id} subject:fujifilm-x-t5 brand:"))
+            && keys.contains(" kind:camera language:en editor:")
+            && keys.contains(" list term:"),
         "{keys}"
     );
 
@@ -161,10 +164,13 @@ async fn a_retracted_review_is_gone_for_get_patch_and_delete() {
     assert!(deleted.body.is_null());
     assert!(deleted.header("x-consistency-token").is_some());
     let subject = created.body["subject"]["slug"].as_str().expect("slug");
-    // Then the stems of the review's words (`term:<hash>`): it moved.
+    // Then its lists' filters, the lists and the stems of its words: it
+    // moved.
     let keys = deleted.header("surrogate-key").expect("Surrogate-Key");
     assert!(
-        keys.starts_with(&format!("review:{id} subject:{subject} list term:")),
+        keys.starts_with(&format!("review:{id} subject:{subject} brand:"))
+            && keys.contains(" kind:camera language:en editor:")
+            && keys.contains(" list term:"),
         "{keys}"
     );
 

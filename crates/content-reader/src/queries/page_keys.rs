@@ -1,10 +1,19 @@
-//! The surrogate keys of a search page (SPEC §10.5): which writes can
-//! change it. A write names the stemmed words it changed
-//! (`reviews_writer::changed`); a search page names the words of its
-//! query, as each review language's configuration stems them, so that a
-//! write sharing none of them leaves it a hit.
+//! The surrogate keys of list, catalog and search pages (SPEC §10.5):
+//! which writes can change a page, besides those of the subjects it shows
+//! (every write names its review's subject, and every review's and
+//! catalog entry's item shows its subject).
 //!
-//! Words alone do not always decide: a query with an excluded word
+//! A write names `list` only when it moves a review (publish, retract, a
+//! change of status, dates, rating, subject, language or author), with
+//! the review's brand, kind, language and author before and after
+//! (`reviews_writer::changed`). A list or catalog page filtered by one of
+//! those carries that key instead of `list` ([`list_keys`],
+//! [`catalog_keys`]): a review of another brand cannot enter it.
+//!
+//! A write that changes a text names the stemmed words it added or
+//! removed; a search page names the words of its query, as each review
+//! language's configuration stems them, so that a write sharing none of
+//! them leaves it a hit. Words alone do not always decide: a query with an excluded word
 //! (`-word`, or nothing but stop words) can gain a review that has none
 //! of its words, so it carries `list` too (a write that moves a review);
 //! a phrase can start matching when words move closer without any word
@@ -15,14 +24,56 @@
 use deadpool_postgres::Transaction;
 use platform::surrogate::{SurrogateKey, SurrogateKeys};
 
+use crate::params::{ListFilters, SubjectFilter};
+
+/// The key of a list of reviews that no search narrows: its most
+/// selective filter that a write names, else `list`.
+pub async fn list_keys(
+    tx: &Transaction<'_>,
+    f: &ListFilters,
+) -> Result<SurrogateKeys, tokio_postgres::Error> {
+    let key = match (&f.subject, f.editor, &f.brand, f.kind, f.language) {
+        (Some(slug), ..) => SurrogateKey::Subject(slug.clone()),
+        (None, Some(editor), ..) => SurrogateKey::Editor(editor),
+        (None, None, Some(brand), ..) => brand_key(tx, brand).await?,
+        (None, None, None, Some(kind), _) => SurrogateKey::Kind(kind),
+        (None, None, None, None, Some(language)) => SurrogateKey::Language(language),
+        (None, None, None, None, None) => SurrogateKey::List,
+    };
+    Ok(SurrogateKeys::from_iter([key]))
+}
+
+/// The key of a catalog page: its brand or kind, else `list`.
+pub async fn catalog_keys(
+    tx: &Transaction<'_>,
+    f: &SubjectFilter,
+) -> Result<SurrogateKeys, tokio_postgres::Error> {
+    let key = match (&f.brand, f.kind) {
+        (Some(brand), _) => brand_key(tx, brand).await?,
+        (None, Some(kind)) => SurrogateKey::Kind(kind),
+        (None, None) => SurrogateKey::List,
+    };
+    Ok(SurrogateKeys::from_iter([key]))
+}
+
+/// A brand's key, lowercased by PostgreSQL as the filter compares it.
+async fn brand_key(
+    tx: &Transaction<'_>,
+    brand: &str,
+) -> Result<SurrogateKey, tokio_postgres::Error> {
+    let stmt = tx.prepare_cached("SELECT lower($1::text)").await?;
+    let row = tx.query_one(&stmt, &[&brand]).await?;
+    Ok(SurrogateKey::brand(row.try_get(0)?))
+}
+
 /// The query as each language's configuration parses it (the same
 /// `websearch_to_tsquery` calls the search makes), as `tsquery` text.
 const PARSED: &str = "SELECT websearch_to_tsquery('rcr_es', $1)::text,
         websearch_to_tsquery('rcr_pt', $1)::text,
         websearch_to_tsquery('rcr_en', $1)::text";
 
-/// The keys of every page of the search for `q`, without the reviews it
-/// shows.
+/// The keys of every page of the search for `q`, without the subjects
+/// it shows.
 pub async fn search_keys(
     tx: &Transaction<'_>,
     q: &str,
