@@ -226,11 +226,13 @@ export interface components {
              */
             at: string;
             /**
-             * @description What changed: `review:<id>`, `subject:<slug>`, `list`.
+             * @description What changed: `review:<id>`, `subject:<slug>`, `list`, `search`,
+             *     `phrase`, `term:<hash>` (SPEC §10.5; README "Surrogate keys").
              * @example [
              *       "review:42",
              *       "subject:sony-a7-iv",
-             *       "list"
+             *       "phrase",
+             *       "term:5f1e3a9c0b21"
              *     ]
              */
             surrogate_keys: string[];
@@ -471,7 +473,7 @@ export interface components {
                 "Cache-Control": string;
                 /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                 ETag: string;
-                /** @description review:<id> subject:<slug> list */
+                /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                 "Surrogate-Key": string;
                 /** @description The answer's coding depends on Accept-Encoding */
                 Vary: "Accept-Encoding";
@@ -553,7 +555,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -618,7 +620,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -765,7 +767,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -820,7 +822,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -871,7 +873,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -924,7 +926,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -974,7 +976,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -1026,7 +1028,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -1076,7 +1078,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";
@@ -1128,7 +1130,7 @@ export interface operations {
                     "Content-Encoding"?: "br" | "gzip";
                     /** @description Strong validator of the body in the coding sent: "<digest>" for identity, "<digest>-br" and "<digest>-gzip" for the compressed variants; If-None-Match with any variant's tag is a 304 carrying the tag of the variant this request would get */
                     ETag: string;
-                    /** @description review:<id> subject:<slug> list */
+                    /** @description what the answer shows, for purges: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description The answer's coding depends on Accept-Encoding */
                     Vary: "Accept-Encoding";

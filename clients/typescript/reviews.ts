@@ -767,7 +767,7 @@ export interface operations {
                     "Idempotent-Replayed"?: "true";
                     /** @description /content/{slug} */
                     Location: string;
-                    /** @description CDN purge keys of what changed: review:<id> subject:<slug> list */
+                    /** @description CDN purge keys of what changed: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description Opaque, signed token carrying the primary's timeline and WAL position after commit; send it to any reader as X-Consistency-Token for read-your-writes */
                     "X-Consistency-Token": string;
@@ -844,7 +844,7 @@ export interface operations {
                 headers: {
                     /** @description An editor's own view of their reviews: never cached */
                     "Cache-Control": "no-store";
-                    /** @description CDN purge keys of what changed: review:<id> subject:<slug> list */
+                    /** @description CDN purge keys of what changed: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description Opaque, signed token carrying the primary's timeline and WAL position after commit; send it to any reader as X-Consistency-Token for read-your-writes */
                     "X-Consistency-Token": string;
@@ -889,7 +889,7 @@ export interface operations {
                     "Cache-Control": "no-store";
                     /** @description The review's version, quoted */
                     ETag: string;
-                    /** @description CDN purge keys of what changed: review:<id> subject:<slug> list */
+                    /** @description CDN purge keys of what changed: review:<id> subject:<slug> brand:<hash> kind:<kind> language:<code> editor:<id> list search phrase term:<hash> (README, Reader cache) */
                     "Surrogate-Key": string;
                     /** @description Opaque, signed token carrying the primary's timeline and WAL position after commit; send it to any reader as X-Consistency-Token for read-your-writes */
                     "X-Consistency-Token": string;
