@@ -226,8 +226,9 @@ export interface components {
              */
             at: string;
             /**
-             * @description What changed: `review:<id>`, `subject:<slug>`, `list`, `search`,
-             *     `phrase`, `term:<hash>` (SPEC §10.5; README "Surrogate keys").
+             * @description What changed: `review:<id>`, `subject:<slug>`, `brand:<hash>`,
+             *     `kind:<kind>`, `language:<code>`, `editor:<id>`, `list`, `search`,
+             *     `phrase`, `term:<hash>` (README, "Reader cache").
              * @example [
              *       "review:42",
              *       "subject:sony-a7-iv",

@@ -33,8 +33,9 @@ pub struct ContentChange {
     /// counter's lock, so it follows the version order.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// What changed: `review:<id>`, `subject:<slug>`, `list`, `search`,
-    /// `phrase`, `term:<hash>` (SPEC §10.5; README "Surrogate keys").
+    /// What changed: `review:<id>`, `subject:<slug>`, `brand:<hash>`,
+    /// `kind:<kind>`, `language:<code>`, `editor:<id>`, `list`, `search`,
+    /// `phrase`, `term:<hash>` (README, "Reader cache").
     #[serde(serialize_with = "key_list")]
     #[schema(value_type = Vec<String>, example = json!(["review:42", "subject:sony-a7-iv", "phrase", "term:5f1e3a9c0b21"]))]
     pub surrogate_keys: SurrogateKeys,

@@ -14,8 +14,9 @@ use domain::{Language, SubjectKind};
 pub enum SurrogateKey {
     /// One review's own page (`review:<id>`).
     Review(i64),
-    /// A catalog entry's page and anything naming it (`subject:<slug>`),
-    /// the lists of its reviews among them.
+    /// Every page showing a subject (`subject:<slug>`): its own, its
+    /// reviews', comparisons, and every list, search and catalog page
+    /// with it or one of its reviews. Every write to a review names it.
     Subject(String),
     /// The list and catalog pages of one brand (`brand:<hash>`, the brand
     /// as PostgreSQL's `lower` gives it, hashed by [`word_hash`]).
@@ -149,7 +150,8 @@ impl SurrogateKeys {
         ])
     }
 
-    /// The keys of every list, search and catalog page.
+    /// `list` alone: the keys of a list or catalog page no filter narrows,
+    /// before the subjects it shows.
     pub fn lists() -> Self {
         Self::from_iter([SurrogateKey::List])
     }
@@ -170,9 +172,6 @@ impl SurrogateKeys {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
 
     /// Whether any key is in both sets (an answer showing `self` is stale
     /// after a write changing `other`).

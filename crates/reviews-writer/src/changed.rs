@@ -13,8 +13,9 @@
 //! - When only its text changes, the words it gained or lost in any of the
 //!   vectors a search matches or ranks by (title, heading, opening, whole
 //!   review), and `phrase`: a page that shows the review carries its
-//!   `review:<id>`, and a search it did not show can only start showing
-//!   it through a word that changed (or a phrase whose words moved).
+//!   subject's key, and a search that did not show it can only start
+//!   showing it through a word that changed (or a phrase whose words
+//!   moved).
 //! - A draft that stays a draft shows nowhere but its own page.
 //!
 //! Past [`MAX_NAMED_WORDS`] changed words the write names `search`
@@ -23,9 +24,8 @@
 use std::collections::BTreeSet;
 
 use deadpool_postgres::GenericClient;
-use platform::surrogate::{MAX_NAMED_WORDS, SurrogateKey, SurrogateKeys};
-
 use platform::error::CommonError;
+use platform::surrogate::{MAX_NAMED_WORDS, SurrogateKey, SurrogateKeys};
 
 use crate::error::WriteError;
 
@@ -46,7 +46,7 @@ pub struct Facts {
     pub text_digest: String,
 }
 
-/// The review's facts; `None` when it does not exist.
+/// The review's facts, whatever its status (a retracted review too).
 const FACTS: &str = "\
     SELECT r.status IN ('published', 'scheduled') AND r.deleted_at IS NULL,
            ROW(r.status, r.publish_at, r.published_at, r.deleted_at, r.rating,
@@ -68,11 +68,11 @@ impl Facts {
             .query_opt(&stmt, &[&id])
             .await?
             .ok_or(WriteError::NotFound)?;
-        let word = |i: usize| -> Result<String, WriteError> { Ok(row.try_get(i)?) };
+        let text = |i: usize| -> Result<String, WriteError> { Ok(row.try_get(i)?) };
         let filters = [
-            SurrogateKey::brand(&word(8)?),
-            SurrogateKey::Kind(word(9)?.parse().map_err(CommonError::internal)?),
-            SurrogateKey::Language(word(10)?.parse().map_err(CommonError::internal)?),
+            SurrogateKey::brand(&text(8)?),
+            SurrogateKey::Kind(text(9)?.parse().map_err(CommonError::internal)?),
+            SurrogateKey::Language(text(10)?.parse().map_err(CommonError::internal)?),
             SurrogateKey::Editor(row.try_get(11)?),
         ];
         Ok(Self {

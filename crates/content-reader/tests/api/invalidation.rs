@@ -47,6 +47,20 @@ async fn cached(app: &TestApp, path: &str) -> Value {
     }
 }
 
+/// Asserts that each of `paths` is still answered from the cache.
+async fn still_cached(app: &TestApp, paths: &[impl AsRef<str>]) {
+    for path in paths {
+        let answer = app.get(path.as_ref()).await;
+        let path = path.as_ref();
+        assert_eq!(
+            answer.served_from(),
+            "cache",
+            "{path}: {:?}",
+            answer.headers
+        );
+    }
+}
+
 const BY_KEY: &[&str] = &["reason=\"key\""];
 const BY_RESET: &[&str] = &["reason=\"reset\""];
 
@@ -103,15 +117,7 @@ async fn a_write_to_one_review_changes_every_page_showing_it_and_leaves_the_othe
     // …while B's page, the list of B's subject and the search for B's
     // word, which the edit did not touch, are still the entries read
     // before the write.
-    for path in &others {
-        let answer = app.get(path).await;
-        assert_eq!(
-            answer.served_from(),
-            "cache",
-            "{path}: {:?}",
-            answer.headers
-        );
-    }
+    still_cached(&app, &others).await;
     let b_page = app.get(&others[0]).await;
     assert_eq!(b_page.body["title"], format!("Review B {b_word}"));
     let after = app
@@ -143,16 +149,20 @@ async fn a_publish_changes_the_lists_it_enters_and_leaves_another_brands_list_a_
     let (new, _) = publish_alone(&app, "Review of Testbrand").await;
     app.eventually("/content?limit=100", |answer| answer.ids().contains(&new))
         .await;
-    // A Testbrand review cannot enter another brand's list or catalog.
-    for path in [&of_brand, &lenses_of_brand] {
-        let answer = app.get(path).await;
-        assert_eq!(
-            answer.served_from(),
-            "cache",
-            "{path}: {:?}",
-            answer.headers
-        );
-    }
+    // A Testbrand review cannot enter another brand's list or catalog…
+    still_cached(&app, &[&of_brand, &lenses_of_brand]).await;
+    // …and a review of that brand (spelt in capitals) enters both.
+    body["subject"]["brand"] = json!(brand.to_uppercase());
+    body["subject"]["model"] = json!(unique_word("m"));
+    let same = app.publish(&body).await;
+    let same_id = same.body["id"].as_i64().expect("id");
+    let same_subject = same.body["subject"]["slug"].as_str().expect("slug");
+    app.eventually(&of_brand, |answer| answer.ids().contains(&same_id))
+        .await;
+    app.eventually(&lenses_of_brand, |answer| {
+        answer.data().iter().any(|s| s["slug"] == same_subject)
+    })
+    .await;
 }
 
 #[actix_web::test]

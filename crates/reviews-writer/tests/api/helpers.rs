@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use awc::http::{Method, StatusCode};
 use platform::consistency::{ConsistencyToken, TokenKey};
+use platform::surrogate::SurrogateKey;
 use serde_json::{Value, json};
 use test_support::http::{login, send_raw};
 use test_support::services::{self, KeysDir};
@@ -114,6 +115,32 @@ pub fn review_body(title: &str) -> Value {
         "image_urls": ["https://img.example.com/xt5.jpg"],
         "language": "en"
     })
+}
+
+/// Asserts that `keys` (a feed row's, or a `Surrogate-Key` split at its
+/// spaces) are those of a write that moved review `id` of `subjects` —
+/// created, retracted, rated, moved to another subject — for a review
+/// made from [`review_body`] (an English camera review): its page and its
+/// subjects' pages, then its lists' filters and `list`, then a `term:` key
+/// for each stem of its words, those of "dials" and "battery" among them.
+pub fn assert_moved<K: AsRef<str>>(keys: &[K], id: i64, subjects: &[&str]) {
+    let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+    let mut first = vec![format!("review:{id}")];
+    first.extend(subjects.iter().map(|slug| format!("subject:{slug}")));
+    assert_eq!(keys[..first.len()], first, "{keys:?}");
+    let rest = &keys[first.len()..];
+    for key in ["kind:camera", "language:en", "list"] {
+        assert!(rest.contains(&key), "{key} not named: {keys:?}");
+    }
+    let named = ["brand:", "kind:", "language:", "editor:", "list", "term:"];
+    assert!(
+        rest.iter().all(|k| named.iter().any(|n| k.starts_with(n))),
+        "{keys:?}"
+    );
+    for stem in ["dial", "batteri"] {
+        let key = SurrogateKey::word(stem).to_string();
+        assert!(rest.contains(&key.as_str()), "{stem} not named: {keys:?}");
+    }
 }
 
 /// A unique title, so that tests can find their rows by it.
