@@ -172,7 +172,6 @@ impl SurrogateKeys {
         self.0.is_empty()
     }
 
-
     /// Whether any key is in both sets (an answer showing `self` is stale
     /// after a write changing `other`).
     pub fn intersects(&self, other: &SurrogateKeys) -> bool {
