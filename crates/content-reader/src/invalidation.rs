@@ -80,7 +80,7 @@ struct Known {
 pub struct Invalidation {
     known: RwLock<Known>,
     /// Every change up to this version is applied; -1 before the first
-    /// poll. Read without the lock by the single-flight key.
+    /// poll. Read without the lock by a second single-flight read.
     seen: AtomicI64,
     keep: Duration,
 }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
-use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 use crate::invalidation::{Applied, FeedPoll, Invalidation};
 use crate::settings::RoutingSettings;
@@ -132,6 +132,8 @@ pub struct RouterMetrics {
     pub lag_seconds: GaugeVec,
     pub node_up: IntGaugeVec,
     pub fallbacks: IntCounterVec,
+    /// The content version up to which the change feed is applied.
+    pub feed_applied: IntGauge,
 }
 
 impl RouterMetrics {
@@ -154,13 +156,20 @@ impl RouterMetrics {
             &["reason"],
         )
         .expect("valid metric");
+        let feed_applied = IntGauge::new(
+            "feed_version_applied",
+            "Content version up to which this reader has applied the change feed",
+        )
+        .expect("valid metric");
         metrics.register(Box::new(lag_seconds.clone()));
         metrics.register(Box::new(node_up.clone()));
         metrics.register(Box::new(fallbacks.clone()));
+        metrics.register(Box::new(feed_applied.clone()));
         Self {
             lag_seconds,
             node_up,
             fallbacks,
+            feed_applied,
         }
     }
 }
@@ -379,7 +388,11 @@ impl Router {
                 Err(_) => return,
             };
             let target = poll.version;
-            match self.invalidation.apply(poll, FEED_PAGE) {
+            let applied = self.invalidation.apply(poll, FEED_PAGE);
+            if let Applied::UpTo(version) | Applied::Reset(version) = applied {
+                self.metrics.feed_applied.set(version);
+            }
+            match applied {
                 Applied::UpTo(v) if v < target => {}
                 Applied::Reset(version) => {
                     tracing::info!(node = %node.label, content.version = version, "cache_reset");

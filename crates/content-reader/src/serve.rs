@@ -87,17 +87,34 @@ pub(crate) async fn serve(
     let entry = match min_lsn {
         // Read-your-writes: never shared, never from an older entry.
         Some(lsn) => fetch(state, &key, &read, Some(lsn)).await?,
-        None => {
-            // Requests after a change applied start a read of their own.
-            let seen = state.router.invalidation().seen().unwrap_or(-1);
-            let flight_key = format!("{seen}:{key}");
-            state
-                .flights
-                .run(&flight_key, || fetch(state, &key, &read, None))
-                .await?
-        }
+        None => shared_fetch(state, &key, &read).await?,
     };
     Ok(answer(req, state, &entry, &entry.source, private))
+}
+
+/// Reads `key` once for every concurrent miss (single flight). A request
+/// that joined a read which started before a change to what the page
+/// shows was applied (the entry fails the same check as a cached one)
+/// reads again, in a flight of the requests that saw at least the same
+/// changes; a change elsewhere (another page, another test's write)
+/// splits no flight.
+async fn shared_fetch(state: &State, key: &str, read: &impl Read) -> Result<Arc<Entry>, ReadError> {
+    let entry = state
+        .flights
+        .run(key, || fetch(state, key, read, None))
+        .await?;
+    let invalidation = state.router.invalidation();
+    // Before the first poll nothing checks fresh: serve what was read.
+    if invalidation.seen().is_none() || invalidation.check(entry.version, &entry.keys).is_ok() {
+        return Ok(entry);
+    }
+    // Every request in this flight read `seen` after the change was
+    // applied, so the read it shares starts after it too.
+    let seen = invalidation.seen().unwrap_or(-1);
+    state
+        .flights
+        .run(&format!("{seen}@{key}"), || fetch(state, key, read, None))
+        .await
 }
 
 /// The WAL position an `X-Consistency-Token` asks for, if the request

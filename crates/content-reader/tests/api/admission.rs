@@ -3,20 +3,9 @@
 //! and single-flight followers go on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::helpers::{
-    EVENTUALLY, ReaderAnswer as _, TestApp, lock_reviews, spawn_app, spawn_app_on, unique_word,
-};
-
-/// Waits until the reader has started `n` snapshot reads in all.
-async fn wait_for_reads(app: &TestApp, n: f64) {
-    let deadline = Instant::now() + EVENTUALLY;
-    while app.metric(&app.reader, "rcr_db_reads_total", &[]).await < n {
-        assert!(Instant::now() < deadline, "the read never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use crate::helpers::{ReaderAnswer as _, lock_reviews, spawn_app, spawn_app_on, unique_word};
 
 #[actix_web::test]
 async fn past_its_bound_a_reader_refuses_misses_at_once_but_serves_cached_reads_and_followers() {
@@ -55,7 +44,8 @@ async fn past_its_bound_a_reader_refuses_misses_at_once_but_serves_cached_reads_
     };
     let leader = answer_after(held_path.clone());
     let while_held = async {
-        wait_for_reads(&app, reads_before + 1.0).await;
+        app.wait_for_metric("rcr_db_reads_total", reads_before + 1.0)
+            .await;
         // Another miss: no permit, so refused once the queue wait is over.
         let refused = app
             .get(&format!("/content?q={}", unique_word("refused")))

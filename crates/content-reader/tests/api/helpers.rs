@@ -491,6 +491,19 @@ impl TestApp {
         metric_sum(&text, metric, labels)
     }
 
+    /// Waits until the reader's `metric` (summed over its labels) reaches
+    /// `at_least`: a read started, a feed version applied.
+    pub async fn wait_for_metric(&self, metric: &str, at_least: f64) {
+        let deadline = Instant::now() + EVENTUALLY;
+        while self.metric(&self.reader, metric, &[]).await < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "{metric} never reached {at_least}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Starts one more reader on the same database, Redis and settings.
     pub async fn another_reader(&self) -> Reader {
         start_reader(self.reader_settings.clone()).await

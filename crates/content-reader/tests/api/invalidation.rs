@@ -4,12 +4,14 @@
 //! hit, in memory and through the region's Redis; a gap in the change
 //! feed drops everything older.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use awc::http::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{EVENTUALLY, ReaderAnswer as _, TestApp, review_body, spawn_app, unique_word};
+use crate::helpers::{
+    EVENTUALLY, ReaderAnswer as _, TestApp, lock_reviews, review_body, spawn_app, unique_word,
+};
 
 /// A review of a subject of its own (brand `Testbrand`, model `model`).
 fn review_of(model: &str, title: &str) -> Value {
@@ -224,4 +226,50 @@ async fn a_gap_in_the_change_feed_drops_every_older_entry() {
     assert!(after > resets, "the reset is counted");
     // And the page is cached again afterwards.
     cached(&app, &path).await;
+}
+
+#[actix_web::test]
+async fn a_miss_that_joins_a_read_begun_before_a_change_to_its_page_answers_the_change() {
+    let app = spawn_app().await;
+    let (id, subject) = publish_alone(&app, "Read across a change").await;
+    app.wait_listed(id).await;
+    let path = format!("/content/{id}");
+
+    // The replica's replay of a lock on `reviews` holds the first read
+    // after its snapshot is taken (`lock_reviews`).
+    let mut locker = app.db.primary_client().await;
+    let lock = lock_reviews(&mut locker).await;
+    app.sql("BEGIN; SELECT txid_current(); COMMIT;").await;
+    app.wait_for_replayed_lock().await;
+    let reads = app.metric(&app.reader, "rcr_db_reads_total", &[]).await;
+
+    let first = app.get(&path);
+    let joined = async {
+        app.wait_for_metric("rcr_db_reads_total", reads + 1.0).await;
+        // A change the held snapshot does not have, applied by the reader
+        // before the next request for the page arrives: the subject renamed
+        // (a table the lock does not hold), and a version without a feed
+        // row, which drops everything older.
+        app.sql(&format!(
+            "UPDATE subjects SET model = 'Renamed' WHERE slug = '{subject}'"
+        ))
+        .await;
+        let version = app.bump_version().await;
+        app.wait_for_metric("rcr_feed_version_applied", version as f64)
+            .await;
+        let release = async {
+            // Time for the request to join the held read's flight.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            lock.rollback().await.expect("lock released");
+        };
+        tokio::join!(app.get(&path), release).0
+    };
+    let (first, joined) = tokio::join!(first, joined);
+
+    assert_eq!(first.status.as_u16(), 200, "{:?}", first.body);
+    assert_eq!(joined.status.as_u16(), 200, "{:?}", joined.body);
+    assert_eq!(
+        joined.body["subject"]["model"], "Renamed",
+        "a request after the change got the read from before it"
+    );
 }
