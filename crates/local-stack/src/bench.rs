@@ -604,8 +604,8 @@ pub fn run(stack: &Stack, options: BenchOptions) -> Result<String, StackError> {
         compare: catalog.subjects.iter().take(2).cloned().collect(),
     };
     let mixed = mixed::Inputs {
-        counts: mixed::write_pages(&stack.dir("bench/pages"), &catalog)?,
-        pages: stack.dir("bench/pages"),
+        pages: mixed::write_pages(&stack.dir("bench/pages"), &catalog)?,
+        dir: stack.dir("bench/pages"),
         review_ids: catalog.review_ids,
         token: token.clone(),
         readers: layout.readers["sa"].clone(),

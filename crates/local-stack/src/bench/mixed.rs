@@ -7,6 +7,10 @@
 //! (`rcr_cache_lookups_total`, before and after), and the writer reads
 //! the same counters a quarter, a half and three quarters of a second
 //! after each write: how the ratio moves as the write reaches the region.
+//! A third row holds the reads with writes at half of that peak, as the
+//! SLOs are read. wrk's latencies are of every answer, misses included;
+//! a probe beside it (one request at a time, the same mix) times cached
+//! answers and database reads apart by their `X-Served-From`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,9 +28,9 @@ pub(super) const MIXED: &str = "mixed traffic";
 /// What the reads draw from and the writer writes with.
 pub(super) struct Inputs {
     /// The folder of `lists.txt`, `searches.txt`, `subjects.txt`, and
-    /// how many pages each lists.
-    pub pages: PathBuf,
-    pub counts: (usize, usize, usize),
+    /// the pages they list.
+    pub dir: PathBuf,
+    pub pages: Pages,
     /// Review n's id at n − 1.
     pub review_ids: Vec<i64>,
     /// The admin's access token.
@@ -71,21 +75,54 @@ pub(super) struct Writes {
     pub after: [Lookups; 4],
 }
 
+/// The list, search and subject pages, most popular first.
+pub(super) struct Pages {
+    pub lists: Vec<String>,
+    pub searches: Vec<String>,
+    pub subjects: Vec<String>,
+}
+
+/// Latencies (ms) the probe measured, by where the answer came from.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Probe {
+    pub cached: Vec<f64>,
+    pub read: Vec<f64>,
+}
+
+impl Probe {
+    /// The `q` quantile (0..1) of `samples` (NaN without any).
+    fn quantile(samples: &[f64], q: f64) -> f64 {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = (q * sorted.len() as f64).ceil() as usize;
+        sorted
+            .get(rank.saturating_sub(1))
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// One row: wrk's figures, the readers' lookups, the writes made and the
+/// probe's latencies meanwhile.
+pub(super) struct Counted {
+    pub row: Row,
+    pub lookups: Lookups,
+    pub writes: Writes,
+    pub probe: Probe,
+}
+
 /// What the scenario measured.
 pub(super) struct Mixed {
     pub reviews: usize,
     pub pages: (usize, usize, usize),
-    pub quiet: (Row, Lookups),
-    pub busy: (Row, Lookups),
-    pub writes: Writes,
+    pub quiet: Counted,
+    pub busy: Counted,
+    pub paced: Counted,
 }
 
 /// The list, search and subject pages of `catalog`, most popular first, in
-/// files for `mixed.lua` under `dir`; their counts.
-pub(super) fn write_pages(
-    dir: &Path,
-    catalog: &Catalog,
-) -> Result<(usize, usize, usize), StackError> {
+/// files for `mixed.lua` under `dir`.
+pub(super) fn write_pages(dir: &Path, catalog: &Catalog) -> Result<Pages, StackError> {
     std::fs::create_dir_all(dir).map_err(|e| StackError::io(dir, e))?;
     let lists = list_pages(catalog);
     let searches: Vec<String> = catalog
@@ -106,7 +143,11 @@ pub(super) fn write_pages(
         let file = dir.join(name);
         std::fs::write(&file, pages.join("\n") + "\n").map_err(|e| StackError::io(&file, e))?;
     }
-    Ok((lists.len(), searches.len(), subjects.len()))
+    Ok(Pages {
+        lists,
+        searches,
+        subjects,
+    })
 }
 
 /// Filtered list pages in a plausible order of popularity: the front
@@ -182,51 +223,120 @@ fn lookups(readers: &[u16]) -> Option<Lookups> {
     Some(total)
 }
 
-/// The scenario's reads: warmed up for three times `options.seconds`, then measured
-/// without writes and with a write a second.
+/// The scenario's reads: warmed up for three times `options.seconds`, then
+/// measured without writes, with a write a second, and with a write a
+/// second at half of that row's req/s.
 pub(super) fn measure(
     root: &Path,
     t: &Targets,
     inputs: &Inputs,
     options: &BenchOptions,
 ) -> Result<Mixed, StackError> {
-    let reviews = inputs.review_ids.len();
     let reads = Scenario::new(MIXED, base(t.gateway), "mixed.lua", options.connections)
         .env(vec![
             crowd(),
-            ("RCR_REVIEWS", reviews.to_string()),
-            ("RCR_PAGES", crate::path_str(&inputs.pages)),
+            ("RCR_REVIEWS", inputs.review_ids.len().to_string()),
+            ("RCR_PAGES", crate::path_str(&inputs.dir)),
         ])
         .counting();
-    let counted = |what: &str| -> Result<(Row, Lookups), StackError> {
+    let counted = |what: &str, writing: bool, delay_ms: Option<f64>| {
         println!("{MIXED}, {what}: measure {}s", options.seconds);
-        let missing = || StackError::new("a reader's /metrics did not answer");
-        let before = lookups(&inputs.readers).ok_or_else(missing)?;
-        let row = reads.run(root, options.seconds, None)?;
-        let after = lookups(&inputs.readers).ok_or_else(missing)?;
-        Ok((row, after.since(before)))
+        let ((row, lookups), writes, probe) = alongside(t.gateway, inputs, writing, || {
+            let missing = || StackError::new("a reader's /metrics did not answer");
+            let before = lookups(&inputs.readers).ok_or_else(missing)?;
+            let row = reads.run(root, options.seconds, delay_ms)?;
+            let after = lookups(&inputs.readers).ok_or_else(missing)?;
+            Ok((row, after.since(before)))
+        })?;
+        Ok::<_, StackError>(Counted {
+            row,
+            lookups,
+            writes,
+            probe,
+        })
     };
     // The long tail takes a while to be cached: a warm-up of three times
     // the measurement, so the rows measure the steady state, not the fill.
     let warmup = 3 * options.seconds;
     println!("{MIXED}: warm-up {warmup}s");
     reads.run(root, warmup, None)?;
-    let quiet = counted("no writes")?;
-    let stop = AtomicBool::new(false);
-    let (busy, writes) = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_every_second(t.gateway, inputs, &stop));
-        let busy = counted("a write a second");
-        stop.store(true, Ordering::Relaxed);
-        (busy, writer.join())
-    });
-    let writes = writes.map_err(|_| StackError::new("the writer did not finish"))?;
+    let quiet = counted("no writes", false, None)?;
+    let busy = counted("a write a second", true, None)?;
+    let target = (busy.row.rps / 2.0).max(1.0);
+    println!("{MIXED}, a write a second: pace for ~{target:.0} req/s");
+    let (calibrated, _, _) = alongside(t.gateway, inputs, true, || {
+        super::calibrate_pace(root, &reads, target, options.warmup_seconds.max(3))
+    })?;
+    let paced = counted("a write a second, at half peak", true, Some(calibrated))?;
+    let p = &inputs.pages;
     Ok(Mixed {
-        reviews,
-        pages: inputs.counts,
+        reviews: inputs.review_ids.len(),
+        pages: (p.lists.len(), p.searches.len(), p.subjects.len()),
         quiet,
-        busy: busy?,
-        writes,
+        busy,
+        paced,
     })
+}
+
+/// Runs `reads` with the probe beside it, and the writer when `writing`:
+/// what `reads` gave, the writes made and the probe's latencies.
+fn alongside<T>(
+    gateway: u16,
+    inputs: &Inputs,
+    writing: bool,
+    reads: impl FnOnce() -> Result<T, StackError>,
+) -> Result<(T, Writes, Probe), StackError> {
+    let stop = AtomicBool::new(false);
+    let (result, writes, probe) = std::thread::scope(|scope| {
+        let writer = writing.then(|| scope.spawn(|| write_every_second(gateway, inputs, &stop)));
+        let prober = scope.spawn(|| probe(gateway, inputs, &stop));
+        let result = reads();
+        stop.store(true, Ordering::Relaxed);
+        let writes = writer.map(|w| w.join());
+        (result, writes, prober.join())
+    });
+    let failed = || StackError::new("the writer or the probe did not finish");
+    let writes = writes
+        .transpose()
+        .map_err(|_| failed())?
+        .unwrap_or_default();
+    Ok((result?, writes, probe.map_err(|_| failed())?))
+}
+
+/// Until `stop`: one request at a time through the gateway, drawn as
+/// `mixed.lua` draws them, each timed and filed by its `X-Served-From`.
+fn probe(gateway: u16, inputs: &Inputs, stop: &AtomicBool) -> Probe {
+    let mut probe = Probe::default();
+    while !stop.load(Ordering::Relaxed) {
+        let path = draw(inputs);
+        let client = format!("10.255.{}.{}", rand::random::<u8>(), rand::random::<u8>());
+        let start = Instant::now();
+        let answer = http::request(gateway, "GET", &path, &[("X-Forwarded-For", &client)], None);
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        match answer {
+            Ok(a) if a.header("x-served-from") == Some("cache") => probe.cached.push(ms),
+            Ok(a) if a.status == 200 => probe.read.push(ms),
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    probe
+}
+
+/// A page drawn as `mixed.lua` draws it.
+fn draw(inputs: &Inputs) -> String {
+    let u: f64 = rand::random();
+    let pick = |pages: &[String]| pages[zipf(pages.len()) - 1].clone();
+    let p = &inputs.pages;
+    match u {
+        _ if u < 0.55 || p.lists.is_empty() => {
+            format!("/content/bench-{}", zipf(inputs.review_ids.len()))
+        }
+        _ if u < 0.75 => pick(&p.lists),
+        _ if u < 0.90 && !p.searches.is_empty() => pick(&p.searches),
+        _ if !p.subjects.is_empty() => pick(&p.subjects),
+        _ => pick(&p.lists),
+    }
 }
 
 /// Until `stop`: every second one write through the gateway — an edit of
@@ -324,8 +434,10 @@ pub(super) fn report(out: &mut String, mixed: &Mixed, options: &BenchOptions) {
         out,
         "\nMixed traffic through the gateway ({} connections, {} s each after {} s of warm-up without writes): review pages 55 % \
          ({} reviews), filtered list pages 20 % ({lists}), searches 15 % ({searches} queries), subject pages 10 % \
-         ({subjects}), each drawn by Zipf's law (s = 1) over its popularity ranking. Cache hit ratio: the readers' \
-         own lookups (`rcr_cache_lookups_total`), before and after.\n",
+         ({subjects}), each drawn by Zipf's law (s = 1) over its popularity ranking; the last row paced at half of the \
+         row above it. Cache hit ratio: the readers' own lookups (`rcr_cache_lookups_total`), before and after. wrk's \
+         latencies are of every answer; the probe (one request at a time beside wrk, the same mix) times answers from \
+         the cache and database reads apart by `X-Served-From`.\n",
         options.connections,
         options.seconds,
         3 * options.seconds,
@@ -333,29 +445,38 @@ pub(super) fn report(out: &mut String, mixed: &Mixed, options: &BenchOptions) {
     );
     let _ = writeln!(
         out,
-        "| scenario | req/s | p50 ms | p99 ms | p99.9 ms | errors | cache hit ratio |"
+        "| scenario | req/s | p50 ms | p99 ms | p99.9 ms | errors | cache hit ratio | probe: cached p50 / p99 ms (n) | probe: read p50 / p99 ms (n) |"
     );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (name, (row, lookups)) in [
-        ("mixed traffic, no writes", &mixed.quiet),
-        ("mixed traffic, a write a second", &mixed.busy),
-    ] {
+    let _ = writeln!(
+        out,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (name, c) in rows(mixed) {
+        let (row, probe) = (&c.row, &c.probe);
+        let spread = |samples: &[f64]| {
+            format!(
+                "{:.2} / {:.2} ({})",
+                Probe::quantile(samples, 0.5),
+                Probe::quantile(samples, 0.99),
+                samples.len()
+            )
+        };
         let _ = writeln!(
             out,
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} % |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} % | {} | {} |",
             row.rps,
             row.p50_ms,
             row.p99_ms,
             row.p999_ms,
             row.errors,
-            lookups.ratio()
+            c.lookups.ratio(),
+            spread(&probe.cached),
+            spread(&probe.read),
         );
     }
-    for (name, (row, _)) in [
-        ("no writes", &mixed.quiet),
-        ("a write a second", &mixed.busy),
-    ] {
-        let refused: Vec<String> = row
+    for (name, c) in rows(mixed) {
+        let refused: Vec<String> = c
+            .row
             .statuses
             .iter()
             .filter(|(status, _)| !(200..400).contains(*status))
@@ -369,19 +490,33 @@ pub(super) fn report(out: &mut String, mixed: &Mixed, options: &BenchOptions) {
             );
         }
     }
-    let w = &mixed.writes;
-    let _ = writeln!(
-        out,
-        "\nWrites during the second row: {} edits, {} new reviews, {} failed. Hit ratio after each write, by quarter \
-         second: {:.1} % (answer to 250 ms), {:.1} % (250–500 ms), {:.1} % (500–750 ms), {:.1} % (750–1000 ms).",
-        w.edits,
-        w.publishes,
-        w.failed,
-        w.after[0].ratio(),
-        w.after[1].ratio(),
-        w.after[2].ratio(),
-        w.after[3].ratio(),
-    );
+    for (name, c) in rows(mixed).into_iter().skip(1) {
+        let w = &c.writes;
+        let _ = writeln!(
+            out,
+            "\nWrites during \"{name}\": {} edits, {} new reviews, {} failed. Hit ratio after each write, by quarter \
+             second: {:.1} % (answer to 250 ms), {:.1} % (250–500 ms), {:.1} % (500–750 ms), {:.1} % (750–1000 ms).",
+            w.edits,
+            w.publishes,
+            w.failed,
+            w.after[0].ratio(),
+            w.after[1].ratio(),
+            w.after[2].ratio(),
+            w.after[3].ratio(),
+        );
+    }
+}
+
+/// The rows in the order of the table.
+fn rows(mixed: &Mixed) -> [(&'static str, &Counted); 3] {
+    [
+        ("mixed traffic, no writes", &mixed.quiet),
+        ("mixed traffic, a write a second", &mixed.busy),
+        (
+            "mixed traffic, a write a second, at half peak",
+            &mixed.paced,
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -397,5 +532,14 @@ mod tests {
             assert!((1..=3).contains(&zipf(3)));
         }
         assert_eq!(zipf(1), 1);
+    }
+
+    #[test]
+    fn quantiles_take_the_sample_at_or_above_the_rank() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).rev().collect();
+        assert_eq!(Probe::quantile(&samples, 0.5), 50.0);
+        assert_eq!(Probe::quantile(&samples, 0.99), 99.0);
+        assert_eq!(Probe::quantile(&[7.0], 0.99), 7.0);
+        assert!(Probe::quantile(&[], 0.99).is_nan());
     }
 }
