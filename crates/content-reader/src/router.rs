@@ -15,7 +15,7 @@
 //! idle primary, so a replica that has replayed everything it received
 //! counts as not lagging whatever the clock says.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
@@ -77,26 +77,17 @@ impl Node {
     }
 
     pub fn health(&self) -> Health {
-        self.health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0
+        lock(&self.health).0
     }
 
     fn set_health(&self, health: Health) {
-        *self
-            .health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = (health, Some(Instant::now()));
+        *lock(&self.health) = (health, Some(Instant::now()));
     }
 
     /// A request found the node unreachable: avoid it until its next
     /// successful check rather than send it more requests meanwhile.
     pub fn mark_down(&self) {
-        let mut guard = self
-            .health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = lock(&self.health);
         if guard.0.up {
             tracing::warn!(node = %self.label, reason = "query failed", "replica_offline");
         }
@@ -107,10 +98,7 @@ impl Node {
     /// Records what a request learnt first-hand (a replay position seen
     /// while waiting), so other requests benefit before the next check.
     pub fn observe_lsn(&self, lsn: u64) {
-        let mut guard = self
-            .health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = lock(&self.health);
         if lsn > guard.0.lsn {
             guard.0.lsn = lsn;
         }
@@ -182,6 +170,9 @@ pub struct Router {
     /// What changed, as the feed of the node reads go to says.
     invalidation: Arc<Invalidation>,
     metrics: RouterMetrics,
+    /// Since when the feed could not be read while the node reads go to
+    /// held versions not applied.
+    feed_failing_since: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -212,6 +203,7 @@ impl Router {
             settings,
             invalidation,
             metrics,
+            feed_failing_since: Mutex::new(None),
         }
     }
 
@@ -368,7 +360,7 @@ impl Router {
     /// Reads the change feed from `node` when reads go to it and it holds
     /// versions not yet applied: page after page while pages come full,
     /// each bounded by the check timeout. A failed read is retried at the
-    /// next check; entries stay checked against what was applied.
+    /// next check ([`Router::feed_unreadable`]).
     async fn follow_feed(&self, node: &Node, health: Health) {
         let reads_here = self
             .choose_quiet()
@@ -383,10 +375,11 @@ impl Router {
                 Ok(Ok(poll)) => poll,
                 Ok(Err(e)) => {
                     tracing::warn!(node = %node.label, error = %e, "change feed read failed");
-                    return;
+                    return self.feed_unreadable(node, health.version);
                 }
-                Err(_) => return,
+                Err(_) => return self.feed_unreadable(node, health.version),
             };
+            *lock(&self.feed_failing_since) = None;
             let target = poll.version;
             let applied = self.invalidation.apply(poll, FEED_PAGE);
             if let Applied::UpTo(version) | Applied::Reset(version) = applied {
@@ -400,6 +393,29 @@ impl Router {
                 }
                 Applied::UpTo(_) | Applied::Nothing => return,
             }
+        }
+    }
+
+    /// The feed could not be read from `node`, which reads go to and which
+    /// is at `version`, past what was applied. Past `max_lag` of that the
+    /// reader can no longer say which entries are fresh: it resets at the
+    /// node's version, as for a hole in the feed, so that staleness stays
+    /// bounded by `max_lag` whatever the cache TTL. (A node that is down
+    /// reaches no version: entries then serve until their TTL.)
+    fn feed_unreadable(&self, node: &Node, version: i64) {
+        let mut since = lock(&self.feed_failing_since);
+        let first = *since.get_or_insert_with(Instant::now);
+        if first.elapsed() < Duration::from_millis(self.settings.max_lag_ms) {
+            return;
+        }
+        *since = None;
+        let behind = FeedPoll {
+            version,
+            changes: Vec::new(),
+        };
+        if let Applied::Reset(version) = self.invalidation.apply(behind, FEED_PAGE) {
+            self.metrics.feed_applied.set(version);
+            tracing::warn!(node = %node.label, content.version = version, reason = "feed unreadable", "cache_reset");
         }
     }
 
@@ -423,6 +439,14 @@ const FEED_PAGES: usize = 8;
 /// The node's content version and the feed rows after `after` up to it,
 /// in one statement (one snapshot). `after` past every version (before the
 /// first poll) reads the version alone.
+/// `mutex`'s guard; a panic elsewhere while it was held leaves nothing
+/// half-done here (each holder sets whole values).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 async fn read_feed(node: &Node, after: i64) -> Result<FeedPoll, String> {
     let client = node.checks.get().await.map_err(|e| e.to_string())?;
     let stmt = client

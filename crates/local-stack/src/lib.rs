@@ -660,6 +660,14 @@ impl Stack {
                 &secrets["consistency-secret"],
             )
             .env("RCR__CURSOR__SECRET_FILE", &secrets["cursor-secret"]);
+        // `RCR_READER__<X>` in the launcher's environment is the readers'
+        // `RCR__<X>`: a reader-only setting, which the other services would
+        // refuse as a field they do not know.
+        for (name, value) in std::env::vars_os() {
+            if let Some(setting) = name.to_str().and_then(|n| n.strip_prefix("RCR_READER__")) {
+                reader.env(format!("RCR__{setting}"), value);
+            }
+        }
         Ok((reader, port))
     }
 

@@ -273,3 +273,28 @@ async fn a_miss_that_joins_a_read_begun_before_a_change_to_its_page_answers_the_
         "a request after the change got the read from before it"
     );
 }
+
+#[actix_web::test]
+async fn a_reader_that_cannot_read_the_change_feed_stops_serving_older_entries_within_max_lag() {
+    // max_lag 1 s (the tests' setting); the TTL stays 300 s.
+    let app = spawn_app().await;
+    let (id, _) = publish_alone(&app, "Cached before the feed broke").await;
+    app.wait_listed(id).await;
+    let path = format!("/content/{id}");
+    cached(&app, &path).await;
+    // The feed unreadable on the replica while reviews are not: then a
+    // change the feed would have named, made straight in the database.
+    app.sql("ALTER TABLE content_changes RENAME TO content_changes_away")
+        .await;
+    app.sql(&format!(
+        "UPDATE reviews SET title = 'Changed unseen' WHERE id = {id}"
+    ))
+    .await;
+    app.bump_version().await;
+    let answer = app
+        .eventually(&path, |a| a.body["title"] == "Changed unseen")
+        .await;
+    assert_ne!(answer.served_from(), "cache");
+    app.sql("ALTER TABLE content_changes_away RENAME TO content_changes")
+        .await;
+}
