@@ -122,13 +122,16 @@ impl SubjectSummary {
     }
 }
 
-/// The columns [`SubjectSummary::from_row`] reads, over [`SUBJECT_FROM`]
-/// grouped by subject.
-const SUBJECT_COLUMNS: &str = "\
+/// The subject's own columns [`SubjectSummary::from_row`] reads; with
+/// them, [`SUBJECT_STATS`].
+const SUBJECT_FIELDS: &str = "\
     s.id, s.kind, s.brand, s.model, s.slug, s.mount, s.sensor_format, \
     s.megapixels::float8 AS megapixels, s.focal_min_mm::float8 AS focal_min_mm, \
-    s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, s.release_year, \
-    count(r.id) AS review_count, round(avg(r.rating), 2)::float8 AS average_rating";
+    s.focal_max_mm::float8 AS focal_max_mm, s.max_aperture::float8 AS max_aperture, s.release_year";
+
+/// The count and average rating of the public reviews `r` of a subject.
+const SUBJECT_STATS: &str =
+    "count(r.id) AS review_count, round(avg(r.rating), 2)::float8 AS average_rating";
 
 /// Subjects appear in the public catalog once they have a public review: a
 /// draft or an embargo must not reveal what is being reviewed. The join's
@@ -144,7 +147,8 @@ pub async fn subject(
 ) -> Result<Option<SubjectSummary>, tokio_postgres::Error> {
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT {SUBJECT_COLUMNS} FROM {SUBJECT_FROM} WHERE s.slug = $1 GROUP BY s.id"
+            "SELECT {SUBJECT_FIELDS}, {SUBJECT_STATS} FROM {SUBJECT_FROM}
+              WHERE s.slug = $1 GROUP BY s.id"
         ))
         .await?;
     tx.query_opt(&stmt, &[&slug])
