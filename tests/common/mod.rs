@@ -148,31 +148,10 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// Prefix of every system test's stack folder (`<prefix><name>-<pid>`).
+/// Prefix of every system test's stack folder (`<prefix><pid>-<name>`):
+/// those of exited test processes (databases of hundreds of MB each) are
+/// removed at the next run; a failed test's stays until then, for its logs.
 const STACK_PREFIX: &str = "rcr-system-";
-
-/// Removes the stack folders of earlier test processes that have exited
-/// (databases of hundreds of MB each): a failed test's folder stays, for
-/// its logs, until the next run of the suites.
-fn remove_stale_stacks() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.starts_with(STACK_PREFIX))
-            .and_then(|n| n.rsplit('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
 
 /// A stack of its own for one test: `regions` with `readers` readers each,
 /// in a temporary folder named after `name`, on free ports, started. The
@@ -210,8 +189,8 @@ fn start_stack_as(
         .expect("workspace root")
         .to_path_buf();
     static SWEEP: std::sync::Once = std::sync::Once::new();
-    SWEEP.call_once(remove_stale_stacks);
-    let state = std::env::temp_dir().join(format!("{STACK_PREFIX}{name}-{}", std::process::id()));
+    SWEEP.call_once(|| local_stack::remove_stale_temp_dirs(STACK_PREFIX));
+    let state = std::env::temp_dir().join(format!("{STACK_PREFIX}{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
     let stack = Stack::new(Options {
         root,

@@ -54,7 +54,7 @@ use crate::wan::{LinkKind, WanProfile};
 
 pub use failover::FailoverReport;
 pub use layout::{Layout, SaNode};
-pub use process::StackError;
+pub use process::{StackError, remove_stale_temp_dirs};
 pub use restore::{RestoreReport, RestoreTarget};
 
 /// Every region the stack knows, in port order.

@@ -230,6 +230,29 @@ pub fn wait_tcp(port: u16, timeout: Duration) -> Result<(), StackError> {
     Err(StackError::new(format!("nothing listens on port {port}")))
 }
 
+/// Removes the folders `<prefix><pid>-…` in the temporary directory whose
+/// process has exited: what test binaries leave (their servers die with
+/// them; nothing removed the files). Those of this process stay.
+pub fn remove_stale_temp_dirs(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 pub fn random_text(bytes: usize) -> String {
     let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)

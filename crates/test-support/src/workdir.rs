@@ -14,34 +14,12 @@ static NEXT_CLUSTER: AtomicUsize = AtomicUsize::new(0);
 /// creates it decides who owns it.
 pub(crate) fn fresh() -> PathBuf {
     static SWEEP: Once = Once::new();
-    SWEEP.call_once(remove_stale);
+    SWEEP.call_once(|| local_stack::remove_stale_temp_dirs(PREFIX));
     let n = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("{PREFIX}{}-{n}", std::process::id()));
     // A leftover from a dead process that reused our pid.
     let _ = std::fs::remove_dir_all(&dir);
     dir
-}
-
-/// Removes the folders of earlier test binaries that have exited: their
-/// servers died with them (see `spawn`), but nothing removed the files.
-fn remove_stale() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(PREFIX))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
 }
 
 /// A port nobody listens on right now. Another process could take it before

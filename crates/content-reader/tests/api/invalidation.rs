@@ -32,6 +32,16 @@ async fn publish_alone(app: &TestApp, title: &str) -> (i64, String) {
     (id, slug)
 }
 
+/// Publishes a review of its own subject and waits until its page is
+/// listed and served from the cache: its id and page.
+async fn cached_review(app: &TestApp, title: &str) -> (i64, String) {
+    let (id, _) = publish_alone(app, title).await;
+    app.wait_listed(id).await;
+    let path = format!("/content/{id}");
+    cached(app, &path).await;
+    (id, path)
+}
+
 /// Asks for `path` until an answer comes from the cache; panics if none
 /// does in time. The second request of a path normally does.
 async fn cached(app: &TestApp, path: &str) -> Value {
@@ -206,10 +216,7 @@ async fn entries_shared_through_redis_are_invalidated_by_each_reader_of_the_regi
 #[actix_web::test]
 async fn a_gap_in_the_change_feed_drops_every_older_entry() {
     let app = spawn_app().await;
-    let (b, _) = publish_alone(&app, "Cached before the gap").await;
-    app.wait_listed(b).await;
-    let path = format!("/content/{b}");
-    cached(&app, &path).await;
+    let (b, path) = cached_review(&app, "Cached before the gap").await;
     let resets = app
         .metric(&app.reader, "rcr_cache_invalidated_total", BY_RESET)
         .await;
@@ -276,12 +283,9 @@ async fn a_miss_that_joins_a_read_begun_before_a_change_to_its_page_answers_the_
 
 #[actix_web::test]
 async fn a_reader_that_cannot_read_the_change_feed_stops_serving_older_entries_within_max_lag() {
-    // max_lag 1 s (the tests' setting); the TTL stays 300 s.
+    // max_lag 1 s (the tests' setting), far below the TTL.
     let app = spawn_app().await;
-    let (id, _) = publish_alone(&app, "Cached before the feed broke").await;
-    app.wait_listed(id).await;
-    let path = format!("/content/{id}");
-    cached(&app, &path).await;
+    let (id, path) = cached_review(&app, "Cached before the feed broke").await;
     // The feed unreadable on the replica while reviews are not: then a
     // change the feed would have named, made straight in the database.
     app.sql("ALTER TABLE content_changes RENAME TO content_changes_away")

@@ -443,6 +443,13 @@ pub(super) fn report(out: &mut String, mixed: &Mixed, options: &BenchOptions) {
         3 * options.seconds,
         mixed.reviews,
     );
+    table(out, mixed);
+    refusals(out, mixed);
+    writes_after(out, mixed);
+}
+
+/// The rows: wrk's figures, the hit ratio, the probe's latencies.
+fn table(out: &mut String, mixed: &Mixed) {
     let _ = writeln!(
         out,
         "| scenario | req/s | p50 ms | p99 ms | p99.9 ms | errors | cache hit ratio | probe: cached p50 / p99 ms (n) | probe: read p50 / p99 ms (n) |"
@@ -474,6 +481,10 @@ pub(super) fn report(out: &mut String, mixed: &Mixed, options: &BenchOptions) {
             spread(&probe.read),
         );
     }
+}
+
+/// The answers of each row that were not 2xx/3xx, if any.
+fn refusals(out: &mut String, mixed: &Mixed) {
     for (name, c) in rows(mixed) {
         let refused: Vec<String> = c
             .row
@@ -490,6 +501,10 @@ pub(super) fn report(out: &mut String, mixed: &Mixed, options: &BenchOptions) {
             );
         }
     }
+}
+
+/// The writes of the rows with writes, and the hit ratio after them.
+fn writes_after(out: &mut String, mixed: &Mixed) {
     for (name, c) in rows(mixed).into_iter().skip(1) {
         let w = &c.writes;
         let _ = writeln!(
