@@ -25,6 +25,13 @@ const GENERATOR: u32 = 1;
 /// keeps every whole batch (the record moves with them).
 const BATCH: u64 = 20_000;
 
+/// Reviews added by one seeding past which WAL archiving is paused for it
+/// and a full backup taken after: each review written costs about 39 KB of
+/// compressed WAL in the repository, so 900,000 more would need some
+/// 35 GB of archive (docs/BENCHMARKS.md, "Seeding"), where the backup after
+/// is one compressed copy. Below it every batch is archived as usual.
+const ARCHIVE_EVERY_BATCH_UP_TO: u64 = 100_000;
+
 /// How long the replicas may take to replay a seeding.
 const REPLAY_WAIT: Duration = Duration::from_secs(30 * 60);
 
@@ -99,6 +106,9 @@ impl Stack {
         self.seed_file(primary, "prepare.sql", set)?;
         let found: u64 = self.number(primary, "SELECT reviews FROM rcr_bench.seeded")?;
         let removed = self.shrink(primary, set, found)?;
+        let paused = (set.reviews.saturating_sub(found) > ARCHIVE_EVERY_BATCH_UP_TO)
+            .then(|| ArchivingPaused::on(self, primary))
+            .transpose()?;
         let mut added = 0;
         let mut first = found.min(set.reviews) + 1;
         while first <= set.reviews {
@@ -116,6 +126,11 @@ impl Stack {
         if added + removed > 0 {
             self.sql(primary, "VACUUM (ANALYZE) reviews, subjects, editors")?;
             self.sql(primary, "UPDATE content_state SET version = version + 1")?;
+        }
+        if let Some(paused) = paused {
+            paused.resume()?;
+            println!("  archiving resumed; a full backup of the data set…");
+            self.backup(crate::backups::BackupKind::Full)?;
         }
         let mut standbys: Vec<u16> = layout.replicas.values().copied().collect();
         standbys.extend(layout.standby());
@@ -260,6 +275,60 @@ pub(crate) struct Catalog {
     pub brands: Vec<String>,
     /// Search queries, the most asked first.
     pub queries: Vec<String>,
+}
+
+/// WAL archiving paused on the primary while a large data set is loaded
+/// (`ARCHIVE_EVERY_BATCH_UP_TO`): its segments are recycled unarchived, so
+/// no point in time inside the load can be restored; the full backup
+/// taken after it starts the archive again. Resumed when dropped, on an
+/// error too.
+struct ArchivingPaused<'a> {
+    stack: &'a Stack,
+    port: u16,
+    resumed: bool,
+}
+
+impl<'a> ArchivingPaused<'a> {
+    fn on(stack: &'a Stack, port: u16) -> Result<Self, StackError> {
+        println!("  archiving paused for the load");
+        stack.sql(port, "ALTER SYSTEM SET archive_command = 'true'")?;
+        stack.sql(port, "SELECT pg_reload_conf()")?;
+        Ok(Self {
+            stack,
+            port,
+            resumed: false,
+        })
+    }
+
+    /// The primary's own `archive_command` again, as the stack configures
+    /// it at each start.
+    fn resume(mut self) -> Result<(), StackError> {
+        self.resumed = true;
+        self.restore()
+    }
+
+    fn restore(&self) -> Result<(), StackError> {
+        let data = self.stack.pg_dir(&crate::Component::Primary);
+        let command = self.stack.archive_command(&data)?.replace('\'', "''");
+        self.stack.sql(
+            self.port,
+            &format!("ALTER SYSTEM SET archive_command = '{command}'"),
+        )?;
+        self.stack.sql(self.port, "SELECT pg_reload_conf()")?;
+        Ok(())
+    }
+}
+
+impl Drop for ArchivingPaused<'_> {
+    fn drop(&mut self) {
+        if !self.resumed
+            && let Err(e) = self.restore()
+        {
+            eprintln!(
+                "rcr-local: archiving not resumed ({e}); `make stop` and `make run` restore it"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
