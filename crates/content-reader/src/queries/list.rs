@@ -547,10 +547,11 @@ pub async fn list_reviews(
         // plan is right for all of them and saves planning a statement of
         // a dozen parts for every search (4–8 ms). Sent with the query, in
         // one round trip; it lasts until the transaction ends.
-        let (_, rows) = tokio::try_join!(
+        let (_, rows) = super::together(
             tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan"),
             tx.query(&stmt, &refs),
-        )?;
+        )
+        .await?;
         rows
     } else {
         tx.query(&stmt, &refs).await?

@@ -140,6 +140,31 @@ const SUBJECT_STATS: &str =
 const SUBJECT_FROM: &str = "\
     subjects s JOIN reviews r ON r.subject_id = s.id AND rcr_is_public(r.status, r.publish_at, r.deleted_at)";
 
+/// Two statements sent together in one transaction (one round trip): both
+/// results, or the error that ended the transaction. Once one statement
+/// fails, the other fails with "current transaction is aborted" (25P02);
+/// `try_join!` would report whichever it polled first, and a statement
+/// timeout reported as 25P02 is a 500 instead of a 503.
+pub async fn together<A, B>(
+    a: impl Future<Output = Result<A, tokio_postgres::Error>>,
+    b: impl Future<Output = Result<B, tokio_postgres::Error>>,
+) -> Result<(A, B), tokio_postgres::Error> {
+    let (a, b) = tokio::join!(a, b);
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(a), Err(b)) => Err(the_cause(a, b)),
+    }
+}
+
+/// Of two errors of one transaction, the one that aborted it.
+fn the_cause(a: tokio_postgres::Error, b: tokio_postgres::Error) -> tokio_postgres::Error {
+    let aborted = |e: &tokio_postgres::Error| {
+        e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+    };
+    if aborted(&a) && !aborted(&b) { b } else { a }
+}
+
 /// One public subject by slug.
 pub async fn subject(
     tx: &Transaction<'_>,

@@ -105,7 +105,7 @@ impl Read for ListReviews {
         };
         // Sent together, in one round trip.
         let (page, mut keys) =
-            tokio::try_join!(queries::list_reviews(tx, &self.list, url_base), keys)?;
+            queries::together(queries::list_reviews(tx, &self.list, url_base), keys).await?;
         keys.extend(
             page.items
                 .iter()

@@ -98,10 +98,11 @@ struct ListSubjects {
 
 impl Read for ListSubjects {
     async fn read(&self, tx: &Transaction<'_>, state: &State) -> Result<Content, ReadError> {
-        let (page, mut keys) = tokio::try_join!(
+        let (page, mut keys) = queries::together(
             queries::list_subjects(tx, &self.list),
             queries::catalog_keys(tx, &self.list.filter),
-        )?;
+        )
+        .await?;
         keys.extend(
             page.items
                 .iter()

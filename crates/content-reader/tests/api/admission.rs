@@ -125,3 +125,28 @@ async fn pool_connections_run_with_the_statement_timeout_and_without_jit() {
     };
     assert_eq!(show("statement_timeout").await, expected);
 }
+
+#[actix_web::test]
+async fn statements_sent_together_report_the_error_that_aborted_the_transaction() {
+    let app = spawn_app().await;
+    let mut client = app.db.replica_client().await;
+    // The first statement fails (what a statement timeout does to a page
+    // query); the one sent with it then finds the transaction aborted
+    // (25P02). Whatever order they are polled in, the first's error is
+    // the one reported: a timeout must stay a 503, not become a 500.
+    for _ in 0..20 {
+        let tx = client.transaction().await.expect("transaction");
+        let failed = content_reader::queries::together(
+            tx.query("SELECT 1 / 0", &[]),
+            tx.query("SELECT 1", &[]),
+        )
+        .await
+        .expect_err("division by zero");
+        assert_eq!(
+            failed.code(),
+            Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO),
+            "{failed}"
+        );
+        tx.rollback().await.expect("rolled back");
+    }
+}
