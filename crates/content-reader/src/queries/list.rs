@@ -87,11 +87,21 @@ macro_rules! matches {
     };
 }
 
-/// Whether the whole review matches where `$10` excludes a word (`-word`):
-/// only then may a match in a review's title or opening not be a match of
-/// the whole review.
+/// Whether `$10` excludes a word (`-word`).
+macro_rules! excludes {
+    () => {
+        "(SELECT strpos(websearch_to_tsquery('rcr_simple', $10)::text, '!') > 0)"
+    };
+}
+const EXCLUDES: &str = excludes!();
+
+/// Whether the whole review matches where `$10` excludes a word: only then
+/// may a match in a review's title or opening not be a match of the whole
+/// review.
 const WHOLE: &str = concat!(
-    "(NOT (SELECT strpos(websearch_to_tsquery('rcr_simple', $10)::text, '!') > 0) OR ",
+    "(NOT ",
+    excludes!(),
+    " OR ",
     matches!("search_document"),
     ")"
 );
@@ -196,13 +206,14 @@ impl Tier {
 }
 
 /// How many of the newest reviews (after the cursor, with the other
-/// filters) a search reads for the first three tiers before it turns to
-/// their indexes for older reviews: the square root of the number of
-/// reviews times the page, between 500 and 10,000. Reading that many
-/// costs about as much as fetching the matches a word too rare to fill
-/// the page from them can have among the older reviews.
+/// filters) a search reads for the first three tiers before it walks on
+/// or turns to their indexes for older reviews: the square root of half
+/// the number of reviews times the page, between 500 and 10,000. Half
+/// rather than all of the product took 14 % off the median search at
+/// 100,000 reviews, the tail unchanged (docs/BENCHMARKS.md, "The walk
+/// on").
 const WINDOW: &str = "(SELECT greatest(500, least(10000, \
-    sqrt(greatest(reltuples, 0) * $13)))::int FROM pg_class WHERE oid = 'reviews'::regclass)";
+    sqrt(greatest(reltuples, 0) * $13 / 2)))::int FROM pg_class WHERE oid = 'reviews'::regclass)";
 
 /// The newest/oldest sort key: `published_at` in microseconds since the
 /// epoch (exact in a float8 for this era, and back: the cursor condition
@@ -304,9 +315,10 @@ impl ReviewList {
     /// three vectors it matches (`tier`), and for the tiers after the
     /// cursor's from the newest reviews (`walk_top`). Only when a tier has
     /// too few there and the walk did not reach the oldest review does it
-    /// read its older matches, through its GIN indexes (`<tier>_old`,
-    /// after the walk's last review): a word that common would have filled
-    /// the page, so they are few. The fourth tier, matches in the body
+    /// read on: walking on past the walk (`<tier>_near`) if it found enough
+    /// there for that to be likely to fill the page, then, if still too
+    /// few, through its GIN indexes (`<tier>_old`). The fourth tier,
+    /// matches in the body
     /// alone, reads its GIN indexes, and is read only when the first three
     /// did not fill the page with matches from every review. A tier is read
     /// only while the ones before it have not filled the page (`count(*)
@@ -418,23 +430,49 @@ impl Relevance {
     /// first of the first three tiers it is in, or none.
     fn walk(&mut self, name: &str, after: &str) {
         let (from, base) = (self.from, &self.base);
+        // Without an excluded word a review whose opening does not match
+        // matches in neither its title nor its subject ([`TIERS`]): most
+        // reviews are ruled out by that one test.
         let sql = format!(
             "SELECT r.id, r.published_at,
                     CASE WHEN r.tier IS NOT NULL AND NOT {WHOLE} THEN NULL ELSE r.tier END AS tier
                FROM (SELECT r.id, r.published_at, r.language, r.search_document,
-                            CASE WHEN {} THEN 0 WHEN {} THEN 1 WHEN {} THEN 2 END AS tier
+                            CASE WHEN NOT {EXCLUDES} AND NOT {opening} THEN NULL
+                                 WHEN {} THEN 0 WHEN {} THEN 1 WHEN {opening} THEN 2 END AS tier
                        FROM (SELECT r.id, r.published_at, r.language, r.title_document,
                                     r.heading_document, r.rank_document, r.search_document
                                FROM {from} WHERE {base}{after}
                               {NEWEST} LIMIT (SELECT n FROM window_size)) r) r",
-            TIERS[0].matches, TIERS[1].matches, TIERS[2].matches,
+            TIERS[0].matches,
+            TIERS[1].matches,
+            opening = TIERS[2].matches,
         );
         self.part(name.to_owned(), sql, false);
+        // Where the walk ended and how many it read, for the parts that go
+        // on from there.
+        let end = format!(
+            "SELECT published_at, id, (SELECT count(*) FROM {name}) AS walked
+               FROM {name} ORDER BY published_at, id LIMIT 1"
+        );
+        self.part(format!("{name}_end"), end, false);
     }
 
-    /// Tier `i` of the first three: its reviews in the walk `walked`, then
-    /// (if too few, and the walk stopped at the window) its older matches
-    /// through its indexes.
+    /// Tier `i` of the first three: its reviews in the walk `walked`; then,
+    /// if too few and the walk stopped at the window, its next matches.
+    /// When the walk found at least half as many as are still missing,
+    /// walking on past it is likely to fill the page within the window's
+    /// length again (`<tier>_near`: it stops as soon as it has what the
+    /// page misses, and at twice the window); when not, or if that still
+    /// falls short, its older matches come through its indexes
+    /// (`<tier>_old`, without those the walk on found). A tier found that
+    /// rarely in the window has about as many older matches as the window
+    /// has rows (if the newest reviews are like the others).
+    ///
+    /// Without the walk on, a tier whose matches are rarer among the
+    /// newest reviews than among the older ones (a burst of reviews about
+    /// something else) read every older match of a common word through the
+    /// indexes: 57,773 heap rows, 0.6 s, for `lente` at 1,000,000 reviews
+    /// (docs/BENCHMARKS.md, "The walk on").
     fn walked_tier(&mut self, i: usize, walked: &str) {
         let (name, key, condition) = (TIERS[i].name, TIERS[i].key(), Tier::condition(i));
         let newer = format!(
@@ -444,14 +482,31 @@ impl Relevance {
         );
         self.part(format!("{name}_new"), newer, true);
         let (from, base) = (self.from, &self.base);
+        let walked_on = format!(
+            "(SELECT walked FROM {walked}_end) = (SELECT n FROM window_size)
+                  AND {base}
+                  AND (r.published_at, r.id) < (SELECT published_at, id FROM {walked}_end)"
+        );
+        let near = format!(
+            "SELECT r.id, {key} AS sort_key FROM (
+               SELECT r.id, r.published_at, r.language, r.title_document,
+                      r.heading_document, r.rank_document, r.search_document
+                 FROM {from}
+                WHERE {gate} < $13
+                  AND (SELECT count(*) FROM {name}_new) * 2 >= $13 - ({gate})
+                  AND {walked_on}
+                {NEWEST} LIMIT (SELECT 2 * n FROM window_size)) r
+              WHERE {condition}
+              {NEWEST} LIMIT greatest($13 - ({gate}), 0)",
+            gate = self.so_far(),
+        );
+        self.part(format!("{name}_near"), near, true);
         let older = format!(
             "SELECT r.id, r.sort_key FROM (
                SELECT r.id, r.published_at, {key} AS sort_key FROM {from}
                 WHERE {gate} < $13
-                  AND (SELECT count(*) FROM {walked}) = (SELECT n FROM window_size)
-                  AND {base} AND {condition}
-                  AND (r.published_at, r.id) <
-                      (SELECT published_at, id FROM {walked} ORDER BY published_at, id LIMIT 1)
+                  AND {walked_on} AND {condition}
+                  AND r.id NOT IN (SELECT id FROM {name}_near)
                OFFSET 0) r
               {NEWEST} LIMIT $13",
             gate = self.so_far(),
