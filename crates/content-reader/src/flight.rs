@@ -25,10 +25,18 @@ impl<T> Default for Flights<T> {
     }
 }
 
+/// What a call of [`Flights::run`] got.
+#[derive(Debug)]
+pub struct Shared<T> {
+    pub value: T,
+    /// Whether this call ran the computation (else it joined one).
+    pub led: bool,
+}
+
 impl<T: Clone> Flights<T> {
     /// Runs `compute` unless a computation for `key` is already running, in
     /// which case its result is awaited and shared.
-    pub async fn run<F, Fut>(&self, key: &str, compute: F) -> T
+    pub async fn run<F, Fut>(&self, key: &str, compute: F) -> Shared<T>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
@@ -40,7 +48,14 @@ impl<T: Clone> Flights<T> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             inflight.entry(key.to_owned()).or_default().clone()
         };
-        let value = cell.get_or_init(compute).await.clone();
+        let mut led = false;
+        let value = cell
+            .get_or_init(|| {
+                led = true;
+                compute()
+            })
+            .await
+            .clone();
         // The first finisher removes the flight so that later misses (a new
         // version, an expired entry) compute afresh.
         let mut inflight = self
@@ -53,7 +68,7 @@ impl<T: Clone> Flights<T> {
         {
             inflight.remove(key);
         }
-        value
+        Shared { value, led }
     }
 }
 
@@ -81,16 +96,20 @@ mod tests {
                     .await
             }));
         }
+        let mut leaders = 0;
         for handle in handles {
-            assert_eq!(handle.await.expect("joined"), 42);
+            let shared = handle.await.expect("joined");
+            assert_eq!(shared.value, 42);
+            leaders += usize::from(shared.led);
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(leaders, 1);
     }
 
     #[tokio::test]
     async fn a_finished_flight_does_not_answer_later_calls() {
         let flights = Flights::<usize>::default();
-        assert_eq!(flights.run("k", || async { 1 }).await, 1);
-        assert_eq!(flights.run("k", || async { 2 }).await, 2);
+        assert_eq!(flights.run("k", || async { 1 }).await.value, 1);
+        assert_eq!(flights.run("k", || async { 2 }).await.value, 2);
     }
 }

@@ -120,12 +120,13 @@ pub struct RouterMetrics {
     pub lag_seconds: GaugeVec,
     pub node_up: IntGaugeVec,
     pub fallbacks: IntCounterVec,
-    /// The content version up to which the change feed is applied.
-    pub feed_applied: IntGauge,
 }
 
 impl RouterMetrics {
-    pub fn new(metrics: &platform::metrics::Metrics) -> Self {
+    /// The router's metrics, and `rcr_feed_version_applied`: the version
+    /// up to which `invalidation` has applied the change feed, read from
+    /// it at each scrape.
+    pub fn new(metrics: &platform::metrics::Metrics, invalidation: &Arc<Invalidation>) -> Self {
         let lag_seconds = GaugeVec::new(
             Opts::new("replica_lag_seconds", "Replication lag per node"),
             &["node"],
@@ -153,11 +154,16 @@ impl RouterMetrics {
         metrics.register(Box::new(node_up.clone()));
         metrics.register(Box::new(fallbacks.clone()));
         metrics.register(Box::new(feed_applied.clone()));
+        let invalidation = invalidation.clone();
+        metrics.on_scrape(move || {
+            if let Some(version) = invalidation.seen() {
+                feed_applied.set(version);
+            }
+        });
         Self {
             lag_seconds,
             node_up,
             fallbacks,
-            feed_applied,
         }
     }
 }
@@ -381,11 +387,7 @@ impl Router {
             };
             *lock(&self.feed_failing_since) = None;
             let target = poll.version;
-            let applied = self.invalidation.apply(poll, FEED_PAGE);
-            if let Applied::UpTo(version) | Applied::Reset(version) = applied {
-                self.metrics.feed_applied.set(version);
-            }
-            match applied {
+            match self.invalidation.apply(poll, FEED_PAGE) {
                 Applied::UpTo(v) if v < target => {}
                 Applied::Reset(version) => {
                     tracing::info!(node = %node.label, content.version = version, "cache_reset");
@@ -414,7 +416,6 @@ impl Router {
             changes: Vec::new(),
         };
         if let Applied::Reset(version) = self.invalidation.apply(behind, FEED_PAGE) {
-            self.metrics.feed_applied.set(version);
             tracing::warn!(node = %node.label, content.version = version, reason = "feed unreadable", "cache_reset");
         }
     }

@@ -97,15 +97,20 @@ pub(crate) async fn serve(
 /// shows was applied (the entry fails the same check as a cached one)
 /// reads again, in a flight of the requests that saw at least the same
 /// changes; a change elsewhere (another page, another test's write)
-/// splits no flight.
+/// splits no flight. The request that started the read keeps it: the read
+/// began after the request did.
 async fn shared_fetch(state: &State, key: &str, read: &impl Read) -> Result<Arc<Entry>, ReadError> {
-    let entry = state
+    let first = state
         .flights
         .run(key, || fetch(state, key, read, None))
-        .await?;
+        .await;
+    let entry = first.value?;
     let invalidation = state.router.invalidation();
     // Before the first poll nothing checks fresh: serve what was read.
-    if invalidation.seen().is_none() || invalidation.check(entry.version, &entry.keys).is_ok() {
+    if first.led
+        || invalidation.seen().is_none()
+        || invalidation.check(entry.version, &entry.keys).is_ok()
+    {
         return Ok(entry);
     }
     // Every request in this flight read `seen` after the change was
@@ -115,6 +120,7 @@ async fn shared_fetch(state: &State, key: &str, read: &impl Read) -> Result<Arc<
         .flights
         .run(&format!("{seen}@{key}"), || fetch(state, key, read, None))
         .await
+        .value
 }
 
 /// The WAL position an `X-Consistency-Token` asks for, if the request

@@ -156,8 +156,8 @@ fn router(
         replicas,
         primary,
         settings.routing.clone(),
-        invalidation,
-        RouterMetrics::new(metrics),
+        invalidation.clone(),
+        RouterMetrics::new(metrics, &invalidation),
     )))
 }
 
