@@ -9,6 +9,7 @@ mod cache;
 mod catalog;
 mod compression;
 mod consistency;
+mod db;
 mod detail;
 mod embargo;
 mod feed;
