@@ -187,7 +187,7 @@ fn wrk(
     let mut cmd = Command::new("taskset");
     cmd.args([
         "-c",
-        "1",
+        LOAD_CORE,
         "wrk",
         "-t",
         "1",
@@ -262,6 +262,21 @@ fn row_of(line: &str) -> Result<Row, StackError> {
         statuses,
         requests: v["requests"].as_u64().unwrap_or(0),
     })
+}
+
+/// The core the load generator runs on (the system under test has core 0).
+const LOAD_CORE: &str = "1";
+
+/// Pins the calling thread to `cpu`: the bench's own threads that send
+/// requests beside wrk (mixed traffic's writer and probe) run on the load
+/// generator's core, not on the system under test's.
+fn pin_this_thread(cpu: &str) {
+    // "/proc/thread-self" links to "<pid>/task/<tid>".
+    if let Ok(link) = std::fs::read_link("/proc/thread-self")
+        && let Some(tid) = link.file_name().and_then(|t| t.to_str())
+    {
+        let _ = Command::new("taskset").args(["-pc", cpu, tid]).output();
+    }
 }
 
 /// Pins a process, its threads and its descendants to `cpu`.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{BenchOptions, Row, Scenario, Targets, base, crowd};
+use super::{BenchOptions, LOAD_CORE, Row, Scenario, Targets, base, crowd, pin_this_thread};
 use crate::http;
 use crate::process::StackError;
 use crate::seeding::Catalog;
@@ -306,6 +306,7 @@ fn alongside<T>(
 /// Until `stop`: one request at a time through the gateway, drawn as
 /// `mixed.lua` draws them, each timed and filed by its `X-Served-From`.
 fn probe(gateway: u16, inputs: &Inputs, stop: &AtomicBool) -> Probe {
+    pin_this_thread(LOAD_CORE);
     let mut probe = Probe::default();
     while !stop.load(Ordering::Relaxed) {
         let path = draw(inputs);
@@ -344,6 +345,7 @@ fn draw(inputs: &Inputs) -> String {
 /// then a new review, in turn — and the readers' lookups in each quarter
 /// second after it.
 fn write_every_second(gateway: u16, inputs: &Inputs, stop: &AtomicBool) -> Writes {
+    pin_this_thread(LOAD_CORE);
     let mut writes = Writes::default();
     let mut n: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
