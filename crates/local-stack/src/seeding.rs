@@ -5,7 +5,7 @@
 //! out on every machine and a bigger one continues a smaller one.
 //!
 //! What has been seeded is recorded in the database (`rcr_bench.seeded`),
-//! so a run tops up only what is missing (or deletes the oldest reviews
+//! so a run tops up only what is missing (or makes the data set again
 //! when fewer are asked for), and the replicas are waited for until they
 //! have replayed all of it: nothing is measured on a replica still
 //! catching up.
@@ -65,8 +65,8 @@ pub struct Seeded {
     pub found: u64,
     /// Reviews added.
     pub added: u64,
-    /// Reviews removed: the generator's when fewer were asked for, and
-    /// those earlier runs wrote.
+    /// Reviews removed: those earlier runs wrote, and the generator's when
+    /// fewer were asked for (the set is then made again).
     pub removed: u64,
     /// Time spent seeding (including the replicas' replay).
     pub elapsed: Duration,
@@ -107,12 +107,12 @@ impl Stack {
         let primary = layout.primary;
         self.seed_file(primary, "prepare.sql", set)?;
         let found: u64 = self.number(primary, "SELECT reviews FROM rcr_bench.seeded")?;
-        let removed = self.shrink(primary, set, found)?;
-        let paused = (set.reviews.saturating_sub(found) > ARCHIVE_EVERY_BATCH_UP_TO)
+        let (kept, removed) = self.shrink(primary, set, found)?;
+        let paused = (set.reviews.saturating_sub(kept) > ARCHIVE_EVERY_BATCH_UP_TO)
             .then(|| ArchivingPaused::on(self, primary))
             .transpose()?;
         let mut added = 0;
-        let mut first = found.min(set.reviews) + 1;
+        let mut first = kept + 1;
         while first <= set.reviews {
             let last = (first + BATCH - 1).min(set.reviews);
             let batch = Instant::now();
@@ -184,36 +184,44 @@ impl Stack {
         process::run(&mut psql, "seeding (reviews.sql)").map(drop)
     }
 
-    /// Removes every review that is not in the data set `set`, and says
-    /// how many: the generator's beyond the newest `set.reviews` (review
-    /// n is the n-th newest), and those earlier runs wrote themselves
-    /// (`POST /reviews`, mixed traffic). Left in place, the latter pile up
-    /// run after run as the newest reviews, with text unlike the data
-    /// set's, and change what the next run measures (a search first reads
-    /// the newest reviews: docs/BENCHMARKS.md, "The walk on").
-    fn shrink(&self, port: u16, set: DataSet, found: u64) -> Result<u64, StackError> {
+    /// Removes every review that is not in the data set `set`: those
+    /// earlier runs wrote themselves (`POST /reviews`, mixed traffic), and,
+    /// when fewer reviews are asked for than `found`, the generator's too,
+    /// so that the set is made again from its first review (the first n
+    /// reviews of a bigger set are not the set of n: their subjects are
+    /// drawn from the bigger catalog, and a smaller set's pages would name
+    /// subjects left without reviews). How many of the generator's are
+    /// kept, and how many reviews were removed.
+    ///
+    /// Left in place, the reviews the bench wrote pile up run after run as
+    /// the newest, with text unlike the data set's, and change what the
+    /// next run measures (a search first reads the newest reviews:
+    /// docs/BENCHMARKS.md, "The walk on").
+    fn shrink(&self, port: u16, set: DataSet, found: u64) -> Result<(u64, u64), StackError> {
         const GENERATED: &str = "slug ~ '^bench-[0-9]+$'";
         let written = self.number(
             port,
             &format!("SELECT count(*) FROM reviews WHERE NOT {GENERATED}"),
         )?;
-        let surplus = found.saturating_sub(set.reviews);
-        if written + surplus == 0 {
-            return Ok(0);
+        let kept = if found > set.reviews { 0 } else { found };
+        if written == 0 && kept == found {
+            return Ok((kept, 0));
         }
+        let which = if kept == found {
+            format!("NOT {GENERATED}")
+        } else {
+            "true".to_owned()
+        };
         self.sql(
             port,
             &format!(
                 "BEGIN; \
-                 DELETE FROM reviews WHERE CASE WHEN {GENERATED} \
-                   THEN substr(slug, 7)::bigint > {reviews} ELSE true END; \
-                 UPDATE rcr_bench.seeded SET reviews = least(reviews, {reviews}), \
-                   updated_at = now(); \
-                 COMMIT",
-                reviews = set.reviews
+                 DELETE FROM reviews WHERE {which}; \
+                 UPDATE rcr_bench.seeded SET reviews = {kept}, updated_at = now(); \
+                 COMMIT"
             ),
         )?;
-        Ok(written + surplus)
+        Ok((kept, written + found - kept))
     }
 
     /// A single number `sql` answers.
