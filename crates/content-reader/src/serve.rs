@@ -397,7 +397,10 @@ fn public_cache_control(state: &State, entry: &Entry) -> HeaderValue {
     let Some(release_ms) = entry.release_ms else {
         return state.public_cache_control.clone();
     };
-    let left_s = u64::try_from((release_ms - now_ms()) / 1000).unwrap_or(0);
+    // `now_ms` is truncated to the millisecond: up to 1 ms later than it
+    // says, so a release exactly whole seconds away by it is less than
+    // that away in truth.
+    let left_s = u64::try_from((release_ms - now_ms() - 1) / 1000).unwrap_or(0);
     if left_s >= c.max_age_s + c.stale_while_revalidate_s {
         return state.public_cache_control.clone();
     }
