@@ -164,13 +164,14 @@ const TIERS: [Tier; 4] = [
 const TIER_SHIFT: i64 = 1 << 52;
 
 impl Tier {
-    /// The reviews of tier `i`: its vector matches, the one before does
-    /// not (nor then those before that), and the whole review matches.
+    /// The reviews of tier `i`: its vector matches, none before it does,
+    /// and the whole review matches. Each earlier vector is tested: with an
+    /// excluded word under `or` (`word or -final`) a title may match where
+    /// the opening does not, so not matching the tier just before does not
+    /// rule out the ones before that.
     fn condition(i: usize) -> String {
         let mut parts = vec![TIERS[i].matches.to_owned()];
-        if let Some(before) = i.checked_sub(1) {
-            parts.push(format!("NOT {}", TIERS[before].matches));
-        }
+        parts.extend(TIERS[..i].iter().map(|t| format!("NOT {}", t.matches)));
         if i + 1 < TIERS.len() {
             parts.push(WHOLE.to_owned());
         }

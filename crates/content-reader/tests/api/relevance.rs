@@ -347,3 +347,35 @@ async fn relevance_reads_past_its_window_in_every_tier() {
     assert_eq!(found.len(), expected.len());
     assert_eq!(found, expected);
 }
+
+#[actix_web::test]
+async fn a_title_that_matches_through_an_excluded_word_is_in_the_title_tier() {
+    // `word or -final` matches a title without "final". The older review's
+    // opening has "final" and not the word, so it does not match there,
+    // yet its title does and the whole review does (the word is deep in
+    // its body): it belongs in the title tier, before the newer review,
+    // whose title has "final" and which matches in its body alone.
+    let app = spawn_app().await;
+    let word = crate::helpers::unique_word("zorb");
+    let brand = crate::helpers::unique_word("brand");
+    let filler = "word ".repeat(120);
+    let mut ids = Vec::new();
+    for (model, title) in [("T", "Plain review"), ("B", "The final cut")] {
+        let answer = app
+            .publish(&json!({
+                "subject": { "kind": "camera", "brand": brand, "model": model },
+                "title": title,
+                "body": format!("The final opening. {filler} {word} at the end."),
+                "language": "en",
+            }))
+            .await;
+        ids.push(answer.body["id"].as_i64().expect("id"));
+    }
+    app.wait_listed(ids[1]).await;
+    let q = crate::params::encode(&format!("{word} or -final"));
+    let answer = app
+        .get(&format!("/content?q={q}&brand={brand}&limit=10"))
+        .await;
+    assert_eq!(answer.status.as_u16(), 200, "{:?}", answer.body);
+    assert_eq!(answer.ids(), ids);
+}
