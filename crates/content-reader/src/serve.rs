@@ -385,6 +385,13 @@ fn answer(
     .body(variant.body.clone())
 }
 
+/// The whole seconds certainly left before `release_ms`, `now_ms` being
+/// the clock truncated to the millisecond (so up to 1 ms later than it
+/// says): a release exactly two seconds away by it is less in truth.
+fn whole_seconds_until(release_ms: i64, now_ms: i64) -> u64 {
+    u64::try_from((release_ms - now_ms - 1) / 1000).unwrap_or(0)
+}
+
 /// `Cache-Control` of a public answer: the configured one, unless a
 /// release lapses sooner than a client could keep the answer — then
 /// `max-age` and `stale-while-revalidate` together end at the release,
@@ -397,10 +404,7 @@ fn public_cache_control(state: &State, entry: &Entry) -> HeaderValue {
     let Some(release_ms) = entry.release_ms else {
         return state.public_cache_control.clone();
     };
-    // `now_ms` is truncated to the millisecond: up to 1 ms later than it
-    // says, so a release exactly whole seconds away by it is less than
-    // that away in truth.
-    let left_s = u64::try_from((release_ms - now_ms() - 1) / 1000).unwrap_or(0);
+    let left_s = whole_seconds_until(release_ms, now_ms());
     if left_s >= c.max_age_s + c.stale_while_revalidate_s {
         return state.public_cache_control.clone();
     }
@@ -426,4 +430,19 @@ fn client_has(req: &HttpRequest, entry: &Entry) -> bool {
             let tag = t.strip_prefix("W/").unwrap_or(t).as_bytes();
             t == "*" || entry.variants().any(|(_, v)| v.etag.as_bytes() == tag)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_seconds_until;
+
+    #[test]
+    fn the_seconds_left_before_a_release_never_outlast_it() {
+        // Two seconds by a clock up to 1 ms behind: less than two in truth.
+        assert_eq!(whole_seconds_until(10_000, 8_000), 1);
+        assert_eq!(whole_seconds_until(10_000, 7_999), 2);
+        assert_eq!(whole_seconds_until(10_000, 9_999), 0);
+        // Past the release.
+        assert_eq!(whole_seconds_until(10_000, 12_000), 0);
+    }
 }

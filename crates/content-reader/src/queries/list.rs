@@ -402,6 +402,10 @@ struct Relevance {
     found: Vec<String>,
 }
 
+/// The columns a walk reads of each review: those its tiers match on.
+const WALKED: &str = "r.id, r.published_at, r.language, r.title_document, \
+    r.heading_document, r.rank_document, r.search_document";
+
 /// Newest first, as every tier is.
 const NEWEST: &str = "ORDER BY r.published_at DESC, r.id DESC";
 
@@ -440,9 +444,7 @@ impl Relevance {
                FROM (SELECT r.id, r.published_at, r.language, r.search_document,
                             CASE WHEN NOT {EXCLUDES} AND NOT {opening} THEN NULL
                                  WHEN {} THEN 0 WHEN {} THEN 1 WHEN {opening} THEN 2 END AS tier
-                       FROM (SELECT r.id, r.published_at, r.language, r.title_document,
-                                    r.heading_document, r.rank_document, r.search_document
-                               FROM {from} WHERE {base}{after}
+                       FROM (SELECT {WALKED} FROM {from} WHERE {base}{after}
                               {NEWEST} LIMIT (SELECT n FROM window_size)) r) r",
             TIERS[0].matches,
             TIERS[1].matches,
@@ -490,9 +492,7 @@ impl Relevance {
         );
         let near = format!(
             "SELECT r.id, {key} AS sort_key FROM (
-               SELECT r.id, r.published_at, r.language, r.title_document,
-                      r.heading_document, r.rank_document, r.search_document
-                 FROM {from}
+               SELECT {WALKED} FROM {from}
                 WHERE {gate} < $13
                   AND (SELECT count(*) FROM {name}_new) * 2 >= $13 - ({gate})
                   AND {walked_on}
