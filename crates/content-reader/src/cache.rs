@@ -48,10 +48,26 @@ pub struct Variant {
     pub body: Bytes,
 }
 
-/// One cached answer: the identity body and, for bodies of
-/// [`MIN_COMPRESSED_BYTES`](crate::encoding::MIN_COMPRESSED_BYTES) or more,
-/// the same body compressed once, when it was read (SPEC §10.1). Its
-/// header values are built once too, so that a hit copies no text.
+/// One coding's body in an entry (SPEC §10.1): compressed the first time
+/// a request asks for that coding, then kept with the entry. A search
+/// page is mostly read once, by one client: compressing it into every
+/// coding when it was read cost the reader about 40 % of its CPU per
+/// search (docs/BENCHMARKS.md, "One coding per miss").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Compressed {
+    /// No request has asked for this coding yet.
+    #[default]
+    Unmade,
+    /// Made and no smaller than identity, or the body is under
+    /// [`MIN_COMPRESSED_BYTES`](crate::encoding::MIN_COMPRESSED_BYTES):
+    /// identity serves instead.
+    NotSmaller,
+    Made(Variant),
+}
+
+/// One cached answer: the identity body and the same body in each
+/// compressed coding a request has asked for ([`Compressed`]). Its header
+/// values are built once too, so that a hit copies no text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// `content_state.version` of the snapshot it was read from.
@@ -72,24 +88,54 @@ pub struct Entry {
     /// Where the data was read (`replica:<name>` or `primary`).
     pub source: HeaderValue,
     pub identity: Variant,
-    /// Present only where smaller than identity.
-    pub br: Option<Variant>,
-    pub gzip: Option<Variant>,
+    pub br: Compressed,
+    pub gzip: Compressed,
 }
 
 /// The first byte of an entry as Redis holds it. Bump it when the layout
 /// changes: the key carries it too, so a reader never meets an entry of
 /// another layout, and the byte guards the decoding besides.
-const FORMAT: u8 = 3;
+const FORMAT: u8 = 4;
 
 impl Entry {
     /// The stored body in `coding`, if the entry has it.
     pub fn variant(&self, coding: Coding) -> Option<&Variant> {
-        match coding {
-            Coding::Identity => Some(&self.identity),
-            Coding::Br => self.br.as_ref(),
-            Coding::Gzip => self.gzip.as_ref(),
+        match self.compressed(coding) {
+            None => Some(&self.identity),
+            Some(Compressed::Made(variant)) => Some(variant),
+            Some(_) => None,
         }
+    }
+
+    /// A compressed coding's body; `None` for identity.
+    fn compressed(&self, coding: Coding) -> Option<&Compressed> {
+        match coding {
+            Coding::Identity => None,
+            Coding::Br => Some(&self.br),
+            Coding::Gzip => Some(&self.gzip),
+        }
+    }
+
+    /// Whether a request for `coding` can get it: identity always, a
+    /// compressed coding unless it was found no smaller.
+    pub fn may_have(&self, coding: Coding) -> bool {
+        !matches!(self.compressed(coding), Some(Compressed::NotSmaller))
+    }
+
+    /// Whether `coding` is still to be compressed.
+    pub fn unmade(&self, coding: Coding) -> bool {
+        matches!(self.compressed(coding), Some(Compressed::Unmade))
+    }
+
+    /// The same entry with `compressed` as `coding`'s body.
+    pub fn with(&self, coding: Coding, compressed: Compressed) -> Self {
+        let mut entry = self.clone();
+        match coding {
+            Coding::Identity => {}
+            Coding::Br => entry.br = compressed,
+            Coding::Gzip => entry.gzip = compressed,
+        }
+        entry
     }
 
     /// Every stored body with its coding, identity first.
@@ -99,8 +145,9 @@ impl Entry {
             .filter_map(|coding| self.variant(coding).map(|v| (coding, v)))
     }
 
-    /// Redis value: the format byte, a small length-prefixed header, then
-    /// each variant (its coding, `ETag` and body).
+    /// Redis value: the format byte, a small length-prefixed header, the
+    /// codings found no smaller (one bit each, by their tag), then each
+    /// variant (its coding, `ETag` and body).
     fn encode(&self) -> Vec<u8> {
         let bodies: usize = self.variants().map(|(_, v)| v.body.len() + 64).sum();
         let mut out = Vec::with_capacity(bodies + 64);
@@ -112,6 +159,11 @@ impl Entry {
         for text in [&self.surrogate_keys, &self.source] {
             put_short(&mut out, text.as_bytes());
         }
+        let not_smaller = [Coding::Br, Coding::Gzip]
+            .into_iter()
+            .filter(|&c| self.compressed(c) == Some(&Compressed::NotSmaller))
+            .fold(0u8, |mask, c| mask | 1 << coding_tag(c));
+        out.push(not_smaller);
         for (coding, variant) in self.variants() {
             out.push(coding_tag(coding));
             put_short(&mut out, variant.etag.as_bytes());
@@ -134,6 +186,7 @@ impl Entry {
         let surrogate_keys = input.header_value()?;
         let keys = SurrogateKeys::parse(surrogate_keys.to_str().ok()?).ok()?;
         let source = input.header_value()?;
+        let not_smaller = input.take(1)?[0];
         let (mut identity, mut br, mut gzip) = (None, None, None);
         while input.at < bytes.len() {
             let slot = match input.take(1)? {
@@ -156,9 +209,19 @@ impl Entry {
             surrogate_keys,
             source,
             identity: identity?,
-            br,
-            gzip,
+            br: compressed(br, not_smaller, Coding::Br),
+            gzip: compressed(gzip, not_smaller, Coding::Gzip),
         })
+    }
+}
+
+/// A coding's body as decoded: the variant if stored, else whether the
+/// mask of codings found no smaller names it.
+fn compressed(variant: Option<Variant>, not_smaller: u8, coding: Coding) -> Compressed {
+    match variant {
+        Some(variant) => Compressed::Made(variant),
+        None if not_smaller & 1 << coding_tag(coding) != 0 => Compressed::NotSmaller,
+        None => Compressed::Unmade,
     }
 }
 
@@ -236,6 +299,9 @@ pub struct CacheMetrics {
     /// one of its keys), `reset` (older than a feed gap or the first
     /// poll), `expired` (its TTL, or an embargo that lapsed).
     pub invalidated: IntCounterVec,
+    /// Bodies compressed, by coding: an entry's once per coding a request
+    /// asked for.
+    pub compressions: IntCounterVec,
 }
 
 impl CacheMetrics {
@@ -261,13 +327,22 @@ impl CacheMetrics {
             &["reason"],
         )
         .expect("valid metric");
-        metrics.register(Box::new(lookups.clone()));
-        metrics.register(Box::new(redis_errors.clone()));
-        metrics.register(Box::new(invalidated.clone()));
+        let compressions = IntCounterVec::new(
+            Opts::new(
+                "cache_compressions_total",
+                "Cached bodies compressed, by coding: once per entry and coding asked for",
+            ),
+            &["coding"],
+        )
+        .expect("valid metric");
+        for metric in [&lookups, &redis_errors, &invalidated, &compressions] {
+            metrics.register(Box::new(metric.clone()));
+        }
         Self {
             lookups,
             redis_errors,
             invalidated,
+            compressions,
         }
     }
 }
@@ -514,8 +589,8 @@ mod tests {
             surrogate_keys: HeaderValue::from_static("list"),
             source: HeaderValue::from_static("replica:sa-1"),
             identity: variant("\"e\"", b"{}"),
-            br: None,
-            gzip: None,
+            br: Compressed::NotSmaller,
+            gzip: Compressed::NotSmaller,
         })
     }
 
@@ -553,25 +628,36 @@ mod tests {
             surrogate_keys: HeaderValue::from_static("review:1 subject:x list"),
             source: HeaderValue::from_static("replica:sa-1"),
             identity: variant("\"abc\"", b"{\"data\":[]}"),
-            br: Some(variant("\"def-br\"", b"\x0b\x05")),
-            gzip: Some(variant("\"123-gzip\"", b"\x1f\x8b")),
+            br: Compressed::Made(variant("\"def-br\"", b"\x0b\x05")),
+            gzip: Compressed::Made(variant("\"123-gzip\"", b"\x1f\x8b")),
         };
         assert_eq!(Entry::decode(&entry.encode()), Some(entry.clone()));
-        let identity_only = Entry {
-            br: None,
-            gzip: None,
-            release_ms: None,
-            ..entry
-        };
-        assert_eq!(Entry::decode(&identity_only.encode()), Some(identity_only));
+        // Each coding in each of its states, identity without a release.
+        for (br, gzip) in [
+            (Compressed::Unmade, Compressed::Unmade),
+            (Compressed::NotSmaller, Compressed::Unmade),
+            (Compressed::Unmade, Compressed::NotSmaller),
+            (entry.br.clone(), Compressed::NotSmaller),
+        ] {
+            let other = Entry {
+                br,
+                gzip,
+                release_ms: None,
+                ..entry.clone()
+            };
+            assert_eq!(Entry::decode(&other.encode()), Some(other));
+        }
     }
 
     #[test]
     fn an_entry_of_another_layout_is_ignored_not_misread() {
         let mut bytes = entry_at(3).encode();
-        // The layout before per-key entries.
-        bytes[0] = 2;
-        assert_eq!(Entry::decode(&bytes), None);
+        // The layouts before per-key entries and before codings made on
+        // request.
+        for earlier in [2, 3] {
+            bytes[0] = earlier;
+            assert_eq!(Entry::decode(&bytes), None);
+        }
         // A variant without identity, or cut short, is no entry either.
         let mut no_identity = entry_at(3).encode();
         let at = no_identity.len() - (1 + 2 + 3 + 4 + 2);
@@ -655,8 +741,8 @@ mod tests {
     fn the_memory_budget_counts_the_compressed_variants_too() {
         let plain = entry_at(1);
         let with_variants = Entry {
-            br: Some(variant("\"b-br\"", &[0; 300])),
-            gzip: Some(variant("\"g-gzip\"", &[0; 400])),
+            br: Compressed::Made(variant("\"b-br\"", &[0; 300])),
+            gzip: Compressed::Made(variant("\"g-gzip\"", &[0; 400])),
             ..(*plain).clone()
         };
         assert_eq!(

@@ -1,9 +1,10 @@
 //! Content codings (SPEC §10.1): which one a request gets, and the
 //! compressed variants a cache entry stores beside its identity body.
 //!
-//! An entry is compressed once, when it is read from the database; a hit
-//! only chooses among stored bytes. Choosing reads `Accept-Encoding` as
-//! RFC 9110 §12.5.3 describes it:
+//! An entry is compressed into a coding once, when a request first asks
+//! for it (the miss, for the coding its request prefers); a later request
+//! for the same coding only chooses among stored bytes. Choosing reads
+//! `Accept-Encoding` as RFC 9110 §12.5.3 describes it:
 //! - each coding the request names carries a weight (`q`, 0 to 1, three
 //!   decimals at most; 1 when absent); `*` gives its weight to every coding
 //!   not named; `x-gzip` is `gzip`; a coding named twice keeps its lower
@@ -27,8 +28,9 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 /// coding's own framing and the CPU spent outweigh the bytes saved.
 pub const MIN_COMPRESSED_BYTES: usize = 1024;
 
-/// Brotli quality for stored variants. Every entry is compressed on the
-/// miss path (a search pays for a page that may be read once), so the
+/// Brotli quality for stored variants. A coding is compressed on the path
+/// of the request that first asks for it (a search pays for a page that
+/// may be read once), so the
 /// level is the cheapest that keeps nearly all of brotli's gain. Measured
 /// with callgrind on the bench's pages (instructions per compression,
 /// bytes): the 16 KB first list page 2.0 M / 1,871 B at 4 against 3.4 M /

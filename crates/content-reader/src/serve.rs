@@ -1,13 +1,12 @@
 //! The one request path every route shares (ARCHITECTURE.md walkthrough 5):
 //! cache lookup (memory, then Redis) → single-flight miss → a database
 //! permit (`crate::admission`) → a snapshot read on the node the router
-//! picks → the entry, compressed once (`crate::encoding`) → the
-//! conditional answer in the coding the request prefers, with its caching
-//! headers. A route says only what it reads ([`Read`]) and under which
+//! picks → the entry, compressed into the coding the request prefers
+//! (`crate::encoding`; any other coding when a request first asks for it)
+//! → the conditional answer in that coding, with its caching headers. A route says only what it reads ([`Read`]) and under which
 //! cache key.
 
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -19,8 +18,8 @@ use platform::surrogate::SurrogateKeys;
 use sha2::{Digest, Sha256};
 use tokio_postgres::IsolationLevel;
 
-use crate::cache::{Entry, Variant, now_ms};
-use crate::encoding::{AcceptEncoding, Coding};
+use crate::cache::{Compressed, Entry, Variant, now_ms};
+use crate::encoding::{AcceptEncoding, Coding, MIN_COMPRESSED_BYTES};
 use crate::error::{ReadError, X_SERVED_FROM};
 use crate::router::{NoNode, Node};
 use crate::startup::State;
@@ -81,15 +80,56 @@ pub(crate) async fn serve(
     if let Some(entry) = state.cache.get(&key).await
         && min_lsn.is_none_or(|lsn| entry.lsn >= lsn)
     {
+        let entry = in_its_coding(req, state, &key, entry).await?;
         let from_cache = HeaderValue::from_static("cache");
         return Ok(answer(req, state, &entry, &from_cache, private));
     }
+    // The coding the request would get if the entry had every one: the
+    // one a miss compresses into.
+    let wanted = AcceptEncoding::negotiate(req.headers(), |_| true);
     let entry = match min_lsn {
         // Read-your-writes: never shared, never from an older entry.
-        Some(lsn) => fetch(state, &key, &read, Some(lsn)).await?,
-        None => shared_fetch(state, &key, &read).await?,
+        Some(lsn) => fetch(state, &key, &read, Some(lsn), wanted).await?,
+        None => shared_fetch(state, &key, &read, wanted).await?,
     };
+    let entry = in_its_coding(req, state, &key, entry).await?;
     Ok(answer(req, state, &entry, &entry.source, private))
+}
+
+/// `entry` with the coding `req` prefers compressed, if no request had
+/// asked for it before (a hit, or a request that joined another's miss),
+/// and with each coding whose tag its `If-None-Match` holds (a client
+/// that kept one variant and now asks for another is owed its 304 as
+/// well): stored again, in memory and Redis, for the requests that
+/// follow. A coding found no smaller leaves the choice to the next one
+/// the request accepts, identity last.
+async fn in_its_coding(
+    req: &HttpRequest,
+    state: &State,
+    key: &str,
+    mut entry: Arc<Entry>,
+) -> Result<Arc<Entry>, ReadError> {
+    loop {
+        let preferred = AcceptEncoding::negotiate(req.headers(), |c| entry.may_have(c));
+        let Some(coding) = std::iter::once(preferred)
+            .chain(tagged_codings(req))
+            .find(|&c| entry.unmade(c))
+        else {
+            return Ok(entry);
+        };
+        let body = compress(state, coding, &entry.identity.body)?;
+        entry = Arc::new(entry.with(coding, body));
+        state.cache.put(key, entry.clone()).await;
+    }
+}
+
+/// The compressed codings a tag in `req`'s `If-None-Match` names
+/// (`"…-br"`, `"…-gzip"`).
+fn tagged_codings(req: &HttpRequest) -> impl Iterator<Item = Coding> + '_ {
+    [Coding::Br, Coding::Gzip].into_iter().filter(|coding| {
+        let suffix = format!("-{}\"", coding.token());
+        if_none_match(req).any(|tag| tag.ends_with(&suffix))
+    })
 }
 
 /// Reads `key` once for every concurrent miss (single flight). A request
@@ -99,10 +139,15 @@ pub(crate) async fn serve(
 /// changes; a change elsewhere (another page, another test's write)
 /// splits no flight. The request that started the read keeps it: the read
 /// began after the request did.
-async fn shared_fetch(state: &State, key: &str, read: &impl Read) -> Result<Arc<Entry>, ReadError> {
+async fn shared_fetch(
+    state: &State,
+    key: &str,
+    read: &impl Read,
+    wanted: Coding,
+) -> Result<Arc<Entry>, ReadError> {
     let first = state
         .flights
-        .run(key, || fetch(state, key, read, None))
+        .run(key, || fetch(state, key, read, None, wanted))
         .await;
     let entry = first.value?;
     let invalidation = state.router.invalidation();
@@ -118,7 +163,9 @@ async fn shared_fetch(state: &State, key: &str, read: &impl Read) -> Result<Arc<
     let seen = invalidation.seen().unwrap_or(-1);
     state
         .flights
-        .run(&format!("{seen}@{key}"), || fetch(state, key, read, None))
+        .run(&format!("{seen}@{key}"), || {
+            fetch(state, key, read, None, wanted)
+        })
         .await
         .value
 }
@@ -138,13 +185,15 @@ fn consistency_lsn(req: &HttpRequest, state: &State) -> Result<Option<u64>, Read
 
 /// Reads on a node the router picks — holding one of the reader's
 /// database permits (`crate::admission`) — and keeps the entry in the
-/// cache. The entry's compressed variants are made after the permit is
-/// given back: they cost the reader's CPU, not the database's.
+/// cache, compressed into the `wanted` coding only. That is done after
+/// the permit is given back: it costs the reader's CPU, not the
+/// database's.
 async fn fetch(
     state: &State,
     key: &str,
     read: &impl Read,
     min_lsn: Option<u64>,
+    wanted: Coding,
 ) -> Result<Arc<Entry>, ReadError> {
     let node = match min_lsn {
         Some(lsn) => state.router.choose_at_least(lsn).await,
@@ -155,9 +204,10 @@ async fn fetch(
     let (node, snapshot) = read_retrying(state, node, read, min_lsn).await;
     drop(permit);
     let entry = Arc::new(entry_of(
+        state,
         snapshot.map_err(|err| on_node(&node, err))?,
         &node,
-        state.cache.ttl(),
+        wanted,
     )?);
     state.cache.put(key, entry.clone()).await;
     Ok(entry)
@@ -274,27 +324,29 @@ pub(crate) async fn snapshot(
         .await
 }
 
-/// The cache entry of a snapshot read on `node`: the identity body and
-/// its compressed variants, each with its strong `ETag` — the digest of
-/// its own bytes, a compressed one suffixed with its coding (`"…-br"`),
-/// so that no two variants share a tag and a tag changes whenever the
-/// bytes sent under it would.
-fn entry_of(snapshot: Snapshot, node: &Node, ttl: Duration) -> Result<Entry, ReadError> {
+/// The cache entry of a snapshot read on `node`: the identity body and,
+/// compressed, the `wanted` coding. A body under `MIN_COMPRESSED_BYTES`
+/// is compressed in no coding; a larger one in the others when a request
+/// asks for them ([`in_its_coding`]).
+fn entry_of(
+    state: &State,
+    snapshot: Snapshot,
+    node: &Node,
+    wanted: Coding,
+) -> Result<Entry, ReadError> {
     let header = |text: String| HeaderValue::try_from(text).map_err(ReadError::internal);
     let body = snapshot.content.body;
-    let compressed = |coding: Coding| -> Result<Option<Variant>, ReadError> {
-        let Some(bytes) = coding.encode(&body) else {
-            return Ok(None);
-        };
-        Ok(Some(Variant {
-            etag: header(format!("\"{}-{}\"", digest(&bytes), coding.token()))?,
-            body: Bytes::from(bytes),
-        }))
+    let made = |coding: Coding| {
+        if coding == wanted || body.len() < MIN_COMPRESSED_BYTES {
+            compress(state, coding, &body)
+        } else {
+            Ok(Compressed::Unmade)
+        }
     };
     let release_ms = snapshot
         .next_release_ms
         .filter(|_| snapshot.content.lists_reviews);
-    let kept_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let kept_ms = i64::try_from(state.cache.ttl().as_millis()).unwrap_or(i64::MAX);
     let expires_ms = now_ms().saturating_add(kept_ms);
     Ok(Entry {
         version: snapshot.version,
@@ -304,13 +356,37 @@ fn entry_of(snapshot: Snapshot, node: &Node, ttl: Duration) -> Result<Entry, Rea
         surrogate_keys: header(snapshot.content.keys.header_value())?,
         keys: snapshot.content.keys,
         source: header(node.label.clone())?,
-        br: compressed(Coding::Br)?,
-        gzip: compressed(Coding::Gzip)?,
+        br: made(Coding::Br)?,
+        gzip: made(Coding::Gzip)?,
         identity: Variant {
             etag: header(format!("\"{}\"", digest(&body)))?,
             body: Bytes::from(body),
         },
     })
+}
+
+/// `body` in a compressed `coding`, with its strong `ETag`: the digest of
+/// its own bytes suffixed with the coding (`"…-br"`), so that no two
+/// variants share a tag and a tag changes whenever the bytes sent under it
+/// would. Counted in `rcr_cache_compressions_total`.
+fn compress(state: &State, coding: Coding, body: &[u8]) -> Result<Compressed, ReadError> {
+    if body.len() < MIN_COMPRESSED_BYTES {
+        return Ok(Compressed::NotSmaller);
+    }
+    state
+        .cache
+        .metrics
+        .compressions
+        .with_label_values(&[coding.token()])
+        .inc();
+    let Some(bytes) = coding.encode(body) else {
+        return Ok(Compressed::NotSmaller);
+    };
+    let etag = format!("\"{}-{}\"", digest(&bytes), coding.token());
+    Ok(Compressed::Made(Variant {
+        etag: HeaderValue::try_from(etag).map_err(ReadError::internal)?,
+        body: Bytes::from(bytes),
+    }))
 }
 
 /// The node's WAL position: replayed on a replica, written on the primary.
@@ -421,14 +497,24 @@ fn public_cache_control(state: &State, entry: &Entry) -> HeaderValue {
 /// coding it was sent in (or is `*`). Weak comparison (RFC 9110
 /// §13.1.2): a `W/` prefix, as a compressing proxy adds, still matches.
 fn client_has(req: &HttpRequest, entry: &Entry) -> bool {
+    if_none_match(req).any(|tag| {
+        tag == "*"
+            || entry
+                .variants()
+                .any(|(_, v)| v.etag.as_bytes() == tag.as_bytes())
+    })
+}
+
+/// The tags `req`'s `If-None-Match` lists, a weak one as its strong
+/// tag.
+fn if_none_match(req: &HttpRequest) -> impl Iterator<Item = &str> {
     req.headers()
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| {
+        .map(|t| {
             let t = t.trim();
-            let tag = t.strip_prefix("W/").unwrap_or(t).as_bytes();
-            t == "*" || entry.variants().any(|(_, v)| v.etag.as_bytes() == tag)
+            t.strip_prefix("W/").unwrap_or(t)
         })
 }
 

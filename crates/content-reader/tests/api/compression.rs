@@ -1,13 +1,14 @@
-//! Compressed answers (SPEC §10.1): the variants every route stores, the
-//! coding `Accept-Encoding` picks, one strong `ETag` per variant and 304s
-//! across them, HEAD, and read-your-writes answers.
+//! Compressed answers (SPEC §10.1): the variants every route stores, each
+//! made when a request first asks for its coding, the coding
+//! `Accept-Encoding` picks, one strong `ETag` per variant and 304s across
+//! them, HEAD, and read-your-writes answers.
 
 use std::io::Read as _;
 
 use awc::http::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, Raw, ReaderAnswer as _, TestApp, spawn_app, unique_word};
+use crate::helpers::{Answer, Raw, Reader, ReaderAnswer as _, TestApp, spawn_app, unique_word};
 
 /// A body well over 1 KiB once listed: summaries and bodies of some length.
 fn long_review(brand: &str, model: &str, title: &str) -> Value {
@@ -124,6 +125,55 @@ async fn every_route_sends_br_and_gzip_that_decode_to_the_identity_body_byte_for
     }
 }
 
+/// How many bodies `reader` compressed into br and into gzip.
+async fn compressions(app: &TestApp, reader: &Reader) -> (f64, f64) {
+    let metric = "rcr_cache_compressions_total";
+    (
+        app.metric(reader, metric, &["coding=\"br\""]).await,
+        app.metric(reader, metric, &["coding=\"gzip\""]).await,
+    )
+}
+
+#[actix_web::test]
+async fn a_coding_is_compressed_once_when_a_request_first_asks_for_it() {
+    let app = spawn_app().await;
+    let routes = published_routes(&app).await;
+    // Else the second reader below could take this reader's entries for
+    // older than its first poll, and read them again.
+    app.wait_replicated().await;
+    let (search, review) = (&routes[1], &routes[2]);
+    let (br, gzip) = compressions(&app, &app.reader).await;
+    // A miss for a client without compressed codings compresses nothing.
+    let identity = app.raw(search, &[]).await;
+    assert_eq!(identity.status.as_u16(), 200);
+    assert_eq!(compressions(&app, &app.reader).await, (br, gzip));
+    // Each coding once, when first asked for; then it is stored.
+    for (coding, counts) in [("br", (br + 1.0, gzip)), ("gzip", (br + 1.0, gzip + 1.0))] {
+        for _ in 0..2 {
+            let answer = app.raw(search, &[("accept-encoding", coding)]).await;
+            assert_eq!(answer.header("content-encoding"), Some(coding));
+            assert_eq!(decoded(&answer), identity.body, "{coding}");
+        }
+        assert_eq!(compressions(&app, &app.reader).await, counts, "{coding}");
+    }
+    // A miss for a browser compresses into br alone.
+    let answer = app.raw(review, &[("accept-encoding", "gzip, br")]).await;
+    assert_eq!(answer.header("content-encoding"), Some("br"));
+    assert_eq!(
+        compressions(&app, &app.reader).await,
+        (br + 2.0, gzip + 1.0)
+    );
+    // Another reader of the region finds what the first made in Redis.
+    let other = app.another_reader().await;
+    for coding in ["br", "gzip"] {
+        let theirs = app
+            .raw_on(&other, Method::GET, search, &[("accept-encoding", coding)])
+            .await;
+        assert_eq!(theirs.header("content-encoding"), Some(coding));
+    }
+    assert_eq!(compressions(&app, &other).await, (0.0, 0.0));
+}
+
 #[actix_web::test]
 async fn a_second_reader_serves_the_variants_it_finds_in_redis_as_they_were_made() {
     let app = spawn_app().await;
@@ -213,6 +263,19 @@ async fn if_none_match_with_any_variants_tag_is_a_304_with_the_tag_of_the_varian
         )
         .await;
     assert_eq!(other.status.as_u16(), 200);
+    // A reader whose entry no request has yet asked in br for: the br
+    // tag a client kept is still a 304 when it now asks for gzip.
+    let fresh = app.reader_of_region("na").await;
+    let answer = app
+        .raw_on(
+            &fresh,
+            Method::GET,
+            &path,
+            &[("if-none-match", &br), ("accept-encoding", "gzip")],
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 304);
+    assert_eq!(answer.header("etag"), Some(gzip.as_str()));
 }
 
 #[actix_web::test]

@@ -443,6 +443,21 @@ impl TestApp {
             .get(0)
     }
 
+    /// Waits until the replica has the primary's content version: a page
+    /// read after it is as new as a reader that starts later takes for
+    /// fresh (its first poll's version).
+    pub async fn wait_replicated(&self) {
+        let version: i64 = self
+            .db
+            .primary_client()
+            .await
+            .query_one("SELECT version FROM content_state", &[])
+            .await
+            .expect("primary version")
+            .get(0);
+        wait_for_replica_version(&self.db, version).await;
+    }
+
     /// Inserts `count` published reviews of one new subject straight into
     /// the primary (bulk data), then bumps the content version. Titles are
     /// `{prefix} {n}`; one in eleven is unrated (sorted after every rated
@@ -507,6 +522,14 @@ impl TestApp {
     /// Starts one more reader on the same database, Redis and settings.
     pub async fn another_reader(&self) -> Reader {
         start_reader(self.reader_settings.clone()).await
+    }
+
+    /// Starts a reader of another region on the same database and Redis:
+    /// it shares no cache entry with this one.
+    pub async fn reader_of_region(&self, region: &str) -> Reader {
+        let mut settings = self.reader_settings.clone();
+        settings.region = region.into();
+        start_reader(settings).await
     }
 }
 
