@@ -3,8 +3,8 @@
 //! permit (`crate::admission`) → a snapshot read on the node the router
 //! picks → the entry, compressed into the coding the request prefers
 //! (`crate::encoding`; any other coding when a request first asks for it)
-//! → the conditional answer in that coding, with its caching headers. A route says only what it reads ([`Read`]) and under which
-//! cache key.
+//! → the conditional answer in that coding, with its caching headers. A
+//! route says only what it reads ([`Read`]) and under which cache key.
 
 use std::sync::{Arc, LazyLock};
 
