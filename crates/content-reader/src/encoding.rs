@@ -30,8 +30,8 @@ pub const MIN_COMPRESSED_BYTES: usize = 1024;
 
 /// Brotli quality for stored variants. A coding is compressed on the path
 /// of the request that first asks for it (a search pays for a page that
-/// may be read once), so the
-/// level is the cheapest that keeps nearly all of brotli's gain. Measured
+/// may be read once), so the level is the cheapest that keeps nearly all
+/// of brotli's gain. Measured
 /// with callgrind on the bench's pages (instructions per compression,
 /// bytes): the 16 KB first list page 2.0 M / 1,871 B at 4 against 3.4 M /
 /// 1,778 B at 5; a 44 KB search page 2.9 M / 2,385 B against 6.4 M /

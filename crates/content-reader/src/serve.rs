@@ -80,9 +80,9 @@ pub(crate) async fn serve(
     if let Some(entry) = state.cache.get(&key).await
         && min_lsn.is_none_or(|lsn| entry.lsn >= lsn)
     {
-        let entry = in_its_coding(req, state, &key, entry).await?;
+        let (entry, coding) = in_its_coding(req, state, &key, entry).await?;
         let from_cache = HeaderValue::from_static("cache");
-        return Ok(answer(req, state, &entry, &from_cache, private));
+        return Ok(answer(req, state, &entry, coding, &from_cache, private));
     }
     // The coding the request would get if the entry had every one: the
     // one a miss compresses into.
@@ -92,8 +92,8 @@ pub(crate) async fn serve(
         Some(lsn) => fetch(state, &key, &read, Some(lsn), wanted).await?,
         None => shared_fetch(state, &key, &read, wanted).await?,
     };
-    let entry = in_its_coding(req, state, &key, entry).await?;
-    Ok(answer(req, state, &entry, &entry.source, private))
+    let (entry, coding) = in_its_coding(req, state, &key, entry).await?;
+    Ok(answer(req, state, &entry, coding, &entry.source, private))
 }
 
 /// `entry` with the coding `req` prefers compressed, if no request had
@@ -102,20 +102,25 @@ pub(crate) async fn serve(
 /// that kept one variant and now asks for another is owed its 304 as
 /// well): stored again, in memory and Redis, for the requests that
 /// follow. A coding found no smaller leaves the choice to the next one
-/// the request accepts, identity last.
+/// the request accepts, identity last. The entry, and the coding the
+/// answer is sent in.
 async fn in_its_coding(
     req: &HttpRequest,
     state: &State,
     key: &str,
     mut entry: Arc<Entry>,
-) -> Result<Arc<Entry>, ReadError> {
+) -> Result<(Arc<Entry>, Coding), ReadError> {
     loop {
         let preferred = AcceptEncoding::negotiate(req.headers(), |c| entry.may_have(c));
-        let Some(coding) = std::iter::once(preferred)
-            .chain(tagged_codings(req))
-            .find(|&c| entry.unmade(c))
-        else {
-            return Ok(entry);
+        let missing = if entry.unmade(preferred) {
+            Some(preferred)
+        } else {
+            [Coding::Br, Coding::Gzip]
+                .into_iter()
+                .find(|&c| entry.unmade(c) && if_none_match(req).any(|tag| tagged(tag, c)))
+        };
+        let Some(coding) = missing else {
+            return Ok((entry, preferred));
         };
         let body = compress(state, coding, &entry.identity.body)?;
         entry = Arc::new(entry.with(coding, body));
@@ -123,13 +128,12 @@ async fn in_its_coding(
     }
 }
 
-/// The compressed codings a tag in `req`'s `If-None-Match` names
+/// Whether `tag` is that of a variant in a compressed `coding`
 /// (`"…-br"`, `"…-gzip"`).
-fn tagged_codings(req: &HttpRequest) -> impl Iterator<Item = Coding> + '_ {
-    [Coding::Br, Coding::Gzip].into_iter().filter(|coding| {
-        let suffix = format!("-{}\"", coding.token());
-        if_none_match(req).any(|tag| tag.ends_with(&suffix))
-    })
+fn tagged(tag: &str, coding: Coding) -> bool {
+    tag.strip_suffix('"')
+        .and_then(|t| t.strip_suffix(coding.token()))
+        .is_some_and(|t| t.ends_with('-'))
 }
 
 /// Reads `key` once for every concurrent miss (single flight). A request
@@ -418,11 +422,13 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 /// The answer for an entry: 304 when the client has it, else 200 with
-/// the body in the coding the request prefers (`crate::encoding`).
+/// the body in `coding`, the one the request prefers among those the
+/// entry has ([`in_its_coding`]).
 fn answer(
     req: &HttpRequest,
     state: &State,
     entry: &Entry,
+    coding: Coding,
     served_from: &HeaderValue,
     private: bool,
 ) -> HttpResponse {
@@ -432,7 +438,6 @@ fn answer(
     } else {
         public_cache_control(state, entry)
     };
-    let coding = AcceptEncoding::negotiate(req.headers(), |c| entry.variant(c).is_some());
     let variant = entry.variant(coding).unwrap_or(&entry.identity);
     let not_modified = client_has(req, entry);
     let mut res = HttpResponse::build(if not_modified {
@@ -520,7 +525,18 @@ fn if_none_match(req: &HttpRequest) -> impl Iterator<Item = &str> {
 
 #[cfg(test)]
 mod tests {
-    use super::whole_seconds_until;
+    use super::{tagged, whole_seconds_until};
+    use crate::encoding::Coding;
+
+    #[test]
+    fn a_compressed_variants_tag_names_its_coding() {
+        assert!(tagged("\"0a1b-br\"", Coding::Br));
+        assert!(tagged("\"0a1b-gzip\"", Coding::Gzip));
+        assert!(!tagged("\"0a1b-gzip\"", Coding::Br));
+        assert!(!tagged("\"0a1b\"", Coding::Br));
+        assert!(!tagged("\"0a1bbr\"", Coding::Br));
+        assert!(!tagged("0a1b-br", Coding::Br));
+    }
 
     #[test]
     fn the_seconds_left_before_a_release_never_outlast_it() {

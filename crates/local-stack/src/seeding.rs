@@ -58,6 +58,10 @@ impl DataSet {
     }
 }
 
+/// The reviews the generator made (`bench-<n>`, review n the n-th
+/// newest), as SQL.
+const GENERATED: &str = "slug ~ '^bench-[0-9]+$'";
+
 /// What a seeding found and did.
 #[derive(Debug, Clone)]
 pub struct Seeded {
@@ -107,7 +111,7 @@ impl Stack {
         let primary = layout.primary;
         self.seed_file(primary, "prepare.sql", set)?;
         let found: u64 = self.number(primary, "SELECT reviews FROM rcr_bench.seeded")?;
-        let (kept, removed) = self.shrink(primary, set, found)?;
+        let (kept, removed) = self.prune(primary, set, found)?;
         let paused = (set.reviews.saturating_sub(kept) > ARCHIVE_EVERY_BATCH_UP_TO)
             .then(|| ArchivingPaused::on(self, primary))
             .transpose()?;
@@ -197,8 +201,7 @@ impl Stack {
     /// the newest, with text unlike the data set's, and change what the
     /// next run measures (a search first reads the newest reviews:
     /// docs/BENCHMARKS.md, "The walk on").
-    fn shrink(&self, port: u16, set: DataSet, found: u64) -> Result<(u64, u64), StackError> {
-        const GENERATED: &str = "slug ~ '^bench-[0-9]+$'";
+    fn prune(&self, port: u16, set: DataSet, found: u64) -> Result<(u64, u64), StackError> {
         let written = self.number(
             port,
             &format!("SELECT count(*) FROM reviews WHERE NOT {GENERATED}"),
@@ -263,11 +266,9 @@ impl Stack {
         let lines = |sql: &str| -> Result<Vec<String>, StackError> {
             Ok(self.sql(port, sql)?.lines().map(str::to_owned).collect())
         };
+        // After `prune`, the generator's reviews are exactly the set's.
         let ids = lines(&format!(
-            "SELECT id FROM reviews WHERE slug ~ '^bench-[0-9]+$' \
-             AND CASE WHEN slug ~ '^bench-[0-9]+$' THEN substr(slug, 7)::bigint END <= {} \
-             ORDER BY CASE WHEN slug ~ '^bench-[0-9]+$' THEN substr(slug, 7)::bigint END",
-            set.reviews
+            "SELECT id FROM reviews WHERE {GENERATED} ORDER BY substr(slug, 7)::bigint"
         ))?;
         Ok(Catalog {
             review_ids: ids.iter().filter_map(|id| id.parse().ok()).collect(),

@@ -319,14 +319,14 @@ impl ReviewList {
     /// read on: walking on past the walk (`<tier>_near`) if it found enough
     /// there for that to be likely to fill the page, then, if still too
     /// few, through its GIN indexes (`<tier>_old`). The fourth tier,
-    /// matches in the body
-    /// alone, reads its GIN indexes, and is read only when the first three
-    /// did not fill the page with matches from every review. A tier is read
-    /// only while the ones before it have not filled the page (`count(*)
-    /// … < $13`, a one-time filter: not run at all otherwise), and the page
-    /// takes the first `$13` by key (the tiers' keys do not overlap). Each
-    /// part reads a bounded number of rows whatever the words, so the plan
-    /// does not depend on them: the statement runs with a generic plan.
+    /// matches in the body alone, reads its GIN indexes, and is read only
+    /// when the first three did not fill the page with matches from every
+    /// review. A tier is read only while the ones before it have not
+    /// filled the page (`count(*) … < $13`, a one-time filter: not run at
+    /// all otherwise), and the page takes the first `$13` by key (the
+    /// tiers' keys do not overlap). Each part reads a bounded number of
+    /// rows whatever the words, so the plan does not depend on them: the
+    /// statement runs with a generic plan.
     fn relevance_sql(&self) -> String {
         let mut conditions = vec![PUBLIC];
         conditions.extend(filter_conditions(&self.filters).filter(|c| *c != SEARCH));
